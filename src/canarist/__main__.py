@@ -1,0 +1,3 @@
+from canarist.cli import main
+
+main()
