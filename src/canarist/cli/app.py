@@ -1,0 +1,160 @@
+"""Commands. Iter8's flag spellings (`--runDir`, `--reuseResult`, ...) are accepted too."""
+
+from __future__ import annotations
+
+import platform
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from canarist import __version__
+from canarist.cli import logs
+from canarist.core import values as helm_values
+from canarist.core.assertions import parse_conditions
+from canarist.core.durations import parse_duration
+from canarist.core.errors import ExperimentFailed, UnavailableError, ValuesError
+from canarist.core.yamltext import load_yaml
+from canarist.reports.text import render_text
+from canarist.runners import local
+from canarist.runners.engine import RunSettings
+from canarist.stores.file import FileStore
+
+URL_TIMEOUT_S = 30.0
+REPORT_FORMATS = ("text",)
+
+
+def _run_dir_option(func: Any) -> Any:
+    return click.option(
+        "--run-dir", "--runDir", "run_dir", default=".", show_default=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Directory holding experiment.yaml.",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-l", "--loglevel", default="info", show_default=True,
+              type=click.Choice(sorted(logs.LEVELS), case_sensitive=False),
+              help="Log level for messages on stderr.")
+def cli(loglevel: str) -> None:
+    """canarist: canary testing and release validation for ML inference services."""
+    logs.configure(loglevel)
+
+
+@cli.command()
+@click.option("-f", "--values", "values_files", multiple=True, metavar="FILE|URL",
+              help="Values file (YAML); repeatable, later files win.")
+@click.option("--set", "set_values", multiple=True, metavar="K=V",
+              help="Set values (Helm strvals syntax); repeatable.")
+@click.option("--set-string", "set_strings", multiple=True, metavar="K=V",
+              help="Set values, keeping every value a string.")
+@click.option("--set-file", "set_files", multiple=True, metavar="K=PATH",
+              help="Set a value to the contents of a file.")
+@click.option("--dry", is_flag=True, help="Write experiment.yaml and stop.")
+@_run_dir_option
+def launch(values_files: tuple[str, ...], set_values: tuple[str, ...],
+           set_strings: tuple[str, ...], set_files: tuple[str, ...], dry: bool,
+           run_dir: Path) -> None:
+    """Render an experiment from values into experiment.yaml and run it."""
+    values = collect_values(values_files, set_values, set_strings, set_files)
+    local.launch(values, run_dir, dry=dry, settings=RunSettings(run_dir=run_dir))
+
+
+@cli.command()
+@click.option("--reuse-result", "--reuseResult", "reuse_result", is_flag=True,
+              help="Keep the existing result and add a loop to it.")
+@_run_dir_option
+def run(reuse_result: bool, run_dir: Path) -> None:
+    """Run the experiment in experiment.yaml."""
+    local.run(run_dir, reuse_result=reuse_result, settings=RunSettings(run_dir=run_dir))
+
+
+@cli.command()
+@click.option("-o", "--output", "--outputFormat", "output_format", default="text",
+              show_default=True, help="Report format: text.")
+@_run_dir_option
+def report(output_format: str, run_dir: Path) -> None:
+    """Print a report of the experiment."""
+    fmt = output_format.lower()
+    if fmt not in REPORT_FORMATS:
+        raise click.BadParameter(f"unsupported report format {output_format}; expected "
+                                 + " or ".join(REPORT_FORMATS), param_hint="'-o'")
+    experiment = FileStore(run_dir).read()
+    click.echo(render_text(experiment), nl=False)
+
+
+@cli.command(name="assert")
+@click.option("-c", "--condition", "conditions", multiple=True, required=True,
+              help="completed, nofailure, slos; repeatable or comma-separated.")
+@click.option("--timeout", default="0s", show_default=True,
+              help="Keep checking every 3 s until this Go duration passes.")
+@_run_dir_option
+def assert_(conditions: tuple[str, ...], timeout: str, run_dir: Path) -> None:
+    """Check that the experiment meets the conditions (exit 0), or not (exit 1)."""
+    wanted = parse_conditions(list(conditions))
+    timeout_s = parse_duration(timeout, field="--timeout")
+    store = FileStore(run_dir)
+    verdicts = local.assert_conditions(store.read, wanted, timeout_s=timeout_s)
+    if all(v.holds for v in verdicts):
+        logs.logging.getLogger("canarist").info("all conditions were satisfied")
+        return
+    logs.logging.getLogger("canarist").info("not all conditions were satisfied")
+    failed = [v for v in verdicts if not v.holds]
+    if all(v.undecidable for v in failed):
+        raise UnavailableError("cannot decide: " + "; ".join(v.message for v in failed))
+    raise ExperimentFailed("assert conditions failed: " + "; ".join(v.message for v in failed))
+
+
+@cli.command()
+@click.option("--short", is_flag=True, help="Print only the version.")
+def version(short: bool) -> None:
+    """Print canarist's version."""
+    if short:
+        click.echo(f"v{__version__}")
+    else:
+        click.echo(f'canarist.BuildInfo{{Version:"v{__version__}", '
+                   f'PythonVersion:"{platform.python_version()}"}}')
+
+
+def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple[str, ...],
+                   set_files: tuple[str, ...]) -> dict[str, Any]:
+    """Helm's order: values files merged in order, then --set, --set-string, --set-file."""
+    layers = [_read_values_file(source) for source in files]
+    merged: dict[str, Any] = helm_values.merge_values(*layers) if layers else {}
+    for expr in sets:
+        merged = helm_values.parse_set(expr, merged)
+    for expr in strings:
+        merged = helm_values.parse_set_string(expr, merged)
+    for expr in set_files:
+        merged = helm_values.parse_set_file(expr, _read_text_file, merged)
+    return merged
+
+
+def _read_text_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValuesError(f"--set-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+                          ) from None
+
+
+def _read_values_file(source: str) -> dict[str, Any]:
+    if source.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(source, timeout=URL_TIMEOUT_S) as response:  # noqa: S310
+                text = response.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UnavailableError(f"-f {source}: cannot fetch values: {exc}") from None
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValuesError(f"-f {source}: cannot read values file: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
+    data = load_yaml(text, source=source)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValuesError(f"-f {source}: expected a mapping of values at the top level")
+    return data

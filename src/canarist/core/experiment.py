@@ -1,0 +1,290 @@
+"""The experiment: an ordered task list (`spec`) and what running it produced (`result`).
+
+Keys follow Iter8 0.13's `experiment.yaml`. Files written by Iter8 are read leniently: keys
+match case-insensitively (as Go's encoding/json does) and unknown keys are ignored. canarist
+adds a few keys of its own (`failedTask`, `insights.unavailable`); Iter8 ignores them.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from canarist.core.errors import SpecError
+
+
+def _fold_keys(data: Any, model: type[BaseModel]) -> Any:
+    """Rename keys of `data` that match a field alias of `model` case-insensitively."""
+    if not isinstance(data, dict):
+        return data
+    by_lower: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        by_lower[alias.lower()] = alias
+    folded: dict[Any, Any] = {}
+    for key, value in data.items():
+        target = by_lower.get(key.lower(), key) if isinstance(key, str) else key
+        if target not in folded or target == key:
+            folded[target] = value
+    return folded
+
+
+class LenientModel(BaseModel):
+    """A model that reads Iter8-written data: case-insensitive keys, unknown keys ignored."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _case_insensitive_keys(cls, data: Any) -> Any:
+        return _fold_keys(data, cls)
+
+
+class MetricType(StrEnum):
+    COUNTER = "Counter"
+    GAUGE = "Gauge"
+    HISTOGRAM = "Histogram"
+    SAMPLE = "Sample"
+    SUMMARY = "Summary"
+
+
+class MetricMeta(LenientModel):
+    description: str = ""
+    type: MetricType
+    units: str | None = None
+
+
+class HistBucket(LenientModel):
+    lower: float
+    upper: float
+    count: int
+
+
+class SLO(LenientModel):
+    metric: str
+    limit: float
+
+
+class SLOLimits(LenientModel):
+    upper: list[SLO] = Field(default_factory=list)
+    lower: list[SLO] = Field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not self.upper and not self.lower
+
+
+class SLOsSatisfied(LenientModel):
+    upper: list[list[bool]] = Field(default_factory=list)
+    lower: list[list[bool]] = Field(default_factory=list)
+
+
+class VersionName(LenientModel):
+    version: str = ""
+    track: str = ""
+
+
+class Insights(LenientModel):
+    """Per-version metrics and SLO verdicts. Every per-version list has `numVersions` entries."""
+
+    num_versions: int = Field(alias="numVersions")
+    version_names: list[VersionName] | None = Field(default=None, alias="versionNames")
+    metrics_info: dict[str, MetricMeta] = Field(default_factory=dict, alias="metricsInfo")
+    non_hist_metric_values: list[dict[str, list[float]]] = Field(
+        default_factory=list, alias="nonHistMetricValues"
+    )
+    hist_metric_values: list[dict[str, list[HistBucket]]] = Field(
+        default_factory=list, alias="histMetricValues"
+    )
+    summary_metric_values: list[dict[str, list[float]]] = Field(
+        default_factory=list, alias="SummaryMetricValues"
+    )
+    slos: SLOLimits | None = Field(default=None, alias="SLOs")
+    slos_satisfied: SLOsSatisfied | None = Field(default=None, alias="SLOsSatisfied")
+    # canarist: why a metric has no value for a version (query failed, no data, NaN, ...).
+    unavailable: list[dict[str, str]] = Field(default_factory=list, alias="unavailable")
+
+    @model_validator(mode="after")
+    def _fill_per_version_lists(self) -> Insights:
+        n = self.num_versions
+        if n < 0:
+            raise ValueError("numVersions must not be negative")
+        for name in (
+            "non_hist_metric_values",
+            "hist_metric_values",
+            "summary_metric_values",
+            "unavailable",
+        ):
+            values: list[Any] = getattr(self, name)
+            if len(values) > n:
+                raise ValueError(f"{name} has {len(values)} entries for {n} versions")
+            values.extend({} for _ in range(n - len(values)))
+        return self
+
+    def version_label(self, index: int) -> str:
+        """`version i`, or the track/version names when the experiment has them."""
+        names = self.version_names
+        if not names or index >= len(names):
+            return f"version {index}"
+        vn = names[index]
+        if not vn.version and not vn.track:
+            return f"version {index}"
+        if not vn.track:
+            return vn.version
+        if not vn.version:
+            return vn.track
+        return f"{vn.track} ({vn.version})"
+
+
+class FailedTask(LenientModel):
+    """canarist: which task failed and why (Iter8 only records `failure: true`)."""
+
+    number: int
+    name: str
+    reason: str
+
+
+class Result(LenientModel):
+    revision: int | None = None
+    start_time: datetime = Field(alias="startTime")
+    num_loops: int = Field(default=0, alias="numLoops")
+    num_completed_tasks: int = Field(default=0, alias="numCompletedTasks")
+    failure: bool = False
+    failed_task: FailedTask | None = Field(default=None, alias="failedTask")
+    iter8_version: str = Field(default="v0.13", alias="iter8Version")
+    insights: Insights | None = None
+
+
+class TaskEntry(LenientModel):
+    """One spec entry: a named task, or a `run` bash script; optional `if` and `with`."""
+
+    task: str | None = None
+    run: str | None = None
+    if_: str | None = Field(default=None, alias="if")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    # canarist: per-task time limit (Go duration).
+    timeout: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_with(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = _fold_keys(data, cls)
+            if data.get("with") is None and "with" in data:
+                data = {**data, "with": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _task_or_run(self) -> TaskEntry:
+        if not self.task and self.run is None:
+            raise ValueError("invalid task found without a task name or a run command")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The name used in log lines: `run` for run tasks."""
+        return "run" if self.run is not None else str(self.task)
+
+
+class Experiment(LenientModel):
+    spec: list[TaskEntry]
+    result: Result | None = None
+
+    def completed(self) -> bool:
+        return self.result is not None and self.result.num_completed_tasks == len(self.spec)
+
+    def no_failure(self) -> bool:
+        return self.result is not None and not self.result.failure
+
+    def slos_satisfied_by(self) -> list[int]:
+        """Indexes of the versions that satisfy every SLO (all versions when there are none)."""
+        insights = self.result.insights if self.result else None
+        if insights is None or insights.num_versions == 0:
+            return []
+        versions = range(insights.num_versions)
+        if insights.slos is None or insights.slos.is_empty():
+            return list(versions)
+        sat = insights.slos_satisfied or SLOsSatisfied()
+        rows = [*sat.upper, *sat.lower]
+        if len(rows) != len(insights.slos.upper) + len(insights.slos.lower):
+            return []
+        return [j for j in versions if all(j < len(row) and row[j] for row in rows)]
+
+    def slos(self) -> bool:
+        """True when every version satisfies every SLO (Iter8's `SLOs()`)."""
+        insights = self.result.insights if self.result else None
+        if insights is None:
+            return False
+        return len(self.slos_satisfied_by()) == insights.num_versions
+
+
+def parse_experiment(data: Any, *, source: str) -> Experiment:
+    """Validate a decoded experiment document, reporting every problem at once."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a mapping with `spec` and `result`")
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{source}: {_location(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise SpecError(problems[0] if len(problems) == 1 else "; ".join(problems), problems)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif not item.startswith(("function-", "model-")):
+            parts.append(f".{item}" if parts else item)
+    return "".join(parts) or "(root)"
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 with fractional seconds trimmed of trailing zeros, as Go's RFC3339Nano."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += "." + f"{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def experiment_to_data(experiment: Experiment) -> dict[str, Any]:
+    """Plain data for writing: Iter8's keys, times as RFC 3339, no NaN or Inf anywhere."""
+    data = experiment.model_dump(by_alias=True, exclude_none=True, mode="python")
+    result = data.get("result")
+    if result is not None:
+        result["startTime"] = format_time(experiment.result.start_time)  # type: ignore[union-attr]
+        insights = result.get("insights")
+        if insights is not None:
+            insights.setdefault("versionNames", None)
+            if not any(insights.get("unavailable", [])):
+                insights.pop("unavailable", None)
+    for entry in data["spec"]:
+        if not entry.get("with"):
+            entry.pop("with", None)
+    _check_finite(data, "experiment")
+    return data
+
+
+def _check_finite(value: Any, path: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}: refusing to write non-finite number {value}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{path}[{index}]")
+
+
+def new_result(*, now: datetime, iter8_version: str = "v0.13") -> Result:
+    return Result.model_validate(
+        {"startTime": now, "numLoops": 0, "numCompletedTasks": 0, "failure": False,
+         "iter8Version": iter8_version}
+    )
+
+
+RunnerKind = Literal["none", "job", "cronjob"]

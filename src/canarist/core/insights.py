@@ -1,0 +1,85 @@
+"""Recording metric values into a result's insights (the only way tasks write metrics)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from canarist.core.errors import TaskError
+from canarist.core.experiment import (
+    HistBucket,
+    Insights,
+    MetricMeta,
+    MetricType,
+    Result,
+    SLOLimits,
+)
+
+
+def ensure_insights(result: Result, num_versions: int) -> Insights:
+    """The result's insights, created for `num_versions` versions on first use."""
+    if result.insights is None:
+        result.insights = Insights.model_validate({"numVersions": num_versions})
+    elif result.insights.num_versions != num_versions:
+        raise TaskError(
+            "inconsistent number for app versions; "
+            f"old ({result.insights.num_versions}); new ({num_versions})"
+        )
+    return result.insights
+
+
+def register_metric(insights: Insights, name: str, meta: MetricMeta) -> None:
+    """Declare a metric; declaring it again with different metadata is an error."""
+    known = insights.metrics_info.get(name)
+    if known is None:
+        insights.metrics_info[name] = meta
+    elif known.type != meta.type or known.units != meta.units:
+        raise TaskError(f"metric {name} registered twice with different type or units")
+
+
+def add_value(insights: Insights, version: int, name: str, value: float) -> None:
+    """Append the latest value of a counter or gauge; NaN and Inf become `unavailable`."""
+    if not math.isfinite(value):
+        mark_unavailable(insights, version, name, f"value is {value}")
+        return
+    insights.non_hist_metric_values[version].setdefault(name, []).append(float(value))
+    insights.unavailable[version].pop(name, None)
+
+
+def add_sample(insights: Insights, version: int, name: str, values: Iterable[float]) -> None:
+    """Append observations to a Sample metric (non-finite observations are dropped)."""
+    kept = [float(v) for v in values if math.isfinite(v)]
+    insights.non_hist_metric_values[version].setdefault(name, []).extend(kept)
+    insights.unavailable[version].pop(name, None)
+
+
+def add_histogram(
+    insights: Insights, version: int, name: str, buckets: Iterable[HistBucket]
+) -> None:
+    insights.hist_metric_values[version].setdefault(name, []).extend(buckets)
+    insights.unavailable[version].pop(name, None)
+
+
+def mark_unavailable(insights: Insights, version: int, name: str, reason: str) -> None:
+    """Record why `name` has no value for `version` in this loop (shown by reports, used by assess)."""
+    insights.unavailable[version][name] = reason
+
+
+def set_slos(insights: Insights, slos: SLOLimits) -> None:
+    """Store the SLOs; a later loop or task must use the same ones."""
+    if insights.slos is None or insights.slos.is_empty():
+        insights.slos = slos
+    elif insights.slos != slos:
+        raise TaskError("old and new value of slos conflict")
+
+
+__all__ = [
+    "MetricType",
+    "add_histogram",
+    "add_sample",
+    "add_value",
+    "ensure_insights",
+    "mark_unavailable",
+    "register_metric",
+    "set_slos",
+]

@@ -1,0 +1,103 @@
+"""The text report, laid out exactly as Iter8 0.13 printed it.
+
+For experiments canarist ran, two sections follow that Iter8 files never produce: the failed
+task with its reason, and why metric values are unavailable.
+"""
+
+from __future__ import annotations
+
+from canarist.core.experiment import Experiment, Insights
+from canarist.core.gofmt import format_value
+from canarist.core.metrics import name_with_units, normalize_name, scalar_metric_names, scalar_value
+from canarist.reports.tabular import indent, tabwrite
+
+
+def _go_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def render_text(experiment: Experiment) -> str:
+    result = experiment.result
+    num_completed = result.num_completed_tasks if result else 0
+    num_loops = result.num_loops if result else 0
+    out = [
+        "\nExperiment summary:\n*******************\n\n",
+        f"  Experiment completed: {_go_bool(experiment.completed())}\n",
+        f"  No task failures: {_go_bool(experiment.no_failure())}\n",
+        f"  Total number of tasks: {len(experiment.spec)}\n",
+        f"  Number of completed tasks: {num_completed}\n",
+        f"  Number of completed loops: {num_loops}",
+    ]
+    if result is not None and result.failed_task is not None:
+        failed = result.failed_task
+        out.append(f"\n  Failed task: {failed.number} ({failed.name}): {failed.reason}")
+    insights = result.insights if result else None
+    if insights is not None:
+        if insights.slos is not None:
+            out.append("\n\nWhether or not service level objectives (SLOs) are satisfied:\n"
+                       "*************************************************************\n\n")
+            out.append(indent(tabwrite(_slo_rows(insights)), 2))
+        out.append("\n\nLatest observed values for metrics:\n***********************************\n\n")
+        out.append(indent(tabwrite(_metric_rows(insights)), 2))
+        reasons = _unavailable_lines(insights)
+        if reasons:
+            out.append("\n\nUnavailable metric values:\n**************************\n\n")
+            out.append("".join(f"  {line}\n" for line in reasons))
+    else:
+        out.append("\n\nMetrics-based Insights:\n***********************\n\n"
+                   "  Insights not found in experiment results. "
+                   "You may need to retry this report at a later time.")
+    out.append("\n\n")
+    return "".join(out)
+
+
+def _version_headers(insights: Insights, single: str) -> list[str]:
+    if insights.num_versions > 1:
+        return [f" {insights.version_label(j)}" for j in range(insights.num_versions)]
+    return [f" {single}"]
+
+
+def _slo_rows(insights: Insights) -> list[list[str]]:
+    assert insights.slos is not None
+    versions = range(insights.num_versions)
+    rows = [
+        ["SLO Conditions", *_version_headers(insights, "Satisfied")],
+        ["--------------", *[" ---------" for _ in versions]],
+    ]
+    satisfied = insights.slos_satisfied
+    for upper, slos, table in (
+        (True, insights.slos.upper, satisfied.upper if satisfied else []),
+        (False, insights.slos.lower, satisfied.lower if satisfied else []),
+    ):
+        for i, slo in enumerate(slos):
+            metric = name_with_units(insights, slo.metric)
+            limit = format_value(slo.limit)
+            text = f"{metric} <= {limit}" if upper else f"{limit} <= {metric}"
+            row = table[i] if i < len(table) else []
+            rows.append([text, *[f" {_go_bool(j < len(row) and row[j])}" for j in versions]])
+    return rows
+
+
+def _metric_rows(insights: Insights) -> list[list[str]]:
+    versions = range(insights.num_versions)
+    rows = [
+        ["Metric", *_version_headers(insights, "value")],
+        ["-------", *[" -----" for _ in versions]],
+    ]
+    for name in scalar_metric_names(insights):
+        cells = []
+        for j in versions:
+            value = scalar_value(insights, j, name).value
+            cells.append(" unavailable" if value is None else f" {value:0.2f}")
+        rows.append([name_with_units(insights, name), *cells])
+    return rows
+
+
+def _unavailable_lines(insights: Insights) -> list[str]:
+    lines = []
+    for name in scalar_metric_names(insights):
+        for j in range(insights.num_versions):
+            found = scalar_value(insights, j, name)
+            if found.value is None and name in insights.unavailable[j]:
+                lines.append(f"{normalize_name(name)} ({insights.version_label(j)}): {found.reason}")
+    return lines

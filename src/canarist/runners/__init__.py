@@ -1,0 +1,1 @@
+"""Running experiments: the engine, and where it runs (locally or in Kubernetes)."""

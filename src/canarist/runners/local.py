@@ -1,0 +1,66 @@
+"""Local experiments: render values into `experiment.yaml` in a run directory, and run it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from canarist.core.assertions import Verdict, evaluate
+from canarist.core.chart import render_experiment
+from canarist.core.experiment import Experiment, parse_experiment
+from canarist.runners.engine import RunSettings, prepare, run_experiment
+from canarist.stores.file import FileStore
+from canarist.tasks.registry import TASKS
+
+log = logging.getLogger("canarist")
+
+
+def build_experiment(values: dict[str, Any], *, now: datetime | None = None) -> Experiment:
+    """Values -> a validated experiment. Nothing is written if any part of it is invalid."""
+    data = render_experiment(values, now=now or datetime.now(UTC))
+    experiment = parse_experiment(data, source="values")
+    prepare(experiment.spec, TASKS)
+    return experiment
+
+
+def launch(values: dict[str, Any], run_dir: Path, *, dry: bool, settings: RunSettings) -> Experiment:
+    experiment = build_experiment(values)
+    store = FileStore(run_dir)
+    store.write(experiment)
+    log.info("created experiment.yaml file")
+    if dry:
+        log.info("dry run complete")
+        return experiment
+    log.info("starting local experiment")
+    return run(run_dir, reuse_result=False, settings=settings)
+
+
+def run(run_dir: Path, *, reuse_result: bool, settings: RunSettings) -> Experiment:
+    store = FileStore(run_dir)
+    experiment = store.read()
+    return asyncio.run(run_experiment(experiment, store, TASKS, settings, reuse_result=reuse_result))
+
+
+def assert_conditions(
+    read: Callable[[], Experiment],
+    conditions: list[str],
+    *,
+    timeout_s: float,
+    poll_s: float = 3.0,
+) -> list[Verdict]:
+    """Check the conditions, polling every `poll_s` until they hold or `timeout_s` passes."""
+    waited = 0.0
+    while True:
+        experiment = read()
+        verdicts = [evaluate(experiment, condition) for condition in conditions]
+        for verdict in verdicts:
+            log.info(verdict.message)
+        if all(v.holds for v in verdicts) or waited >= timeout_s:
+            return verdicts
+        time.sleep(poll_s)
+        waited += poll_s

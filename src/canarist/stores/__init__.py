@@ -1,0 +1,1 @@
+"""Where experiments live between tasks: a local file, or a Kubernetes Secret."""

@@ -1,0 +1,82 @@
+"""What every task gets: its validated inputs and a context to write results through."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from canarist.core.experiment import Experiment, Result
+
+log = logging.getLogger("canarist")
+
+# Keys Iter8's chart left inside `with` blocks; Iter8 ignored them, so files it wrote carry them.
+ITER8_CHART_KEYS = frozenset(
+    {"payloadURL", "protoURL", "dataURL", "binaryDataURL", "metadataURL",
+     "warmupNumRequests", "warmupDuration"}
+)
+
+
+class TaskInputs(BaseModel):
+    """Base of task input models: unknown keys are errors (typos fail before anything runs).
+
+    Keys match case-insensitively, as Go's JSON decoding did, and the keys Iter8's chart
+    left behind are tolerated.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    tolerated_keys: ClassVar[frozenset[str]] = ITER8_CHART_KEYS
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_and_drop_chart_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        aliases = {(f.alias or n).lower(): (f.alias or n) for n, f in cls.model_fields.items()}
+        tolerated = {k.lower() for k in cls.tolerated_keys}
+        folded: dict[str, Any] = {}
+        for key, value in data.items():
+            lowered = str(key).lower()
+            if lowered in aliases:
+                folded[aliases[lowered]] = value
+            elif lowered not in tolerated:
+                folded[str(key)] = value
+        return folded
+
+
+@dataclass
+class TaskContext:
+    """The running experiment and the environment a task runs in."""
+
+    experiment: Experiment
+    number: int
+    name: str
+    run_dir: Path
+    namespace: str = "default"
+    kubeconfig: str | None = None
+    kube_context: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def result(self) -> Result:
+        assert self.experiment.result is not None, "the engine creates the result first"
+        return self.experiment.result
+
+    def log_prefix(self) -> str:
+        return f"task {self.number}: {self.name}"
+
+
+InputsT = TypeVar("InputsT", bound=TaskInputs)
+
+
+@dataclass(frozen=True)
+class TaskDefinition(Generic[InputsT]):
+    """A task: its name, its input model and the coroutine that runs it."""
+
+    name: str
+    inputs: type[InputsT]
+    run: Callable[[InputsT, TaskContext], Awaitable[None]]

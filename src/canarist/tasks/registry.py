@@ -1,0 +1,14 @@
+"""The task registry: every task canarist can run, by name. The only module importing them all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from canarist.tasks import assess, run
+from canarist.tasks.base import TaskDefinition
+
+TASKS: Mapping[str, TaskDefinition[Any]] = MappingProxyType(
+    {definition.name: definition for definition in (assess.TASK, run.TASK)}
+)

@@ -1,0 +1,56 @@
+"""The text report matches Iter8 0.13's layout byte for byte on Iter8-written experiments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from canarist.core.experiment import Experiment, FailedTask, new_result
+from canarist.core.insights import add_value, ensure_insights, mark_unavailable, register_metric
+from canarist.core.experiment import MetricMeta, MetricType, TaskEntry
+from canarist.reports.text import render_text
+from tests.helpers import FIXTURES, load_fixture_experiment
+
+
+@pytest.mark.parametrize("name", ["kserve-two-versions", "http-one-version"])
+def test_iter8_experiments_render_like_iter8(name: str) -> None:
+    experiment = load_fixture_experiment(f"{name}.yaml")
+    expected = (FIXTURES / "iter8" / f"{name}.txt").read_text()
+    assert render_text(experiment) == expected
+
+
+def test_no_insights_message() -> None:
+    experiment = Experiment(spec=[TaskEntry(task="assess")], result=new_result(
+        now=__import__("datetime").datetime(2024, 1, 1)))
+    assert render_text(experiment) == (
+        "\nExperiment summary:\n*******************\n\n"
+        "  Experiment completed: false\n  No task failures: true\n"
+        "  Total number of tasks: 1\n  Number of completed tasks: 0\n"
+        "  Number of completed loops: 0\n\n"
+        "Metrics-based Insights:\n***********************\n\n"
+        "  Insights not found in experiment results. You may need to retry this report at a "
+        "later time.\n\n"
+    )
+
+
+def test_failure_and_unavailable_reasons_are_explained() -> None:
+    from datetime import datetime
+
+    result = new_result(now=datetime(2024, 1, 1))
+    result.failure = True
+    result.failed_task = FailedTask(number=2, name="http", reason="cannot connect to 127.0.0.1:9")
+    insights = ensure_insights(result, 2)
+    register_metric(insights, "p/latency", MetricMeta(type=MetricType.GAUGE, units="msec"))
+    add_value(insights, 0, "p/latency", 3.0)
+    mark_unavailable(insights, 1, "p/latency", "Prometheus returned no data")
+    text = render_text(Experiment(spec=[TaskEntry(task="assess")] * 2, result=result))
+    assert "  No task failures: false\n" in text
+    assert "  Failed task: 2 (http): cannot connect to 127.0.0.1:9\n" in text
+    assert "  p/latency (msec) | 3.00      | unavailable\n" in text
+    assert "  p/latency (version 1): Prometheus returned no data\n" in text
+
+
+def test_report_of_a_fixture_is_stable(tmp_path: Path) -> None:
+    experiment = load_fixture_experiment("kserve-two-versions.yaml")
+    assert render_text(experiment) == render_text(experiment)
