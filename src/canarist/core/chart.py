@@ -250,10 +250,14 @@ class _Renderer:
             return None
         return value
 
-    def unknown_keys(self, name: str, section: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    def unknown_keys(
+        self, prefix: str, section: Mapping[str, Any], allowed: tuple[str, ...]
+    ) -> None:
         for key in section:
             if key not in allowed:
-                self.problem(_key(name, key), f"unknown key, expected one of {', '.join(allowed)}")
+                self.problem(
+                    f"{prefix}.{_key(key)}", f"unknown key, expected one of {', '.join(allowed)}"
+                )
 
     def string(self, key: str, value: Any, what: str) -> str | None:
         if isinstance(value, str) and value:
@@ -615,9 +619,9 @@ class _Renderer:
         self.problem(_key(task, "softFailure"), f"expected true or false, got {_show(value)}")
         return True
 
-    def notify_entry(self, task: str, section: Mapping[str, Any], with_: dict[str, Any]) -> dict[
-        str, Any
-    ]:
+    def notify_entry(
+        self, task: str, section: Mapping[str, Any], with_: dict[str, Any]
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {"task": "notify"}
         condition = section.get("if")
         if condition is not None:
