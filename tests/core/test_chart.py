@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from canarist.core.chart import (
     chart_defaults,
@@ -659,6 +661,9 @@ ERRORS: list[tuple[list[str], list[str]]] = [
      ["http.payloadURL: expected a URL, got a list"]),
     (["tasks={http}", "http.url=u", "http.endpoints.e.payloadURL=5"],
      ["http.endpoints.e.payloadURL: expected a URL, got 5"]),
+    (["tasks={http}", "http.url=u", r"http.endpoints.\.\./x.payloadURL=https://p"],
+     [r"http.endpoints.\.\./x: an endpoint id that names a downloaded file may use only "
+      "letters, digits, '.', '_' and '-'"]),
     # grpc
     (["tasks={grpc}"],
      ["grpc.host: please set the host parameter or the endpoints parameter",
@@ -768,3 +773,47 @@ def test_spec_error_is_an_input_error() -> None:
     with pytest.raises(SpecError) as info:
         render_experiment({}, now=NOW)
     assert info.value.exit_code == 2
+
+
+# -- properties ------------------------------------------------------------------------------
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.floats(), st.text(max_size=4),
+    st.sampled_from(["http://u", "10s", "a/b", "SLOs()", "* * * * *", "cronjob", "job"]),
+)
+_keys = st.sampled_from(
+    ["url", "host", "call", "endpoints", "payloadURL", "protoURL", "warmupNumRequests",
+     "warmupDuration", "SLOs", "upper", "lower", "a/b", "templates", "values", "versionValues",
+     "isvc", "timeout", "namespace", "owner", "repo", "token", "tokenEnv", "if",
+     "softFailure", "x"]
+)
+_trees = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.sampled_from(["http", "grpc", "ready", "assess", "custommetrics", "slack",
+                              "github", "notify", "abnmetrics", "x", 3]), max_size=4),
+    st.dictionaries(
+        st.sampled_from(["http", "grpc", "ready", "assess", "custommetrics", "slack", "github",
+                         "notify", "runner", "cronjobSchedule", "logLevel", "majorMinor"]),
+        _trees, max_size=5,
+    ),
+)
+def test_arbitrary_values_raise_only_spec_errors(tasks: list[Any], rest: dict[str, Any]) -> None:
+    values = {"tasks": tasks, **rest}
+    before = copy.deepcopy(values)
+    try:
+        data = render_experiment(values, now=NOW)
+    except SpecError as exc:
+        assert exc.problems
+        assert all(len(p.splitlines()) == 1 for p in exc.problems)
+    else:
+        assert set(data) == {"spec", "result"}
+    assert values == before

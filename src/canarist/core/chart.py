@@ -48,7 +48,7 @@ from typing import Any
 from canarist.core.errors import SpecError
 from canarist.core.experiment import format_time
 from canarist.core.metrics import NAME_RULE, is_valid_name
-from canarist.core.values import quote
+from canarist.core.values import merge_values, quote
 
 __all__ = [
     "CHART_ONLY_KEYS",
@@ -96,6 +96,7 @@ _CRON_MACROS = frozenset(
     {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
 _GITHUB_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_SAFE_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 def chart_defaults() -> dict[str, Any]:
@@ -128,7 +129,7 @@ def resolve_values(values: Mapping[str, Any]) -> dict[str, Any]:
 
     `iter8Image` is accepted as an alias of `image` (an explicit `image` wins).
     """
-    user = copy.deepcopy(dict(values))
+    user = merge_values(values)  # a copy, with every map key as text
     if "image" not in user and user.get("iter8Image") is not None:
         user["image"] = user["iter8Image"]
     _coalesce(user, chart_defaults())
@@ -449,6 +450,13 @@ class _Renderer:
             return None
         if not isinstance(url, str):
             self.problem(_key(task, *where, url_key), f"expected a URL, got {_show(url)}")
+            return None
+        if not _SAFE_FILE.fullmatch(target):
+            self.problem(
+                _key(task, *where),
+                "an endpoint id that names a downloaded file may use only letters, digits, "
+                "'.', '_' and '-'",
+            )
             return None
         params[sets] = target
         return _curl(url, target)
