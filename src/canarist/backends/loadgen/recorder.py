@@ -17,11 +17,12 @@ Why two stages. An `hdrh.HdrHistogram.record_value` costs about 2.3 µs on the r
 machine (measured: 200k values in 0.46 s), two per request is ~4.6 µs, more than a third of
 the 12.5 µs a request may take at 80k req/s on one core. So `record` only increments a dict
 keyed by the value in µs, already rounded to the HDR bucket it will land in (0.29 µs per
-value, measured). The dicts are folded into the HDR histograms (mergeable, encodable) when
-they hold more than `FOLD_KEYS` distinct keys and whenever a snapshot, result or encoding is
-taken. A fold costs ~2.4 µs per *distinct* value, and a steady load has a few hundred.
-Memory is bounded: two HDR histograms (1 µs .. 1 h, 3 significant digits, ~190 kB each),
-at most `FOLD_KEYS` pending keys, and one counter per distinct status.
+value, measured). The dicts are folded into the HDR histograms (mergeable, encodable)
+whenever a snapshot, result or encoding is taken, and by generators from a timer. A fold
+costs ~2.4 µs per *distinct* value, and a steady load has a few hundred. Memory is bounded
+whatever the request count: two HDR histograms (1 µs .. 1 h, 3 significant digits, ~190 kB
+each); pending dicts whose keys are HDR bucket values, so at most one entry per bucket
+(23,552, and in practice a few hundred between folds); one counter per distinct status.
 
 Precision: values below 2048 µs are exact to the microsecond; above, to 3 significant
 digits (HDR's lowest-equivalent value, error below 0.05 %).
@@ -58,9 +59,6 @@ Event-loop timers have millisecond granularity, so up to ~1 ms of lateness is th
 normal jitter and is not counted; more means every connection was busy or the loop was
 saturated, i.e. the generator could not keep the requested rate.
 """
-
-FOLD_KEYS = 4096
-"""Pending distinct values kept before folding into the HDR histograms."""
 
 HDR_LOWEST_US = 1
 HDR_HIGHEST_US = 3_600_000_000
@@ -232,11 +230,24 @@ class LoadResult:
 class Recorder:
     """Counts outcomes into bounded histograms; see the module docstring for the design."""
 
-    __slots__ = ("_lat", "_lat_hdr", "_svc", "_svc_hdr", "dropped", "late_sends", "status_counts")
+    __slots__ = (
+        "_lat_hdr",
+        "_svc_hdr",
+        "dropped",
+        "late_sends",
+        "pending_both",
+        "pending_latency",
+        "pending_service",
+        "status_counts",
+    )
 
     def __init__(self) -> None:
-        self._lat: dict[int, int] = {}
-        self._svc: dict[int, int] = {}
+        # Hot-path state. Generators in this package may increment these directly: keys are
+        # µs values already rounded with `bucket_us`; `pending_both` holds samples whose
+        # latency equals their service time (closed loop) and counts for both.
+        self.pending_latency: dict[int, int] = {}
+        self.pending_service: dict[int, int] = {}
+        self.pending_both: dict[int, int] = {}
         self._lat_hdr = _new_hdr()
         self._svc_hdr = _new_hdr()
         self.status_counts: dict[int, int] = {}
@@ -248,35 +259,16 @@ class Recorder:
         if lat >= 2048:
             s = lat.bit_length() - _SUB_BUCKET_BITS
             lat = lat >> s << s
-        d = self._lat
+        d = self.pending_latency
         d[lat] = d.get(lat, 0) + 1
         svc = (end_ns - start_ns + 500) // 1000
         if svc >= 2048:
             s = svc.bit_length() - _SUB_BUCKET_BITS
             svc = svc >> s << s
-        d = self._svc
+        d = self.pending_service
         d[svc] = d.get(svc, 0) + 1
         sc = self.status_counts
         sc[status] = sc.get(status, 0) + 1
-        if len(d) > FOLD_KEYS or len(self._lat) > FOLD_KEYS:
-            self.fold()
-
-    def record_us(self, latency_us: int, service_us: int, status: int) -> None:
-        """Like `record`, for callers that already hold rounded µs durations."""
-        if latency_us >= 2048:
-            s = latency_us.bit_length() - _SUB_BUCKET_BITS
-            latency_us = latency_us >> s << s
-        d = self._lat
-        d[latency_us] = d.get(latency_us, 0) + 1
-        if service_us >= 2048:
-            s = service_us.bit_length() - _SUB_BUCKET_BITS
-            service_us = service_us >> s << s
-        d = self._svc
-        d[service_us] = d.get(service_us, 0) + 1
-        sc = self.status_counts
-        sc[status] = sc.get(status, 0) + 1
-        if len(d) > FOLD_KEYS or len(self._lat) > FOLD_KEYS:
-            self.fold()
 
     def note_late(self, n: int = 1) -> None:
         self.late_sends += n
@@ -290,12 +282,20 @@ class Recorder:
 
     def fold(self) -> None:
         """Move pending counts into the HDR histograms."""
-        for pending, hdr in ((self._lat, self._lat_hdr), (self._svc, self._svc_hdr)):
+        both = self.pending_both
+        for pending, hdr in (
+            (self.pending_latency, self._lat_hdr),
+            (self.pending_service, self._svc_hdr),
+            (both, self._lat_hdr),
+            (both, self._svc_hdr),
+        ):
             if pending:
                 top = hdr.highest_trackable_value
                 for v, c in pending.items():
                     hdr.record_value(min(max(v, 0), top), c)
-                pending.clear()
+                if pending is not both:
+                    pending.clear()
+        both.clear()
 
     def merge(self, other: Recorder) -> None:
         self.fold()
@@ -379,9 +379,9 @@ def _hdr_values(hdr: HdrHistogram) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     if hdr.get_total_count() == 0:
         return out
-    counts = hdr.counts
-    for i in range(hdr.counts_len):
-        c = counts[i]
+    top = hdr.get_counts_array_index(hdr.get_max_value())
+    counts = hdr.counts[: top + 1]
+    for i, c in enumerate(counts):
         if c:
             out.append((hdr.get_lowest_equivalent_value(hdr.get_value_from_index(i)), c))
     return out

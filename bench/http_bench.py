@@ -1,0 +1,289 @@
+"""Compare canarist's HTTP load generator with wrk and hey against nginx on this machine.
+
+    .venv/bin/python bench/http_bench.py [--duration 8] [--connections 16,64] [--quick]
+
+Installs nginx-light, wrk and hey with apt-get when missing, starts nginx (1 worker, access
+log off, keepalive_requests 1000000, 127.0.0.1, a free port, a temporary prefix) serving a
+22-byte JSON, and stops it at exit. On a machine with 2+ CPUs nginx is pinned to CPU 0 and
+every client to CPU 1. Each canarist run is a fresh child process, which reports its own
+peak RSS.
+
+Runs: closed loop at each connection count (wrk, hey, canarist); a fixed rate of 2000 req/s
+(canarist open loop; `hey -q` as the other rate-limited client; wrk has no rate flag, so its
+closed-loop latency is the reference); canarist with 2 worker processes; 1M requests for
+peak RSS. Prints one table and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BODY = '{"predictions":[1.0]}\n'
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+
+@dataclass
+class Row:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    extra: str = ""
+
+
+def ensure_tools() -> None:
+    missing = [t for t in ("nginx", "wrk", "hey") if shutil.which(t) is None]
+    if Path("/usr/sbin/nginx").exists() and "nginx" in missing:
+        missing.remove("nginx")
+    if not missing:
+        return
+    pkgs = ["nginx-light" if t == "nginx" else t for t in missing]
+    print(f"installing {' '.join(pkgs)} ...", flush=True)
+    cmd = ["apt-get", "install", "-y", *pkgs]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, check=True)
+        subprocess.run(cmd, env=env, capture_output=True, check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def pinned(cpu: str, argv: list[str]) -> list[str]:
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", cpu, *argv]
+    return argv
+
+
+def start_nginx() -> tuple[subprocess.Popen[bytes], str]:
+    prefix = Path(tempfile.mkdtemp(prefix="canarist-bench-nginx-"))
+    port = free_port()
+    (prefix / "logs").mkdir()
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"""
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            default_type application/json;
+            return 200 '{BODY.strip()}\\n';
+        }}
+    }}
+}}
+"""
+    )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = subprocess.Popen(pinned(SERVER_CPU, [nginx, "-p", str(prefix), "-c", str(conf)]))
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGQUIT)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        shutil.rmtree(prefix, ignore_errors=True)
+
+    atexit.register(stop)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if BODY.encode() in s.recv(4096):
+                    return proc, f"http://127.0.0.1:{port}/"
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("nginx did not start")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def run_wrk(url: str, conns: int, duration: float) -> Row:
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{int(duration)}s", "--latency", url]
+    out = subprocess.run(pinned(CLIENT_CPU, argv), capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {}
+    for pct, val, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        lat[pct] = float(val) * _UNITS[unit]
+    return Row(f"wrk -c{conns}", rps, lat["50"], lat["99"])
+
+
+def run_hey(url: str, conns: int, duration: float, qps_per_worker: float = 0) -> Row:
+    argv = ["hey", "-c", str(conns), "-z", f"{int(duration)}s"]
+    if qps_per_worker:
+        argv += ["-q", str(qps_per_worker)]
+    out = subprocess.run(pinned(CLIENT_CPU, [*argv, url]), capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {p: float(v) * 1e3 for p, v in re.findall(r"(50|99)%+ in ([\d.]+) secs", out)}
+    name = f"hey -c{conns}" + (f" -q{qps_per_worker:g}" if qps_per_worker else "")
+    return Row(name, rps, lat["50"], lat["99"])
+
+
+def child_main(args: list[str]) -> None:
+    """Run one canarist load in this (fresh) process and print JSON."""
+    import resource
+
+    import uvloop
+
+    from canarist.backends.loadgen.http import HttpLoadSpec, run_http_load
+
+    params: dict[str, Any] = json.loads(args[0])
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    spec = HttpLoadSpec(**params)
+    t = time.perf_counter()
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    result = uvloop.run(run_http_load(spec))
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.perf_counter() - t
+    if spec.workers and spec.workers > 1:
+        ru0 = ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    n = max(1, result.request_count)
+    out = {
+        "rps": result.achieved_rate,
+        "count": result.request_count,
+        "errors": result.errors,
+        "late": result.late_sends,
+        "dropped": result.dropped,
+        "duration": result.duration_s,
+        "wall": wall,
+        "p50": result.latency.percentile(50),
+        "p99": result.latency.percentile(99),
+        "svc_p50": result.service_time.percentile(50),
+        "svc_p99": result.service_time.percentile(99),
+        "user_us": (ru1.ru_utime - ru0.ru_utime) / n * 1e6,
+        "sys_us": (ru1.ru_stime - ru0.ru_stime) / n * 1e6,
+        "rss_import_kb": rss_before,
+        "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+    print(json.dumps(out))
+
+
+def run_canarist(pin: bool = True, **params: Any) -> dict[str, Any]:
+    argv = [sys.executable, __file__, "--child", json.dumps(params)]
+    proc = subprocess.run(pinned(CLIENT_CPU, argv) if pin else argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"canarist run failed: {proc.stderr.strip()[-2000:]}")
+    data: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return data
+
+
+def canarist_row(name: str, d: dict[str, Any]) -> Row:
+    extra = f"svc p50 {d['svc_p50']:.3f} p99 {d['svc_p99']:.3f}; errors {d['errors']}"
+    return Row(name, d["rps"], d["p50"], d["p99"], extra)
+
+
+def fmt(row: Row) -> str:
+    return f"{row.name:<34} {row.rps:>10,.0f} {row.p50_ms:>9.3f} {row.p99_ms:>9.3f}  {row.extra}"
+
+
+def ratio_line(a: Row, b: Row) -> str:
+    return (
+        f"  canarist/{b.name.split()[0]}: req/s x{a.rps / b.rps:.3f}, "
+        f"p50 {a.p50_ms - b.p50_ms:+.3f} ms ({(a.p50_ms / b.p50_ms - 1) * 100:+.0f} %), "
+        f"p99 {a.p99_ms - b.p99_ms:+.3f} ms ({(a.p99_ms / b.p99_ms - 1) * 100:+.0f} %)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--connections", default="16,64")
+    parser.add_argument("--rate", type=float, default=2000.0)
+    parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--child")
+    args = parser.parse_args()
+    if args.child is not None:
+        child_main([args.child])
+        return
+    ensure_tools()
+    nginx, url = start_nginx()
+    dur = args.duration
+    print(f"target {url} (nginx 1 worker), {os.cpu_count()} CPUs, runs of {dur:g} s", flush=True)
+    header = f"{'run':<34} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9}"
+    lines = [header, "-" * len(header)]
+    ratios = []
+    for conns in (int(c) for c in args.connections.split(",")):
+        wrk = run_wrk(url, conns, dur)
+        hey = run_hey(url, conns, dur)
+        can = canarist_row(
+            f"canarist -c{conns}", run_canarist(url=url, duration_s=dur, connections=conns)
+        )
+        lines += [fmt(wrk), fmt(hey), fmt(can)]
+        ratios += [f"c={conns}:", ratio_line(can, wrk), ratio_line(can, hey)]
+        print("\n".join(lines[-3:]), flush=True)
+    conns = int(args.connections.split(",")[-1])
+    two = canarist_row(
+        f"canarist -c{conns} workers=2",
+        run_canarist(pin=False, url=url, duration_s=dur, connections=conns, workers=2),
+    )
+    lines.append(fmt(two))
+    print(lines[-1], flush=True)
+
+    rate = args.rate
+    fixed = run_canarist(url=url, duration_s=dur, connections=16, qps=rate)
+    fixed_row = canarist_row(f"canarist -c16 qps={rate:g}", fixed)
+    hey_rate = run_hey(url, 16, dur, qps_per_worker=rate / 16)
+    wrk_ref = run_wrk(url, 16, dur)
+    wrk_ref.name = "wrk -c16 (closed loop reference)"
+    lines += [fmt(fixed_row), fmt(hey_rate), fmt(wrk_ref)]
+    print("\n".join(lines[-3:]), flush=True)
+    expected = int(dur * rate)
+    rate_err = (fixed["rps"] / rate - 1) * 100
+    ratios += [
+        f"fixed rate {rate:g}/s: sent {fixed['count']} of {expected} scheduled, achieved "
+        f"{fixed['rps']:.1f}/s ({rate_err:+.2f} %), late sends {fixed['late']}, "
+        f"dropped {fixed['dropped']}; hey -q achieved {hey_rate.rps:.1f}/s "
+        f"({(hey_rate.rps / rate - 1) * 100:+.2f} %)",
+        ratio_line(fixed_row, wrk_ref),
+    ]
+
+    million = run_canarist(url=url, num_requests=args.million, connections=16)
+    lines.append(
+        fmt(canarist_row(f"canarist -n{args.million} -c16", million))
+        + f"; peak RSS {million['rss_peak_kb'] / 1024:.1f} MB"
+        f" (after imports {million['rss_import_kb'] / 1024:.1f} MB)"
+    )
+    print(lines[-1], flush=True)
+    print("\n" + "\n".join(lines))
+    print("\n" + "\n".join(ratios))
+    nginx.send_signal(signal.SIGQUIT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,518 @@
+"""The single-process HTTP/1.1 load engine: keep-alive connections as bare asyncio Protocols.
+
+Each connection carries one request at a time (no pipelining). Responses are parsed by
+`httptools.HttpResponseParser` (llhttp), which handles Content-Length and chunked bodies;
+only `on_message_complete` is implemented, so the parser never calls back for headers or
+body chunks. The request is pre-encoded once and written as the same `bytes` every time.
+
+Scheduling:
+
+* closed loop (no rate): a connection sends its next request as soon as the previous
+  response completes; intended time = actual send time.
+* open loop (rate): request `i` is due at `t0 + i/qps`. Due requests go to idle connections;
+  when none is idle they wait, and the first connection to free up sends the oldest due
+  request. Latency is measured from the intended time, so that wait is counted (coordinated
+  omission correction). The backlog is just `due - issued`: no per-request memory.
+  Event-loop timers have 1 ms granularity, so the scheduler sleeps until ~1.5 ms before the
+  next due time and then polls the loop (`call_soon`) until it is due; at rates above a few
+  hundred per second the scheduler therefore keeps one core busy, in exchange for sends that
+  leave within a few µs of their intended time.
+
+Failures: a reset, close or parse error with a request in flight records that request as
+`CONNECTION_ERROR`; so does a request that has not completed `timeout` after it was sent
+(checked by a sweeper every `timeout/10`, at least 5 ms, at most 100 ms). The connection is
+then re-opened; a failed connect attempt consumes one request, recorded as
+`CONNECTION_ERROR`, and is retried with exponential backoff (2 ms to 100 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter_ns
+
+import httptools
+
+from canarist.backends.loadgen.recorder import (
+    CONNECTION_ERROR,
+    LATE_SEND_THRESHOLD_NS,
+    ErrorRanges,
+    ProgressSnapshot,
+    Recorder,
+    is_error,
+)
+from canarist.core.errors import UnavailableError
+
+PROGRESS_INTERVAL_S = 1.0
+_SPIN_NS = 1_500_000
+_NO_LIMIT = 1 << 62
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect and the pre-encoded request."""
+
+    host: str
+    port: int
+    use_ssl: bool
+    ca_file: str | None
+    request: bytes
+    label: str
+    """`host:port` as shown in messages."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one engine (one process) runs."""
+
+    connections: int
+    total: int | None
+    """Exact number of requests, or None for duration mode."""
+    duration_ns: int | None
+    qps: float | None
+    """This engine's rate; None for closed loop."""
+    phase_ns: int
+    """Offset of this engine's schedule when several processes interleave one schedule."""
+    timeout_ns: int
+    warmup: bool
+    """Send one unrecorded request per connection first and fail on an error status."""
+    error_ranges: ErrorRanges
+
+
+def connect_error_text(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "connect timed out"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host ({exc.strerror or exc})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error ({exc.reason or exc})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection. Subclasses implement the per-response hot path."""
+
+    __slots__ = ("busy", "eng", "intended", "parser", "start", "transport", "warm_status")
+
+    def __init__(self, eng: Engine) -> None:
+        self.eng = eng
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.busy = False
+        self.intended = 0
+        self.start = 0
+        self.warm_status: asyncio.Future[int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.parser = httptools.HttpResponseParser(self)
+
+    def send(self, intended: int, start: int) -> None:
+        self.intended = intended
+        self.start = start
+        self.busy = True
+        self.eng.in_flight += 1
+        self.transport.write(self.eng.request)  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _warm_complete(self) -> None:
+        if self.warm_status is not None and not self.warm_status.done():
+            self.warm_status.set_result(self.parser.get_status_code())
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        eng = self.eng
+        if self.warm_status is not None and not self.warm_status.done():
+            self.warm_status.set_result(CONNECTION_ERROR)
+        if self.busy:
+            self.busy = False
+            eng.in_flight -= 1
+            eng.recorder.record(self.intended, self.start, perf_counter_ns(), CONNECTION_ERROR)
+        eng.lost(self)
+
+
+class _ClosedConn(_Conn):
+    __slots__ = ()
+
+    def on_message_complete(self) -> None:
+        end = perf_counter_ns()
+        if not self.busy:
+            self._warm_complete()
+            return
+        eng = self.eng
+        parser = self.parser
+        status = parser.get_status_code()
+        took = end - self.start
+        # Send the next request before recording this one, so it is in flight meanwhile.
+        if parser.should_keep_alive():
+            if eng.issued < eng.limit and not eng.stopping:
+                eng.issued += 1
+                self.start = end
+                self.transport.write(eng.request)  # type: ignore[union-attr]
+            else:
+                self.busy = False
+                eng.in_flight -= 1
+                eng.idle.append(self)
+        else:
+            self.busy = False
+            eng.in_flight -= 1
+            self.transport.close()  # type: ignore[union-attr]
+        v = (took + 500) // 1000
+        if v >= 2048:
+            s = v.bit_length() - 11
+            v = v >> s << s
+        d = eng.pending_both
+        d[v] = d.get(v, 0) + 1
+        d = eng.status_counts
+        d[status] = d.get(status, 0) + 1
+        if not self.busy and eng.in_flight == 0:
+            eng.check_finish()
+
+
+class _OpenConn(_Conn):
+    __slots__ = ()
+
+    def on_message_complete(self) -> None:
+        end = perf_counter_ns()
+        if not self.busy:
+            self._warm_complete()
+            return
+        eng = self.eng
+        parser = self.parser
+        status = parser.get_status_code()
+        intended = self.intended
+        start = self.start
+        self.busy = False
+        eng.in_flight -= 1
+        if parser.should_keep_alive():
+            eng.next_open(self)
+        else:
+            self.transport.close()  # type: ignore[union-attr]
+        v = (end - intended + 500) // 1000
+        if v >= 2048:
+            s = v.bit_length() - 11
+            v = v >> s << s
+        d = eng.pending_latency
+        d[v] = d.get(v, 0) + 1
+        v = (end - start + 500) // 1000
+        if v >= 2048:
+            s = v.bit_length() - 11
+            v = v >> s << s
+        d = eng.pending_service
+        d[v] = d.get(v, 0) + 1
+        d = eng.status_counts
+        d[status] = d.get(status, 0) + 1
+        if not self.busy and eng.in_flight == 0:
+            eng.check_finish()
+
+
+class Engine:
+    def __init__(
+        self,
+        target: Target,
+        plan: Plan,
+        on_progress: Callable[[ProgressSnapshot], None] | None = None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.target = target
+        self.plan = plan
+        self.request = target.request
+        self.recorder = Recorder()
+        self.pending_both = self.recorder.pending_both
+        self.pending_latency = self.recorder.pending_latency
+        self.pending_service = self.recorder.pending_service
+        self.status_counts = self.recorder.status_counts
+        self.on_progress = on_progress
+        conn_type = _OpenConn if plan.qps else _ClosedConn
+        self.conns: list[_Conn] = [conn_type(self) for _ in range(plan.connections)]
+        self.idle: list[_Conn] = []
+        self.in_flight = 0
+        self.issued = 0
+        self.limit = plan.total if plan.total is not None else _NO_LIMIT
+        self.stopping = False
+        self.closing = False
+        self.t0 = 0
+        self.period = 1e9 / plan.qps if plan.qps else 0.0
+        self.done: asyncio.Future[None] = self.loop.create_future()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.handles: list[asyncio.TimerHandle | asyncio.Handle | None] = [None, None, None, None]
+        self.callback_error: BaseException | None = None
+        self.ssl_ctx: ssl.SSLContext | None = None
+        if target.use_ssl:
+            self.ssl_ctx = ssl.create_default_context(cafile=target.ca_file)
+
+    # connections
+
+    async def connect(self, conn: _Conn) -> BaseException | None:
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(
+                    lambda: conn,
+                    self.target.host,
+                    self.target.port,
+                    ssl=self.ssl_ctx,
+                    server_hostname=self.target.host if self.ssl_ctx else None,
+                ),
+                self.plan.timeout_ns / 1e9,
+            )
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            return exc
+        return None
+
+    def lost(self, conn: _Conn) -> None:
+        if conn in self.idle:
+            self.idle.remove(conn)
+        if not self.closing:
+            task = self.loop.create_task(self._revive(conn))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        self.check_finish()
+
+    async def _revive(self, conn: _Conn) -> None:
+        backoff = 0.0
+        while True:
+            if backoff:
+                await asyncio.sleep(backoff)
+            if self.closing or self.stopping or self.issued >= self.limit:
+                self.check_finish()
+                return
+            if self.period:
+                now = perf_counter_ns()
+                if self.issued >= self._due(now):
+                    nxt = self.t0 + int(self.issued * self.period)
+                    await asyncio.sleep(max(0, nxt - now) / 1e9)
+                    continue
+                intended = self.t0 + int(self.issued * self.period)
+            self.issued += 1
+            self.in_flight += 1
+            start = perf_counter_ns()
+            if not self.period:
+                intended = start
+            err = await self.connect(conn)
+            self.in_flight -= 1
+            if err is None and conn.transport is not None:
+                conn.send(intended, start)
+                return
+            self.recorder.record(intended, start, perf_counter_ns(), CONNECTION_ERROR)
+            backoff = min(0.1, max(0.002, backoff * 2))
+
+    # scheduling
+
+    def _due(self, now: int) -> int:
+        if now < self.t0:
+            return 0
+        due = int((now - self.t0) / self.period) + 1
+        return due if due < self.limit else self.limit
+
+    def _next_closed(self, conn: _Conn) -> None:
+        if self.stopping or self.issued >= self.limit:
+            self.idle.append(conn)
+            if self.in_flight == 0:
+                self.check_finish()
+            return
+        self.issued += 1
+        start = perf_counter_ns()
+        conn.send(start, start)
+
+    def next_open(self, conn: _Conn) -> None:
+        if self.stopping or self.issued >= self.limit:
+            self.idle.append(conn)
+            if self.in_flight == 0:
+                self.check_finish()
+            return
+        now = perf_counter_ns()
+        if now >= self.t0 and self.issued < int((now - self.t0) / self.period) + 1:
+            intended = self.t0 + int(self.issued * self.period)
+            self.issued += 1
+            if now - intended > LATE_SEND_THRESHOLD_NS:
+                self.recorder.late_sends += 1
+            conn.send(intended, now)
+        else:
+            self.idle.append(conn)
+
+    def _tick(self) -> None:
+        if self.stopping or self.issued >= self.limit:
+            self.check_finish()
+            return
+        now = perf_counter_ns()
+        due = self._due(now)
+        idle = self.idle
+        while self.issued < due and idle:
+            conn = idle.pop()
+            intended = self.t0 + int(self.issued * self.period)
+            self.issued += 1
+            start = perf_counter_ns()
+            if start - intended > LATE_SEND_THRESHOLD_NS:
+                self.recorder.late_sends += 1
+            conn.send(intended, start)
+        if self.issued >= self.limit:
+            return
+        if self.issued < due:
+            self.handles[0] = self.loop.call_later(0.001, self._tick)
+            return
+        wait = self.t0 + int(self.issued * self.period) - perf_counter_ns()
+        if wait > 2 * _SPIN_NS:
+            self.handles[0] = self.loop.call_later((wait - _SPIN_NS) / 1e9, self._tick)
+        else:
+            self.handles[0] = self.loop.call_soon(self._tick)
+
+    # timers
+
+    def _sweep(self) -> None:
+        now = perf_counter_ns()
+        limit = self.plan.timeout_ns
+        for conn in self.conns:
+            if conn.busy and now - conn.start > limit:
+                conn.busy = False
+                self.in_flight -= 1
+                self.recorder.record(conn.intended, conn.start, now, CONNECTION_ERROR)
+                if conn.transport is not None:
+                    conn.transport.abort()
+        self.handles[1] = self.loop.call_later(self._sweep_interval(), self._sweep)
+
+    def _sweep_interval(self) -> float:
+        return min(0.1, max(0.005, self.plan.timeout_ns / 1e9 / 10))
+
+    def _deadline(self) -> None:
+        self.stopping = True
+        if self.period:
+            self.recorder.dropped += max(0, self.limit - self.issued)
+        self.check_finish()
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            elapsed = (perf_counter_ns() - self.t0) / 1e9
+            try:
+                self.on_progress(self.recorder.snapshot(elapsed, self.plan.error_ranges))
+            except Exception as exc:
+                self.callback_error = exc
+                self.stopping = True
+                self.check_finish()
+                return
+        self.handles[2] = self.loop.call_later(PROGRESS_INTERVAL_S, self._progress)
+
+    def check_finish(self) -> None:
+        if (
+            (self.stopping or self.issued >= self.limit)
+            and self.in_flight == 0
+            and not self.done.done()
+        ):
+            self.done.set_result(None)
+
+    # run
+
+    async def open(self) -> None:
+        """Connect every connection; raise UnavailableError when none connects."""
+        errors = await asyncio.gather(*(self.connect(c) for c in self.conns))
+        if all(e is not None for e in errors):
+            first = next(e for e in errors if e is not None)
+            raise UnavailableError(
+                f"http: cannot connect to {self.target.label}: {connect_error_text(first)}"
+            )
+        if self.plan.warmup:
+            await self._warmup()
+
+    async def _warmup(self) -> None:
+        live = [c for c in self.conns if c.transport is not None]
+        for conn in live:
+            conn.warm_status = self.loop.create_future()
+            conn.transport.write(self.request)  # type: ignore[union-attr]
+        timeout = self.plan.timeout_ns / 1e9
+        try:
+            statuses = await asyncio.wait_for(
+                asyncio.gather(*(c.warm_status for c in live if c.warm_status)), timeout
+            )
+        except TimeoutError:
+            statuses = [CONNECTION_ERROR]
+        for conn in live:
+            conn.warm_status = None
+        bad = [s for s in statuses if is_error(s, self.plan.error_ranges)]
+        if bad:
+            what = "failed" if bad[0] < 0 else f"returned status {bad[0]}"
+            raise UnavailableError(
+                f"http: initial request to {self.target.label} {what} "
+                "(set allowInitialErrors to continue)"
+            )
+
+    async def run(self, t0_ns: int | None = None) -> tuple[Recorder, float]:
+        """Run the plan from `t0_ns` (default: now); return the recorder and elapsed seconds."""
+        loop = self.loop
+        plan = self.plan
+        start = perf_counter_ns()
+        self.t0 = (t0_ns if t0_ns is not None else start) + plan.phase_ns
+        if plan.duration_ns is not None and plan.total is None:
+            end = self.t0 - plan.phase_ns + plan.duration_ns
+            if self.period:
+                span = end - self.t0
+                self.limit = max(0, int(-(-span // self.period))) if span > 0 else 0
+            self.handles[3] = loop.call_later(max(0, end - start) / 1e9, self._deadline)
+        if start < self.t0:
+            await asyncio.sleep((self.t0 - start) / 1e9)
+        self.handles[1] = loop.call_later(self._sweep_interval(), self._sweep)
+        self.handles[2] = loop.call_later(PROGRESS_INTERVAL_S, self._progress)
+        try:
+            for conn in self.conns:
+                if conn.transport is None:
+                    self.lost(conn)
+            if self.period:
+                self.idle.extend(c for c in reversed(self.conns) if c.transport is not None)
+                self._tick()
+            else:
+                for conn in self.conns:
+                    if conn.transport is not None:
+                        self._next_closed(conn)
+            self.check_finish()
+            await self._wait()
+        finally:
+            self.close()
+            await asyncio.sleep(0)
+        elapsed = (perf_counter_ns() - self.t0) / 1e9
+        if self.callback_error is not None:
+            raise self.callback_error
+        return self.recorder, elapsed
+
+    async def _wait(self) -> None:
+        plan = self.plan
+        if plan.total is not None or plan.duration_ns is None:
+            await self.done
+            return
+        cap = (plan.duration_ns + plan.timeout_ns) / 1e9 + 1.0
+        remaining = cap - (perf_counter_ns() - self.t0) / 1e9
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.done), max(0.0, remaining))
+        now = perf_counter_ns()
+        for conn in self.conns:
+            if conn.busy:
+                conn.busy = False
+                self.in_flight -= 1
+                self.recorder.record(conn.intended, conn.start, now, CONNECTION_ERROR)
+
+    def close(self) -> None:
+        self.closing = True
+        self.stopping = True
+        for h in self.handles:
+            if h is not None:
+                h.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        for conn in self.conns:
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.recorder.fold()
