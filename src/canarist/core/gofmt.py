@@ -15,6 +15,7 @@ from decimal import Decimal
 __all__ = [
     "format_float",
     "format_value",
+    "format_verb",
     "go_kind",
     "go_quote",
     "go_type_name",
@@ -157,6 +158,11 @@ def format_value(v: object) -> str:
     return _fmt(v, "v", _Flags(), top=True)
 
 
+def format_verb(v: object, verb: str) -> str:
+    """Go's `%<verb>` of a single value without flags, e.g. format_verb(1, "s")."""
+    return _fmt(v, verb, _Flags(), top=True)
+
+
 class _Flags:
     __slots__ = ("minus", "plus", "prec", "sharp", "space", "width", "zero")
 
@@ -279,6 +285,9 @@ def _fmt(v: object, verb: str, fl: _Flags, top: bool = False) -> str:
         return f"map[{body}]"
     if isinstance(v, Sequence):
         return "[" + " ".join(_fmt(x, verb, fl) for x in v) + "]"
+    stringer = getattr(v, "go_string", None)
+    if callable(stringer) and verb in "vs":
+        return _pad(str(stringer()), fl)
     return _pad(str(v), fl)
 
 

@@ -1,0 +1,662 @@
+"""The Sprig functions Iter8 templates use, with Sprig v3 semantics.
+
+Functions that would reach outside the template (env, expandenv, getHostByName, …) are
+deliberately absent, so templates naming them fail to parse.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from canarist.core.gofmt import format_value, go_kind, go_type_name, sprintf
+from canarist.core.gotemplate.encoders import UnsupportedValue, to_json, to_yaml
+from canarist.core.gotemplate.funcspec import FuncError, FuncSpec
+from canarist.core.gotemplate.gotime import (
+    GoTime,
+    LayoutError,
+    format_layout,
+    load_location,
+    local_zone,
+    parse_layout,
+)
+from canarist.core.gotemplate.values import GoIntList, GoStrList, GoStrMap, Int64
+
+__all__ = ["SPRIG"]
+
+_I64 = 1 << 64
+
+
+def _wrap64(v: int) -> Int64:
+    v = (v + (1 << 63)) % _I64 - (1 << 63)
+    return Int64(v)
+
+
+# ------------------------------------------------------------------ conversions
+
+
+def _trim_zero_decimal(s: str) -> str:
+    found_zero = False
+    for i in range(len(s), 0, -1):
+        c = s[i - 1]
+        if c == ".":
+            if found_zero:
+                return s[: i - 1]
+        elif c == "0":
+            found_zero = True
+        else:
+            return s
+    return s
+
+
+_PARSE_INT = re.compile(r"[+-]?(0[xX](_?[0-9a-fA-F])+|0[bB](_?[01])+|0[oO](_?[0-7])+"
+                        r"|0(_?[0-7])*|[1-9](_?[0-9])*)")
+
+
+def _parse_int0(s: str) -> int | None:
+    """strconv.ParseInt(s, 0, 64)."""
+    if not _PARSE_INT.fullmatch(s):
+        return None
+    sign = -1 if s[0] == "-" else 1
+    body = s.lstrip("+-").replace("_", "")
+    if body[:2].lower() in ("0x", "0b", "0o"):
+        v = int(body, 0)
+    elif len(body) > 1:
+        v = int(body, 8)
+    else:
+        v = int(body)
+    v *= sign
+    return v if -(1 << 63) <= v < (1 << 63) else None
+
+
+def _parse_float(s: str) -> float | None:
+    """strconv.ParseFloat(s, 64) for decimal, hex, inf and nan forms."""
+    low = s.lower().lstrip("+-")
+    if low in ("inf", "infinity", "nan"):
+        return float(s.lower().replace("infinity", "inf"))
+    if not re.fullmatch(r"[+-]?(\d[\d_]*\.?[\d_]*|\.[\d_]+)([eE][+-]?\d+)?"
+                        r"|[+-]?0[xX][0-9a-fA-F_.]+[pP][+-]?\d+", s):
+        return None
+    try:
+        if "x" in s.lower():
+            return float.fromhex(s.replace("_", ""))
+        f = float(s.replace("_", ""))
+    except ValueError:
+        return None
+    return None if math.isinf(f) else f
+
+
+def to_int64(v: object) -> int:
+    """cast.ToInt64 (errors give 0)."""
+    if v is None:
+        return 0
+    if isinstance(v, bool):
+        return 1 if v else 0
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            return -(1 << 63)
+        return int(v) if abs(v) < 2**63 else -(1 << 63)
+    if isinstance(v, str):
+        r = _parse_int0(_trim_zero_decimal(v))
+        return 0 if r is None else r
+    return 0
+
+
+def to_float64(v: object) -> float:
+    """cast.ToFloat64 (errors give 0)."""
+    if v is None:
+        return 0.0
+    if isinstance(v, bool):
+        return 1.0 if v else 0.0
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        f = _parse_float(v)
+        return 0.0 if f is None else f
+    return 0.0
+
+
+def strval(v: object) -> str:
+    """Sprig's strval: strings as is, everything else with %v."""
+    if isinstance(v, str):
+        return v
+    return format_value(v)
+
+
+def _empty(v: object) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, bool):
+        return not v
+    if isinstance(v, int | float):
+        return v == 0
+    if isinstance(v, str | Mapping | list | tuple):
+        return len(v) == 0
+    return False
+
+
+def _strslice(v: object) -> list[str]:
+    if isinstance(v, GoStrList):
+        return list(v)
+    if isinstance(v, list | tuple):
+        return [strval(x) for x in v if x is not None]
+    if v is None:
+        return []
+    return [strval(v)]
+
+
+# ------------------------------------------------------------------ general
+
+
+def _default(d: object, *given: object) -> object:
+    if not given or _empty(given[0]):
+        return d
+    return given[0]
+
+
+def _coalesce(*vs: object) -> object:
+    for v in vs:
+        if not _empty(v):
+            return v
+    return None
+
+
+def _ternary(vt: object, vf: object, cond: bool) -> object:
+    return vt if cond else vf
+
+
+def _fail(msg: str) -> str:
+    raise FuncError(msg)
+
+
+def _to_json(v: object) -> str:
+    try:
+        return to_json(v)
+    except UnsupportedValue:
+        return ""
+
+
+def _to_pretty_json(v: object) -> str:
+    try:
+        return to_json(v, "  ")
+    except UnsupportedValue:
+        return ""
+
+
+def _to_yaml(v: object) -> str:
+    try:
+        return to_yaml(v)
+    except UnsupportedValue:
+        return ""
+
+
+def _quote(*vs: object) -> str:
+    from canarist.core.gofmt import go_quote
+
+    return " ".join(go_quote(strval(v)) for v in vs if v is not None)
+
+
+def _squote(*vs: object) -> str:
+    return " ".join(f"'{format_value(v)}'" for v in vs if v is not None)
+
+
+def _dict(*vs: object) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for i in range(0, len(vs), 2):
+        out[strval(vs[i])] = vs[i + 1] if i + 1 < len(vs) else ""
+    return out
+
+
+def _keys(*dicts: object) -> GoStrList:
+    out = GoStrList()
+    for d in dicts:
+        if isinstance(d, Mapping):
+            out.extend(sorted(d))
+    return out
+
+
+def _has_key(d: object, key: str) -> bool:
+    return isinstance(d, Mapping) and key in d
+
+
+def _kind_of(v: object) -> str:
+    return go_kind(v)
+
+
+def _kind_is(target: str, v: object) -> bool:
+    return target == go_kind(v)
+
+
+def _type_of(v: object) -> str:
+    return go_type_name(v)
+
+
+# ------------------------------------------------------------------ strings
+
+_GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" \
+            "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _upper(s: str) -> str:
+    return "".join(c.upper() if len(c.upper()) == 1 else c for c in s)
+
+
+def _lower(s: str) -> str:
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in s)
+
+
+def _is_separator(c: str) -> bool:
+    if c.isascii():
+        return not (c.isalnum() or c == "_")
+    if c.isalpha() or c.isdigit():
+        return False
+    return c in _GO_SPACE
+
+
+def _title(s: str) -> str:
+    out = []
+    prev = " "
+    for c in s:
+        if _is_separator(prev):
+            t = c.title()
+            out.append(t if len(t) == 1 else c)
+        else:
+            out.append(c)
+        prev = c
+    return "".join(out)
+
+
+def _split_go(orig: str, sep: str) -> list[str]:
+    if sep == "":
+        return list(orig)
+    return orig.split(sep)
+
+
+def _split(sep: str, orig: str) -> GoStrMap:
+    return GoStrMap({f"_{i}": p for i, p in enumerate(_split_go(orig, sep))})
+
+
+def _split_list(sep: str, orig: str) -> GoStrList:
+    return GoStrList(_split_go(orig, sep))
+
+
+def _indent(n: int, s: str) -> str:
+    pad = " " * n
+    return pad + s.replace("\n", "\n" + pad)
+
+
+def _nindent(n: int, s: str) -> str:
+    return "\n" + _indent(n, s)
+
+
+def _b64dec(s: str) -> str:
+    try:
+        if len(s) % 4:
+            raise binascii.Error
+        data = base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        return f"illegal base64 data at input byte {_b64_error_at(s)}"
+    return data.decode("utf-8", "replace")
+
+
+def _b64_error_at(s: str) -> int:
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    for i, c in enumerate(s):
+        if c == "=":
+            return i
+        if c not in alphabet and c not in "\r\n":
+            return i
+    return len(s) - len(s) % 4 if len(s) % 4 else len(s)
+
+
+# ------------------------------------------------------------------ regex
+
+
+def _go_regex(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern.replace(r"\z", r"\Z"))
+    except re.error as e:
+        raise FuncError(f"regexp: Compile({_backquote(pattern)}): error parsing regexp: {e}"
+                        ) from None
+
+
+def _backquote(s: str) -> str:
+    return "`" + s + "`" if "`" not in s else '"' + s + '"'
+
+
+def _regex_match(pattern: str, s: str) -> bool:
+    try:
+        return _go_regex(pattern).search(s) is not None
+    except FuncError:
+        return False
+
+
+def _regex_find(pattern: str, s: str) -> str:
+    m = _go_regex(pattern).search(s)
+    return m.group() if m else ""
+
+
+_EXPAND = re.compile(r"\$(\$|\{([A-Za-z0-9_]*)\}|([A-Za-z0-9_]+))")
+
+
+def _regex_replace_all(pattern: str, s: str, repl: str) -> str:
+    rx = _go_regex(pattern)
+
+    def expand(m: re.Match[str]) -> str:
+        def sub(e: re.Match[str]) -> str:
+            if e.group(1) == "$":
+                return "$"
+            name = e.group(2) if e.group(2) is not None else e.group(3)
+            if not name:
+                return ""
+            try:
+                g = m.group(int(name)) if name.isdigit() else m.group(name)
+            except (IndexError, error_type):
+                return ""
+            return g or ""
+
+        return _EXPAND.sub(sub, repl)
+
+    return rx.sub(expand, s)
+
+
+error_type = IndexError
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def _add(*vs: object) -> Int64:
+    return _wrap64(sum(to_int64(v) for v in vs))
+
+
+def _add1(v: object) -> Int64:
+    return _wrap64(to_int64(v) + 1)
+
+
+def _sub(a: object, b: object) -> Int64:
+    return _wrap64(to_int64(a) - to_int64(b))
+
+
+def _mul(a: object, *vs: object) -> Int64:
+    r = to_int64(a)
+    for v in vs:
+        r = _wrap64(r * to_int64(v))
+    return _wrap64(r)
+
+
+def _go_div(a: int, b: int) -> int:
+    if b == 0:
+        raise FuncError("runtime error: integer divide by zero")
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _div(a: object, b: object) -> Int64:
+    return _wrap64(_go_div(to_int64(a), to_int64(b)))
+
+
+def _mod(a: object, b: object) -> Int64:
+    x, y = to_int64(a), to_int64(b)
+    return _wrap64(x - _go_div(x, y) * y)
+
+
+def _max(a: object, *vs: object) -> Int64:
+    return Int64(max([to_int64(a), *(to_int64(v) for v in vs)]))
+
+
+def _min(a: object, *vs: object) -> Int64:
+    return Int64(min([to_int64(a), *(to_int64(v) for v in vs)]))
+
+
+def _round(a: object, places: int, *opt: float) -> float:
+    round_on = opt[0] if opt else 0.5
+    val = to_float64(a)
+    pow10 = math.pow(10, places)
+    digit = pow10 * val
+    frac = math.modf(digit)[0]
+    r = math.ceil(digit) if frac >= round_on else math.floor(digit)
+    return float(r) / pow10
+
+
+def _floor(a: object) -> float:
+    f = to_float64(a)
+    return float(math.floor(f)) if math.isfinite(f) else f
+
+
+def _ceil(a: object) -> float:
+    f = to_float64(a)
+    return float(math.ceil(f)) if math.isfinite(f) else f
+
+
+def _atoi(s: str) -> int:
+    if re.fullmatch(r"[+-]?\d+", s):
+        v = int(s)
+        if -(1 << 63) <= v < (1 << 63):
+            return v
+    return 0
+
+
+def _to_int(v: object) -> int:
+    return int(to_int64(v))
+
+
+def _until_step(start: int, stop: int, step: int) -> GoIntList:
+    out = GoIntList()
+    if stop < start:
+        if step >= 0:
+            return out
+        out.extend(range(start, stop, step))
+        return out
+    if step <= 0:
+        return out
+    out.extend(range(start, stop, step))
+    return out
+
+
+def _until(count: int) -> GoIntList:
+    return _until_step(0, count, -1 if count < 0 else 1)
+
+
+def _seq(*params: int) -> str:
+    if len(params) == 1:
+        start, end = 1, params[0]
+        inc = -1 if end < start else 1
+        nums = _until_step(start, end + inc, inc)
+    elif len(params) == 2:
+        start, end = params
+        step = -1 if end < start else 1
+        nums = _until_step(start, end + step, step)
+    elif len(params) == 3:
+        start, step, end = params
+        inc = 1
+        if end < start:
+            inc = -1
+            if step > 0:
+                return ""
+        nums = _until_step(start, end + inc, step)
+    else:
+        return ""
+    return " ".join(str(x) for x in nums)
+
+
+# ------------------------------------------------------------------ lists
+
+
+def _kind_name_for_error(v: object) -> str:
+    if v is None:
+        raise FuncError("runtime error: invalid memory address or nil pointer dereference")
+    return go_kind(v)
+
+
+def _as_list(v: object, what: str) -> Sequence[object]:
+    if isinstance(v, list | tuple):
+        return v
+    raise FuncError(f"Cannot {what} on type {_kind_name_for_error(v)}")
+
+
+def _list(*vs: object) -> list[object]:
+    return list(vs)
+
+
+def _append(lst: object, v: object) -> list[object]:
+    return [*_as_list(lst, "push"), v]
+
+
+def _first(lst: object) -> object:
+    items = _as_list(lst, "find first")
+    return items[0] if items else None
+
+
+def _last(lst: object) -> object:
+    items = _as_list(lst, "find last")
+    return items[-1] if items else None
+
+
+def _deep_equal(a: object, b: object) -> bool:
+    if go_type_name(a) != go_type_name(b):
+        return False
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_deep_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_deep_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+        return False
+    return a == b
+
+
+def _uniq(lst: object) -> list[object]:
+    out: list[object] = []
+    for x in _as_list(lst, "find uniq"):
+        if not any(_deep_equal(x, y) for y in out):
+            out.append(x)
+    return out
+
+
+def _has(needle: object, haystack: object) -> bool:
+    if haystack is None:
+        return False
+    return any(_deep_equal(needle, x) for x in _as_list(haystack, "find has"))
+
+
+# ------------------------------------------------------------------ dates
+
+
+def _now() -> GoTime:
+    dt = datetime.now(local_zone())
+    return GoTime(dt)
+
+
+def _date_in_zone(fmt: str, date: object, zone: str) -> str:
+    if isinstance(date, GoTime):
+        t = date
+    elif isinstance(date, int) and not isinstance(date, bool) and go_type_name(date) in (
+        "int", "int64", "int32"
+    ):
+        t = GoTime(datetime.fromtimestamp(date, UTC))
+    else:
+        t = _now()
+    loc = load_location(zone) or UTC
+    return format_layout(t.in_zone(loc), fmt)
+
+
+def _date(fmt: str, date: object) -> str:
+    return _date_in_zone(fmt, date, "Local")
+
+
+def _to_date(fmt: str, s: str) -> GoTime:
+    try:
+        return parse_layout(fmt, s, local_zone())
+    except LayoutError:
+        return GoTime.zero()
+
+
+def _unix_epoch(t: object) -> str:
+    assert isinstance(t, GoTime)
+    return str(t.unix())
+
+
+# ------------------------------------------------------------------ registry
+
+_S: list[tuple[str, tuple[str, ...], Callable[..., object], str | None]] = [
+    ("default", ("any",), _default, "any"),
+    ("empty", ("any",), _empty, None),
+    ("coalesce", (), _coalesce, "any"),
+    ("ternary", ("any", "any", "bool"), _ternary, None),
+    ("fail", ("string",), _fail, None),
+    ("toYaml", ("any",), _to_yaml, None),
+    ("toJson", ("any",), _to_json, None),
+    ("toPrettyJson", ("any",), _to_pretty_json, None),
+    ("quote", (), _quote, "any"),
+    ("squote", (), _squote, "any"),
+    ("join", ("string", "any"), lambda sep, v: sep.join(_strslice(v)), None),
+    ("list", (), _list, "any"),
+    ("dict", (), _dict, "any"),
+    ("keys", (), _keys, "map"),
+    ("hasKey", ("map", "string"), _has_key, None),
+    ("kindOf", ("any",), _kind_of, None),
+    ("kindIs", ("string", "any"), _kind_is, None),
+    ("typeOf", ("any",), _type_of, None),
+    ("upper", ("string",), _upper, None),
+    ("lower", ("string",), _lower, None),
+    ("title", ("string",), _title, None),
+    ("trim", ("string",), lambda s: s.strip(_GO_SPACE), None),
+    ("trimAll", ("string", "string"), lambda cut, s: s.strip(cut) if cut else s, None),
+    ("trimPrefix", ("string", "string"), lambda p, s: s.removeprefix(p), None),
+    ("trimSuffix", ("string", "string"), lambda p, s: s.removesuffix(p), None),
+    ("replace", ("string", "string", "string"), lambda o, n, s: s.replace(o, n), None),
+    ("contains", ("string", "string"), lambda sub, s: sub in s, None),
+    ("hasPrefix", ("string", "string"), lambda p, s: s.startswith(p), None),
+    ("hasSuffix", ("string", "string"), lambda p, s: s.endswith(p), None),
+    ("int", ("any",), _to_int, None),
+    ("int64", ("any",), lambda v: Int64(to_int64(v)), None),
+    ("float64", ("any",), to_float64, None),
+    ("toString", ("any",), strval, None),
+    ("atoi", ("string",), _atoi, None),
+    ("add", (), _add, "any"),
+    ("add1", ("any",), _add1, None),
+    ("sub", ("any", "any"), _sub, None),
+    ("mul", ("any",), _mul, "any"),
+    ("div", ("any", "any"), _div, None),
+    ("mod", ("any", "any"), _mod, None),
+    ("max", ("any",), _max, "any"),
+    ("min", ("any",), _min, "any"),
+    ("round", ("any", "int"), _round, "float64"),
+    ("floor", ("any",), _floor, None),
+    ("ceil", ("any",), _ceil, None),
+    ("split", ("string", "string"), _split, None),
+    ("splitList", ("string", "string"), _split_list, None),
+    ("regexMatch", ("string", "string"), _regex_match, None),
+    ("regexReplaceAll", ("string", "string", "string"), _regex_replace_all, None),
+    ("regexFind", ("string", "string"), _regex_find, None),
+    ("now", (), _now, None),
+    ("date", ("string", "any"), _date, None),
+    ("dateInZone", ("string", "any", "string"), _date_in_zone, None),
+    ("toDate", ("string", "string"), _to_date, None),
+    ("unixEpoch", ("time",), _unix_epoch, None),
+    ("nindent", ("int", "string"), _nindent, None),
+    ("indent", ("int", "string"), _indent, None),
+    ("b64enc", ("string",), lambda s: base64.b64encode(s.encode()).decode(), None),
+    ("b64dec", ("string",), _b64dec, None),
+    ("sha256sum", ("string",), lambda s: hashlib.sha256(s.encode()).hexdigest(), None),
+    ("uniq", ("any",), _uniq, None),
+    ("has", ("any", "any"), _has, None),
+    ("append", ("any", "any"), _append, None),
+    ("first", ("any",), _first, None),
+    ("last", ("any",), _last, None),
+    ("until", ("int",), _until, None),
+    ("seq", (), _seq, "int"),
+]
+
+SPRIG: dict[str, FuncSpec] = {
+    name: FuncSpec(name, params, impl, variadic) for name, params, impl, variadic in _S
+}
+
+_ = sprintf  # printf-style helpers are in the builtins
