@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from canarist.core.experiment import Experiment, FailedTask, new_result
-from canarist.core.insights import add_value, ensure_insights, mark_unavailable, register_metric
-from canarist.core.experiment import MetricMeta, MetricType, TaskEntry
-from canarist.reports.text import render_text
 from tests.helpers import FIXTURES, load_fixture_experiment
+
+from canarist.core.experiment import Experiment, FailedTask, MetricMeta, MetricType, TaskEntry, new_result
+from canarist.core.insights import add_value, ensure_insights, mark_unavailable, register_metric
+from canarist.reports.text import render_text
 
 
 @pytest.mark.parametrize("name", ["kserve-two-versions", "http-one-version"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import platform
 import urllib.request
 from pathlib import Path
@@ -97,9 +98,9 @@ def assert_(conditions: tuple[str, ...], timeout: str, run_dir: Path) -> None:
     store = FileStore(run_dir)
     verdicts = local.assert_conditions(store.read, wanted, timeout_s=timeout_s)
     if all(v.holds for v in verdicts):
-        logs.logging.getLogger("canarist").info("all conditions were satisfied")
+        logging.getLogger("canarist").info("all conditions were satisfied")
         return
-    logs.logging.getLogger("canarist").info("not all conditions were satisfied")
+    logging.getLogger("canarist").info("not all conditions were satisfied")
     failed = [v for v in verdicts if not v.holds]
     if all(v.undecidable for v in failed):
         raise UnavailableError("cannot decide: " + "; ".join(v.message for v in failed))
@@ -120,29 +121,17 @@ def version(short: bool) -> None:
 def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple[str, ...],
                    set_files: tuple[str, ...]) -> dict[str, Any]:
     """Helm's order: values files merged in order, then --set, --set-string, --set-file."""
-    layers = [_read_values_file(source) for source in files]
-    merged: dict[str, Any] = helm_values.merge_values(*layers) if layers else {}
-    for expr in sets:
-        merged = helm_values.parse_set(expr, merged)
-    for expr in strings:
-        merged = helm_values.parse_set_string(expr, merged)
-    for expr in set_files:
-        merged = helm_values.parse_set_file(expr, _read_text_file, merged)
-    return merged
-
-
-def _read_text_file(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValuesError(f"--set-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
-                          ) from None
+    return helm_values.build_values(
+        [_read_values_file(source) for source in files],
+        set_values=sets, set_string_values=strings, set_file_values=set_files,
+        read_file=lambda path: Path(path).read_text(encoding="utf-8"),
+    )
 
 
 def _read_values_file(source: str) -> dict[str, Any]:
     if source.startswith(("http://", "https://")):
         try:
-            with urllib.request.urlopen(source, timeout=URL_TIMEOUT_S) as response:  # noqa: S310
+            with urllib.request.urlopen(source, timeout=URL_TIMEOUT_S) as response:
                 text = response.read().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UnavailableError(f"-f {source}: cannot fetch values: {exc}") from None

@@ -229,7 +229,7 @@ def parse_experiment(data: Any, *, source: str) -> Experiment:
         return Experiment.model_validate(data)
     except ValidationError as exc:
         problems = [f"{source}: {_location(err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise SpecError(problems[0] if len(problems) == 1 else "; ".join(problems), problems)
+        raise SpecError(problems[0] if len(problems) == 1 else "; ".join(problems), problems) from None
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -253,7 +253,7 @@ def format_time(moment: datetime) -> str:
 
 def experiment_to_data(experiment: Experiment) -> dict[str, Any]:
     """Plain data for writing: Iter8's keys, times as RFC 3339, no NaN or Inf anywhere."""
-    data = experiment.model_dump(by_alias=True, exclude_none=True, mode="python")
+    data = experiment.model_dump(by_alias=True, exclude_none=True, mode="json")
     result = data.get("result")
     if result is not None:
         result["startTime"] = format_time(experiment.result.start_time)  # type: ignore[union-attr]

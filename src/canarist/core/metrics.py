@@ -53,10 +53,7 @@ def metric_meta(insights: Insights, name: str) -> MetricMeta | None:
     if base_meta is None:
         return None
     agg = parts[2]
-    if agg.startswith("p"):
-        text = f"{agg[1:]}-th percentile value"
-    else:
-        text = f"{agg} value"
+    text = f"{agg[1:]}-th percentile value" if agg.startswith("p") else f"{agg} value"
     return MetricMeta(
         description=f"{text} of {base}",
         type=MetricType.COUNTER if agg == "count" else MetricType.GAUGE,

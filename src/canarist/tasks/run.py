@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import tempfile
 
 from canarist.core.errors import TaskError
@@ -42,10 +44,8 @@ async def run(inputs: RunInputs, ctx: TaskContext) -> None:
 
 
 def _kill_group(process: asyncio.subprocess.Process) -> None:
-    try:
-        os.killpg(process.pid, 9)
-    except ProcessLookupError:
-        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _indent(text: str) -> str:

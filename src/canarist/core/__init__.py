@@ -1,0 +1,1 @@
+"""Core: spec and result models, values, templates, metric names, expressions, errors. No I/O."""
