@@ -22,7 +22,7 @@ from canarist.backends.loadgen._http_engine import Engine, Plan, Target
 from canarist.backends.loadgen.recorder import ProgressSnapshot, Recorder
 from canarist.core.errors import CanaristError, UnavailableError
 
-_START_DELAY_NS = 50_000_000
+_START_DELAY_NS = 100_000_000
 
 
 def _worker_main(target: Target, plan: Plan, pipe: Connection) -> None:
@@ -90,9 +90,7 @@ async def run_workers(
         for p in pipes:
             p.send(("go", t0))
         latest: dict[int, ProgressSnapshot] = {}
-        outcomes = await asyncio.gather(
-            *(_collect(i, p, latest, on_progress) for i, p in enumerate(pipes))
-        )
+        outcomes = await asyncio.gather(*(_collect(i, p, latest, on_progress) for i, p in enumerate(pipes)))
     finally:
         for proc in procs:
             await asyncio.to_thread(proc.join, 5.0)

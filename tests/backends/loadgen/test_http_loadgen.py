@@ -1,0 +1,300 @@
+"""HTTP load generator against a real server on 127.0.0.1 (tests/servers/http_target.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.servers.http_target import clear_stats, get_stats, target_process
+
+from canarist.backends.loadgen.http import (
+    HttpLoadSpec,
+    auto_workers,
+    prepare,
+    run_http_load,
+    split_plan,
+)
+from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
+from canarist.core.errors import InputError, UnavailableError
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[str]:
+    with target_process() as url:
+        yield url
+
+
+def load(spec: HttpLoadSpec, **kwargs: Any) -> LoadResult:
+    return asyncio.run(run_http_load(spec, **kwargs))
+
+
+def test_exact_request_count(target: str) -> None:
+    clear_stats(target)
+    res = load(HttpLoadSpec(url=target + "/exact", num_requests=537, connections=7))
+    assert res.request_count == 537
+    assert res.status_counts == {200: 537}
+    assert res.errors == 0 and res.dropped == 0
+    assert get_stats(target)["by_path"] == {"/exact": 537}
+    # closed loop: no queueing, so corrected latency is the service time
+    assert res.latency == res.service_time
+
+
+def test_default_is_100_requests(target: str) -> None:
+    assert load(HttpLoadSpec(url=target + "/")).request_count == 100
+
+
+@pytest.mark.parametrize(
+    ("query", "ranges", "errors"),
+    [
+        ("status=503", ((400, None),), 40),
+        ("status=404", ((500, 599),), 0),
+        ("status=200", ((None, 299),), 40),
+        ("status=302", ((300, 302), (500, None)), 40),
+        ("status=201", ((400, None),), 0),
+    ],
+)
+def test_status_classification(
+    target: str, query: str, ranges: tuple[tuple[int | None, int | None], ...], errors: int
+) -> None:
+    res = load(HttpLoadSpec(url=f"{target}/s?{query}", num_requests=40, error_ranges=ranges))
+    status = int(query.split("=")[1])
+    assert res.status_counts == {status: 40}
+    assert res.errors == errors
+
+
+def test_post_body_and_headers_reach_the_server(target: str) -> None:
+    clear_stats(target)
+    body = b'{"instances": [[6.8, 2.8, 4.8, 1.4]]}'
+    res = load(
+        HttpLoadSpec(
+            url=target + "/v1/models/m:predict?x=1",
+            body=body,
+            content_type="application/json",
+            headers={"X-Canary": "yes", "Authorization": "Bearer t"},
+            num_requests=5,
+            connections=2,
+        )
+    )
+    assert res.status_counts == {200: 5}
+    last = get_stats(target)["last"]
+    assert last["method"] == "POST"
+    assert last["path"] == "/v1/models/m:predict?x=1"
+    assert last["body"] == body.decode()
+    assert last["headers"]["Content-Type"] == "application/json"
+    assert last["headers"]["X-Canary"] == "yes"
+    assert last["headers"]["Authorization"] == "Bearer t"
+    assert last["headers"]["Content-Length"] == str(len(body))
+    assert last["headers"]["Host"] == target.removeprefix("http://")
+
+
+def test_explicit_method_without_body(target: str) -> None:
+    clear_stats(target)
+    load(HttpLoadSpec(url=target + "/d", method="delete", num_requests=1, connections=1))
+    assert get_stats(target)["last"]["method"] == "DELETE"
+
+
+def test_fixed_rate_is_kept(target: str) -> None:
+    res = load(HttpLoadSpec(url=target + "/rate", qps=200, duration_s=2.0, connections=4))
+    assert res.request_count == 400  # due at t0 + i/200 for t < 2 s, all sent
+    assert res.dropped == 0
+    assert 170 < res.achieved_rate < 210
+
+
+def test_rate_with_exact_count(target: str) -> None:
+    t = time.monotonic()
+    res = load(HttpLoadSpec(url=target + "/rate", qps=100, num_requests=50, connections=2))
+    assert res.request_count == 50
+    assert 0.4 < time.monotonic() - t < 3.0
+
+
+def test_coordinated_omission_is_corrected(target: str) -> None:
+    # The server stalls for 200 ms once; requests due meanwhile wait for a free connection.
+    url = target + "/co?stall_after=300&stall_ms=200"
+    res = load(HttpLoadSpec(url=url, qps=500, duration_s=3.0, connections=4))
+    assert res.errors == 0
+    assert res.latency.percentile(99) > 100.0
+    assert res.latency.max_ms >= 180.0
+    assert res.service_time.percentile(99) < 60.0
+    assert res.service_time.max_ms >= 150.0  # the requests that were in flight saw it
+    assert res.late_sends >= 20
+
+
+def test_duration_is_honoured_against_a_hanging_server(target: str) -> None:
+    t = time.monotonic()
+    res = load(
+        HttpLoadSpec(
+            url=target + "/h?hang=1",
+            duration_s=1.0,
+            request_timeout_s=0.4,
+            connections=3,
+            allow_initial_errors=True,
+        )
+    )
+    elapsed = time.monotonic() - t
+    assert elapsed < 1.0 + 0.4 + 1.5
+    assert res.request_count >= 3
+    assert set(res.status_counts) == {-1}
+    assert res.errors == res.request_count
+
+
+def test_duration_is_honoured_in_open_loop_against_a_hanging_server(target: str) -> None:
+    t = time.monotonic()
+    res = load(
+        HttpLoadSpec(
+            url=target + "/h?hang=1",
+            duration_s=1.0,
+            qps=50,
+            request_timeout_s=0.3,
+            connections=2,
+            allow_initial_errors=True,
+        )
+    )
+    assert time.monotonic() - t < 1.0 + 0.3 + 1.5
+    assert set(res.status_counts) == {-1}
+    assert res.request_count + res.dropped == 50
+    assert res.dropped > 0
+
+
+def test_initial_errors_fail_duration_runs_unless_allowed(target: str) -> None:
+    with pytest.raises(UnavailableError, match="returned status 503"):
+        load(HttpLoadSpec(url=target + "/e?status=503", duration_s=0.5, connections=2))
+    res = load(
+        HttpLoadSpec(
+            url=target + "/e?status=503", duration_s=0.3, connections=2, allow_initial_errors=True
+        )
+    )
+    assert res.errors == res.request_count > 0
+
+
+def test_request_timeout_counts_as_connection_error(target: str) -> None:
+    res = load(
+        HttpLoadSpec(
+            url=target + "/slow?delay_ms=600", num_requests=4, connections=2, request_timeout_s=0.1
+        )
+    )
+    assert res.status_counts == {-1: 4}
+    assert res.service_time.min_ms >= 100.0
+
+
+def test_resets_are_connection_errors_and_reconnect(target: str) -> None:
+    res = load(HttpLoadSpec(url=target + "/r?reset=1", num_requests=30, connections=3))
+    assert res.status_counts == {-1: 30}
+    clear_stats(target)
+    res = load(HttpLoadSpec(url=target + "/r2?reset_every=2", num_requests=40, connections=1))
+    assert res.status_counts == {-1: 20, 200: 20}
+    assert res.errors == 20
+
+
+def test_connection_close_responses_reconnect_without_errors(target: str) -> None:
+    res = load(HttpLoadSpec(url=target + "/c?close=1", num_requests=30, connections=3))
+    assert res.status_counts == {200: 30}
+
+
+@pytest.mark.parametrize("size", [0, 5, 100_000])
+def test_chunked_and_large_bodies(target: str, size: int) -> None:
+    res = load(HttpLoadSpec(url=f"{target}/k?chunked=1&size={size}", num_requests=20))
+    assert res.status_counts == {200: 20}
+    res = load(HttpLoadSpec(url=f"{target}/k?size={size}", num_requests=20))
+    assert res.status_counts == {200: 20}
+
+
+def test_progress_is_reported(target: str) -> None:
+    seen: list[ProgressSnapshot] = []
+    res = load(
+        HttpLoadSpec(url=target + "/p", duration_s=2.3, qps=100, connections=2),
+        on_progress=seen.append,
+    )
+    assert 1 <= len(seen) <= 3
+    assert seen[0].request_count > 50 and seen[0].error_count == 0
+    assert 50 < seen[0].rate < 150
+    assert seen[-1].request_count <= res.request_count
+
+
+def test_worker_processes_merge_exactly(target: str) -> None:
+    clear_stats(target)
+    res = load(HttpLoadSpec(url=target + "/w", num_requests=301, connections=4, workers=2))
+    assert res.request_count == 301
+    assert get_stats(target)["by_path"] == {"/w": 301}
+    assert res.latency.count == res.service_time.count == 301
+
+
+def test_worker_processes_share_the_rate(target: str) -> None:
+    seen: list[ProgressSnapshot] = []
+    res = load(
+        HttpLoadSpec(
+            url=target + "/w?status=500",
+            qps=200,
+            duration_s=2.0,
+            connections=4,
+            workers=2,
+            allow_initial_errors=True,
+        ),
+        on_progress=seen.append,
+    )
+    assert res.request_count + res.dropped == 400
+    assert res.request_count >= 360
+    assert res.errors == res.request_count
+    assert 160 < res.achieved_rate < 210
+    assert seen and seen[0].error_count > 0
+
+
+def test_plan_split_interleaves_the_schedule() -> None:
+    _, plan = prepare(HttpLoadSpec(url="http://h/", qps=1000, num_requests=10, connections=5))
+    parts = split_plan(plan, 3)
+    assert [p.connections for p in parts] == [2, 2, 1]
+    assert [p.total for p in parts] == [4, 3, 3]
+    assert [p.phase_ns for p in parts] == [0, 1_000_000, 2_000_000]
+    assert all(p.qps == pytest.approx(1000 / 3) for p in parts)
+    assert auto_workers(HttpLoadSpec(url="http://h/", connections=64), cpu_count=2) == 1
+    assert auto_workers(HttpLoadSpec(url="http://h/", connections=512), cpu_count=8) == 4
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_unreachable_host_is_unavailable() -> None:
+    port = _closed_port()
+    with pytest.raises(UnavailableError) as err:
+        load(HttpLoadSpec(url=f"http://127.0.0.1:{port}/", num_requests=5))
+    assert str(err.value) == f"http: cannot connect to 127.0.0.1:{port}: connection refused"
+
+
+def test_unreachable_host_with_workers_is_unavailable() -> None:
+    port = _closed_port()
+    with pytest.raises(UnavailableError, match="connection refused"):
+        load(
+            HttpLoadSpec(url=f"http://127.0.0.1:{port}/", num_requests=5, connections=2, workers=2)
+        )
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (HttpLoadSpec(url="ftp://127.0.0.1/"), "url"),
+        (HttpLoadSpec(url="127.0.0.1:8080/x"), "url"),
+        (HttpLoadSpec(url="http:///nohost"), "url"),
+        (HttpLoadSpec(url="http://127.0.0.1:99999/"), "url"),
+        (HttpLoadSpec(url="http://h/", connections=0), "connections"),
+        (HttpLoadSpec(url="http://h/", num_requests=0), "numRequests"),
+        (HttpLoadSpec(url="http://h/", duration_s=-1), "duration"),
+        (HttpLoadSpec(url="http://h/", request_timeout_s=0), "timeout"),
+        (HttpLoadSpec(url="http://h/", headers={"X": "a\r\nInjected: 1"}), "headers"),
+        (HttpLoadSpec(url="http://h/", headers={"Bad Name": "a"}), "headers"),
+        (HttpLoadSpec(url="http://h/", method="HEAD"), "method"),
+        (HttpLoadSpec(url="http://h/", error_ranges=((500, 400),)), "errorRanges"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_field(spec: HttpLoadSpec, field: str) -> None:
+    with pytest.raises(InputError) as err:
+        load(spec)
+    message = str(err.value)
+    assert message.startswith(f"http: {field}: ")
+    assert "\n" not in message
