@@ -44,7 +44,7 @@ def metric_meta(insights: Insights, name: str) -> MetricMeta | None:
     """Metadata of a metric; aggregations of Sample/Summary metrics get synthesised metadata."""
     name = normalize_name(name)
     parts = name.split("/")
-    if len(parts) == 2:
+    if len(parts) == 2 or name in insights.metrics_info:
         return insights.metrics_info.get(name)
     if len(parts) != 3:
         return None
@@ -81,7 +81,8 @@ def scalar_value(insights: Insights, version: int, name: str) -> Lookup:
         # The most recent attempt failed: an older loop's value would be stale.
         return Lookup(None, latest_failure)
     parts = name.split("/")
-    if len(parts) == 3:
+    if len(parts) == 3 and name not in insights.metrics_info:
+        # An aggregation of a Sample or Summary metric, unless it was recorded as such.
         return _aggregate(insights, version, f"{parts[0]}/{parts[1]}", parts[2])
     meta = insights.metrics_info.get(name)
     if meta is None:

@@ -54,6 +54,8 @@ class RunSettings:
     namespace: str = "default"
     kubeconfig: str | None = None
     kube_context: str | None = None
+    progress: Callable[[], Callable[[str], None]] | None = None
+    """Makes a progress sink per task (a terminal status line); None: throttled log lines."""
 
 
 def prepare(spec: list[TaskEntry], tasks: Mapping[str, TaskDefinition[Any]]) -> list[PreparedTask]:
@@ -175,6 +177,8 @@ async def run_experiment(
         ctx = TaskContext(experiment=experiment, number=task.number, name=task.entry.name,
                           run_dir=settings.run_dir, namespace=settings.namespace,
                           kubeconfig=settings.kubeconfig, kube_context=settings.kube_context)
+        if settings.progress is not None:
+            ctx.progress = settings.progress()
         try:
             await _run_with_timeout(task, ctx)
         except CanaristError as exc:

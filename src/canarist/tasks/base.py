@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,20 @@ class TaskInputs(BaseModel):
         return folded
 
 
+class ThrottledProgress:
+    """Progress as plain log lines, at most one every `interval_s` (for pipes and CI)."""
+
+    def __init__(self, interval_s: float = 5.0) -> None:
+        self.interval_s = interval_s
+        self._last = 0.0
+
+    def __call__(self, line: str) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval_s:
+            self._last = now
+            log.info(line)
+
+
 @dataclass
 class TaskContext:
     """The running experiment and the environment a task runs in."""
@@ -59,7 +74,7 @@ class TaskContext:
     namespace: str = "default"
     kubeconfig: str | None = None
     kube_context: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    progress: Callable[[str], None] = field(default_factory=ThrottledProgress)
 
     @property
     def result(self) -> Result:

@@ -1,0 +1,140 @@
+"""Recording a load test's outcome as Iter8's built-in metrics (shared by `http` and `grpc`).
+
+Latencies are corrected for coordinated omission: measured from the time a request was due,
+so a stalled server shows in the tail instead of silently slowing the generator down. With
+no rate set the two are the same. Service time (from the actual send) and late sends are
+recorded too, so a report can tell a slow server from a generator that fell behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from canarist.backends.loadgen.recorder import LoadResult
+from canarist.core.experiment import HistBucket, Insights, MetricMeta, MetricType
+from canarist.core.gofmt import format_value
+from canarist.core.insights import add_histogram, add_value, mark_unavailable, register_metric
+
+MSEC = "msec"
+DEFAULT_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def with_default_percentiles(extra: Iterable[float] | None) -> tuple[float, ...]:
+    """Iter8's rule: 50, 75, 90, 95, 99 and 99.9 are always reported, plus any asked for."""
+    return tuple(sorted({*DEFAULT_PERCENTILES, *(float(p) for p in extra or ())}))
+
+
+def _scalar_names(provider: str, sep: str, percentiles: Iterable[float]) -> dict[str, MetricMeta]:
+    def latency(stat: str, what: str) -> tuple[str, MetricMeta]:
+        return f"{provider}/latency{sep}{stat}", MetricMeta(
+            description=f"{what} of observed latency values", type=MetricType.GAUGE, units=MSEC)
+
+    metrics = {
+        f"{provider}/request-count": MetricMeta(description="number of requests sent",
+                                                type=MetricType.COUNTER),
+        f"{provider}/error-count": MetricMeta(description="number of responses that were errors",
+                                              type=MetricType.COUNTER),
+        f"{provider}/error-rate": MetricMeta(description="fraction of responses that were errors",
+                                             type=MetricType.GAUGE),
+    }
+    metrics.update([latency("mean", "mean"), latency("stddev", "standard deviation"),
+                    latency("min", "minimum"), latency("max", "maximum")])
+    for p in percentiles:
+        metrics.update([latency(f"p{format_value(p)}", f"{format_value(p)}-th percentile")])
+    metrics[f"{provider}/service-time-p99"] = MetricMeta(
+        description="99-th percentile of service time (from actual send, not corrected)",
+        type=MetricType.GAUGE, units=MSEC)
+    metrics[f"{provider}/late-sends"] = MetricMeta(
+        description="requests sent more than 2 ms after they were due (generator fell behind)",
+        type=MetricType.COUNTER)
+    return metrics
+
+
+def record_load(
+    insights: Insights,
+    provider: str,
+    result: LoadResult,
+    percentiles: Iterable[float],
+    *,
+    sep: str,
+    histogram: str,
+) -> None:
+    """Record `result` for version 0 under `provider`.
+
+    `sep` joins `latency` and the statistic: `-` for http (`http/latency-p99`), `/` for grpc
+    (`grpc/latency/p99`, Iter8's aggregation names, here recorded at microsecond precision).
+    """
+    pcts = tuple(percentiles)
+    metas = _scalar_names(provider, sep, pcts)
+    for name, meta in metas.items():
+        register_metric(insights, name, meta)
+    register_metric(insights, histogram, MetricMeta(description="Latency Histogram",
+                                                    type=MetricType.HISTOGRAM, units=MSEC))
+    latency = result.latency
+    values: dict[str, float] = {
+        f"{provider}/request-count": result.request_count,
+        f"{provider}/error-count": result.errors,
+        f"{provider}/late-sends": result.late_sends,
+    }
+    if result.error_rate is not None:
+        values[f"{provider}/error-rate"] = result.error_rate
+    else:
+        mark_unavailable(insights, 0, f"{provider}/error-rate", "no requests were sent")
+    if latency.count:
+        values.update({
+            f"{provider}/latency{sep}mean": latency.mean_ms,
+            f"{provider}/latency{sep}stddev": latency.stddev_ms,
+            f"{provider}/latency{sep}min": latency.min_ms,
+            f"{provider}/latency{sep}max": latency.max_ms,
+            f"{provider}/service-time-p99": result.service_time.percentile(99.0),
+        })
+        for p in pcts:
+            values[f"{provider}/latency{sep}p{format_value(p)}"] = latency.percentile(p)
+        add_histogram(insights, 0, histogram,
+                      [HistBucket(lower=lo, upper=hi, count=n) for lo, hi, n in latency.buckets])
+    else:
+        for name, meta in metas.items():
+            if meta.units == MSEC:
+                mark_unavailable(insights, 0, name, "no responses were received")
+    for name, value in values.items():
+        add_value(insights, 0, name, float(value))
+
+
+def mark_endpoint_unavailable(
+    insights: Insights, provider: str, percentiles: Iterable[float], *, sep: str, reason: str
+) -> None:
+    """An endpoint that could not be load-tested: every metric is unavailable, with the reason."""
+    for name, meta in _scalar_names(provider, sep, tuple(percentiles)).items():
+        register_metric(insights, name, meta)
+        mark_unavailable(insights, 0, name, reason)
+
+
+def slo_percentiles(spec_slos: Iterable[str], provider: str, sep: str) -> list[float]:
+    """Percentiles that SLOs ask of this provider (`http/latency-p97.5` -> 97.5), so any
+    percentile an SLO names is measured without listing it twice."""
+    prefix = f"{provider}/latency{sep}p"
+    found = []
+    for metric in spec_slos:
+        if metric.startswith(prefix):
+            try:
+                value = float(metric[len(prefix):])
+            except ValueError:
+                continue
+            if 0 < value <= 100:
+                found.append(value)
+    return found
+
+
+def assess_slo_metrics(spec: Iterable[object]) -> list[str]:
+    """Every metric named by an `assess` task's SLOs in an experiment spec."""
+    names: list[str] = []
+    for entry in spec:
+        if getattr(entry, "task", None) != "assess":
+            continue
+        slos = {k.lower(): v for k, v in getattr(entry, "with_", {}).items()}.get("slos") or {}
+        if not isinstance(slos, dict):
+            continue
+        for bound in slos.values():
+            if isinstance(bound, list):
+                names.extend(str(item.get("metric", "")) for item in bound if isinstance(item, dict))
+    return names

@@ -1,0 +1,122 @@
+"""The `http` task end to end: values -> experiment -> load on a real local server -> metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import yaml
+from tests.servers.http_target import ThreadedHttpTarget
+
+from canarist.core.experiment import parse_experiment
+from canarist.core.metrics import scalar_value
+
+CANARIST = [sys.executable, "-m", "canarist"]
+
+
+def launch(tmp_path: Path, *sets: str) -> subprocess.CompletedProcess[str]:
+    args = [*CANARIST, "launch", "--run-dir", str(tmp_path)]
+    for item in sets:
+        args += ["--set", item]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+
+
+def read(tmp_path: Path):  # type: ignore[no-untyped-def]
+    data = yaml.safe_load((tmp_path / "experiment.yaml").read_text())
+    return parse_experiment(data, source="experiment.yaml")
+
+
+def test_http_and_assess_against_a_local_server(tmp_path: Path) -> None:
+    with ThreadedHttpTarget() as url:
+        done = launch(tmp_path, "tasks={http,assess}", f"http.url={url}/predict",
+                      "http.numRequests=40", "http.qps=200",
+                      "assess.SLOs.upper.http/latency-p99=500",
+                      "assess.SLOs.upper.http/error-rate=0")
+    assert done.returncode == 0, done.stderr
+    assert "msg=task 1: http: completed" in done.stderr
+    exp = read(tmp_path)
+    insights = exp.result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert scalar_value(insights, 0, "http/request-count").value == 40
+    assert scalar_value(insights, 0, "http/error-count").value == 0
+    assert scalar_value(insights, 0, "http/error-rate").value == 0
+    p50 = scalar_value(insights, 0, "http/latency-p50").value
+    assert p50 is not None and 0 < p50 < 500
+    assert insights.hist_metric_values[0]["http/latency"]
+    assert exp.slos()
+    report = subprocess.run([*CANARIST, "report", "--run-dir", str(tmp_path)], capture_output=True,
+                            text=True, timeout=60, check=True).stdout
+    assert "  http/latency-p99 (msec) <= 500 | true" in report
+    assert re.search(r"\n  http/request-count +\| 40\.00\n", report)
+
+
+def test_error_ranges_and_post(tmp_path: Path) -> None:
+    with ThreadedHttpTarget() as url:
+        done = launch(tmp_path, "tasks={http,assess}", f"http.url={url}/x?status=503",
+                      "http.numRequests=10", "http.qps=-1", "http.payloadStr=hello",
+                      "http.contentType=application/json",
+                      "assess.SLOs.upper.http/error-count=0")
+        with urllib.request.urlopen(f"{url}/__stats", timeout=10) as response:
+            last = json.load(response)["last"]
+    assert done.returncode == 0, done.stderr
+    assert last["method"] == "POST" and last["body"] == "hello"
+    assert {k.lower(): v for k, v in last["headers"].items()}["content-type"] == "application/json"
+    exp = read(tmp_path)
+    insights = exp.result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert scalar_value(insights, 0, "http/error-count").value == 10
+    assert scalar_value(insights, 0, "http/error-rate").value == 1
+    assert not exp.slos()
+    assert subprocess.run([*CANARIST, "assert", "-c", "slos", "--run-dir", str(tmp_path)],
+                          capture_output=True, timeout=60, check=False).returncode == 1
+
+
+def test_slo_percentile_is_measured_without_listing_it(tmp_path: Path) -> None:
+    with ThreadedHttpTarget() as url:
+        done = launch(tmp_path, "tasks={http,assess}", f"http.url={url}/", "http.numRequests=20",
+                      "http.qps=100", "assess.SLOs.upper.http/latency-p97\\.5=1000")
+    assert done.returncode == 0, done.stderr
+    insights = read(tmp_path).result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert scalar_value(insights, 0, "http/latency-p97.5").value is not None
+
+
+def test_endpoints_record_per_provider_and_a_dead_one_is_unavailable(tmp_path: Path) -> None:
+    with ThreadedHttpTarget() as url:
+        done = launch(tmp_path, "tasks={http}", "http.numRequests=5", "http.qps=100",
+                      f"http.endpoints.ok.url={url}/ok", "http.endpoints.dead.url=http://127.0.0.1:9/")
+    assert done.returncode == 0, done.stderr
+    insights = read(tmp_path).result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert scalar_value(insights, 0, "http-ok/request-count").value == 5
+    dead = scalar_value(insights, 0, "http-dead/request-count")
+    assert dead.value is None and "127.0.0.1:9" in dead.reason
+
+
+def test_unreachable_url_fails_the_task_with_the_reason(tmp_path: Path) -> None:
+    done = launch(tmp_path, "tasks={http}", "http.url=http://127.0.0.1:9/", "http.duration=1s")
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: task 1: http: ")
+    exp = read(tmp_path)
+    assert exp.result is not None and exp.result.failure
+    assert exp.result.failed_task is not None and "127.0.0.1:9" in exp.result.failed_task.reason
+
+
+def test_bad_inputs_are_rejected_before_anything_runs(tmp_path: Path) -> None:
+    done = launch(tmp_path, "tasks={http}", "http.url=http://127.0.0.1:9/", "http.duration=-1s",
+                  "http.connections=0")
+    assert done.returncode == 2
+    assert not (tmp_path / "experiment.yaml").exists()
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 2, done.stderr
+
+
+def test_missing_payload_file(tmp_path: Path) -> None:
+    done = launch(tmp_path, "tasks={http}", "http.url=http://127.0.0.1:9/",
+                  "http.payloadFile=nope.json")
+    assert done.returncode == 1
+    assert "payloadFile: cannot read" in done.stderr
