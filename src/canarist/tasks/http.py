@@ -7,13 +7,13 @@ corrected for coordinated omission and have microsecond precision.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from canarist.backends.loadgen.http import HttpLoadSpec, run_http_load
-from canarist.backends.loadgen.recorder import ProgressSnapshot
+from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
 from canarist.core.durations import parse_duration
 from canarist.core.errors import CanaristError, InputError, TaskError
 from canarist.core.insights import ensure_insights
@@ -136,7 +136,7 @@ def load_spec(ep: HttpEndpoint, run_dir: Path, percentiles: tuple[float, ...]) -
     )
 
 
-def progress_logger(ctx: TaskContext, label: str) -> Any:
+def progress_logger(ctx: TaskContext, label: str) -> Callable[[ProgressSnapshot], None]:
     def report(snapshot: ProgressSnapshot) -> None:
         ctx.progress(f"{label}: {snapshot.request_count} requests, {snapshot.error_count} errors, "
                      f"{snapshot.rate:.0f} req/s, p99 {snapshot.p99_ms:.3f} ms")
@@ -149,7 +149,7 @@ async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
         [(f"http-{eid}", _merged(inputs, ep)) for eid, ep in sorted(inputs.endpoints.items())]
         if inputs.endpoints else [("http", _merged(inputs, None))]
     )
-    outcomes = []
+    outcomes: list[tuple[str, LoadResult | None, str, tuple[float, ...]]] = []
     for provider, endpoint in targets:
         percentiles = with_default_percentiles(
             [*(endpoint.percentiles or []), *slo_percentiles(slo_metrics, provider, "-")])
@@ -166,14 +166,14 @@ async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
     if inputs.warmup:
         log.info("%s: warmup done; results discarded", ctx.log_prefix())
         return
-    if all(result is None for _, result, _, _ in outcomes):
+    if all(outcome is None for _, outcome, _, _ in outcomes):
         raise TaskError("every endpoint failed: " + "; ".join(f"{p}: {r}" for p, _, r, _ in outcomes))
     insights = ensure_insights(ctx.result, 1)
-    for provider, result, reason, percentiles in outcomes:
-        if result is None:
+    for provider, outcome, reason, percentiles in outcomes:
+        if outcome is None:
             mark_endpoint_unavailable(insights, provider, percentiles, sep="-", reason=reason)
         else:
-            record_load(insights, provider, result, percentiles, sep="-",
+            record_load(insights, provider, outcome, percentiles, sep="-",
                         histogram=f"{provider}/latency")
 
 
