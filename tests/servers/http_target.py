@@ -19,8 +19,9 @@ Any path answers; the query string chooses the behaviour:
 and `last` (method, headers, body of the last request); `POST /__stats/clear` resets them.
 
 In-process use: `with ThreadedHttpTarget() as url: ...` (its own thread and event loop).
-Subprocess: `python tests/servers/http_target.py [--port N]` prints `PORT <n>` once it listens
-and stops on SIGTERM/SIGINT; `with target_process() as url: ...` wraps that.
+Subprocess: `python tests/servers/http_target.py [--port N] [--cert C --key K]` prints
+`PORT <n>` once it listens and stops on SIGTERM/SIGINT; `with target_process() as url: ...`
+wraps that.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import contextlib
 import json
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -128,7 +130,7 @@ def make_app() -> web.Application:
     return app
 
 
-async def _serve(port: int, ready: Any) -> web.AppRunner:
+async def _serve(port: int, ready: Any, ssl_context: ssl.SSLContext | None = None) -> web.AppRunner:
     runner = web.AppRunner(
         make_app(),
         access_log=None,
@@ -137,7 +139,7 @@ async def _serve(port: int, ready: Any) -> web.AppRunner:
         shutdown_timeout=1.0,
     )
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024, ssl_context=ssl_context)
     await site.start()
     server = site._server
     assert server is not None
@@ -194,19 +196,22 @@ class ThreadedHttpTarget:
 
 
 @contextlib.contextmanager
-def target_process(port: int = 0) -> Iterator[str]:
-    """Run the server as a subprocess; yield its base URL; always stop it."""
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def target_process(port: int = 0, tls: tuple[str, str] | None = None) -> Iterator[str]:
+    """Run the server as a subprocess; yield its base URL; always stop it.
+
+    `tls` is (certificate file, key file): serve https instead of http.
+    """
+    argv = [sys.executable, __file__, "--port", str(port)]
+    if tls is not None:
+        argv += ["--cert", tls[0], "--key", tls[1]]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line.startswith("PORT "):
             raise RuntimeError(f"http_target did not start: {line!r}")
-        yield f"http://127.0.0.1:{int(line.split()[1])}"
+        scheme = "https" if tls is not None else "http"
+        yield f"{scheme}://127.0.0.1:{int(line.split()[1])}"
     finally:
         proc.terminate()
         try:
@@ -242,7 +247,13 @@ def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--cert", help="serve https with this certificate (PEM)")
+    parser.add_argument("--key", help="private key of --cert (PEM)")
     args = parser.parse_args(argv)
+    ssl_context = None
+    if args.cert:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(args.cert, args.key)
     try:
         import uvloop
 
@@ -259,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"PORT {port}", flush=True)
 
     async def run() -> None:
-        runner = await _serve(args.port, ready)
+        runner = await _serve(args.port, ready, ssl_context)
         try:
             await stop.wait()
         finally:

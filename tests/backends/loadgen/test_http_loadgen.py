@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -298,3 +300,38 @@ def test_bad_input_is_one_line_naming_the_field(spec: HttpLoadSpec, field: str) 
     message = str(err.value)
     assert message.startswith(f"http: {field}: ")
     assert "\n" not in message
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def test_https_with_a_trusted_certificate(self_signed: tuple[str, str]) -> None:
+    with target_process(tls=self_signed) as url:
+        res = load(HttpLoadSpec(url=url + "/tls", num_requests=30, connections=3,
+                                ca_file=self_signed[0]))  # fmt: skip
+        assert res.status_counts == {200: 30}
+        with pytest.raises(UnavailableError, match="TLS error"):
+            load(HttpLoadSpec(url=url + "/tls", num_requests=3))
+
+
+def test_runs_inline_on_a_uvloop_loop(target: str) -> None:
+    import uvloop
+
+    seen: list[ProgressSnapshot] = []
+    res = uvloop.run(
+        run_http_load(HttpLoadSpec(url=target + "/uv", duration_s=1.2, qps=50), on_progress=seen.append)
+    )
+    assert res.request_count == 60 and len(seen) == 1
