@@ -1,0 +1,181 @@
+"""`grpc`: load-test a unary gRPC method (or several endpoints) and record Iter8's grpc metrics.
+
+Inputs use ghz's option names, as Iter8's grpc task did. The KServe V2 inference protocol
+(`inference.GRPCInferenceService/ModelInfer`) works with no proto file: canarist ships it.
+Latencies (`grpc/latency/mean`, `grpc/latency/p95`, ...) are corrected for coordinated
+omission when `rps` is set and are kept at microsecond precision.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator, model_validator
+
+from canarist.backends.loadgen.grpc import GrpcLoadSpec, run_grpc_load
+from canarist.backends.loadgen.recorder import LoadResult
+from canarist.core.durations import parse_duration
+from canarist.core.errors import CanaristError, TaskError
+from canarist.core.insights import ensure_insights
+from canarist.tasks.base import ITER8_CHART_KEYS, TaskContext, TaskDefinition, TaskInputs
+from canarist.tasks.http import progress_logger
+from canarist.tasks.loadmetrics import (
+    assess_slo_metrics,
+    mark_endpoint_unavailable,
+    record_load,
+    slo_percentiles,
+    with_default_percentiles,
+)
+
+log = logging.getLogger("canarist")
+
+# ghz options Iter8 stored in its files that canarist does not implement; they are ignored.
+UNSUPPORTED_GHZ_KEYS = frozenset({
+    "name", "tags", "cpus", "format", "output", "debug", "async", "protoset", "keepalive",
+    "count-errors", "max-duration", "lb-strategy", "enable-compression",
+    "concurrency-schedule", "concurrency-start", "concurrency-end", "concurrency-step",
+    "concurrency-step-duration", "concurrency-max-duration", "load-schedule", "load-start",
+    "load-end", "load-step", "load-step-duration", "load-max-duration", "stream-interval",
+    "stream-call-duration", "stream-call-count", "stream-dynamic-messages",
+    "disable-template-functions", "disable-template-data",
+})
+
+
+class GrpcEndpoint(TaskInputs):
+    tolerated_keys: ClassVar[frozenset[str]] = ITER8_CHART_KEYS | UNSUPPORTED_GHZ_KEYS
+
+    host: str | None = None
+    call: str | None = None
+    proto: str | None = None
+    import_paths: list[str] | None = Field(default=None, alias="import-paths")
+    data: Any = None
+    data_file: str | None = Field(default=None, alias="data-file")
+    binary_file: str | None = Field(default=None, alias="binary-file")
+    metadata: dict[str, str] | list[dict[str, str]] | None = None
+    metadata_file: str | None = Field(default=None, alias="metadata-file")
+    total: int | None = Field(default=None, ge=1)
+    duration: str | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    connections: int | None = Field(default=None, ge=1)
+    rps: float | None = Field(default=None, ge=0)
+    skip_first: int | None = Field(default=None, alias="skipFirst", ge=0)
+    timeout: str | None = None
+    connect_timeout: str | None = Field(default=None, alias="connect-timeout")
+    insecure: bool | None = None
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    skip_tls: bool | None = Field(default=None, alias="skipTLS")
+    cname: str | None = None
+    authority: str | None = None
+    percentiles: list[float] | None = None
+
+    @field_validator("duration", "timeout", "connect_timeout")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value, field="duration")
+        return value
+
+
+class GrpcInputs(GrpcEndpoint):
+    warmup: bool = False
+    endpoints: dict[str, GrpcEndpoint] | None = None
+
+    @model_validator(mode="after")
+    def _host_and_call(self) -> GrpcInputs:
+        targets = list(self.endpoints.items()) if self.endpoints else [("", self)]
+        for eid, ep in targets:
+            where = f'endpoint "{eid}" ' if eid else ""
+            if not (ep.host or self.host):
+                raise ValueError(f"{where}host: required, as host:port")
+            if not (ep.call or self.call):
+                raise ValueError(f"{where}call: required, as package.Service.Method")
+        return self
+
+
+def _merged(top: GrpcInputs, endpoint: GrpcEndpoint | None) -> GrpcEndpoint:
+    data = top.model_dump(by_alias=True, exclude={"endpoints", "warmup"}, exclude_none=True)
+    if endpoint is not None:
+        data.update(endpoint.model_dump(by_alias=True, exclude_none=True))
+    return GrpcEndpoint.model_validate(data)
+
+
+def _path(value: str | None, run_dir: Path) -> str | None:
+    if value is None:
+        return None
+    path = Path(value)
+    return str(path if path.is_absolute() else run_dir / path)
+
+
+def _seconds(value: str | None, field: str) -> float | None:
+    return None if value is None else parse_duration(value, field=field)
+
+
+def load_spec(ep: GrpcEndpoint, run_dir: Path) -> GrpcLoadSpec:
+    tls = ep.insecure is False or any(x is not None for x in (ep.cacert, ep.cert, ep.skip_tls))
+    return GrpcLoadSpec(
+        host=str(ep.host),
+        call=str(ep.call),
+        proto=_path(ep.proto, run_dir),
+        import_paths=tuple(_path(p, run_dir) or p for p in ep.import_paths or ()),
+        data=ep.data,
+        data_file=_path(ep.data_file, run_dir),
+        binary_file=_path(ep.binary_file, run_dir),
+        metadata=ep.metadata,
+        metadata_file=_path(ep.metadata_file, run_dir),
+        total=ep.total or 200,
+        duration_s=_seconds(ep.duration, "duration"),
+        concurrency=ep.concurrency or 50,
+        connections=ep.connections or 1,
+        rps=ep.rps or 0.0,
+        skip_first=ep.skip_first or 0,
+        timeout_s=_seconds(ep.timeout, "timeout") or 20.0,
+        connect_timeout_s=_seconds(ep.connect_timeout, "connect-timeout") or 10.0,
+        insecure=not tls,
+        tls_ca_file=_path(ep.cacert, run_dir),
+        tls_cert_file=_path(ep.cert, run_dir),
+        tls_key_file=_path(ep.key, run_dir),
+        tls_skip_verify=bool(ep.skip_tls),
+        cname=ep.cname,
+        authority=ep.authority,
+    )
+
+
+async def run(inputs: GrpcInputs, ctx: TaskContext) -> None:
+    slo_metrics = assess_slo_metrics(ctx.experiment.spec)
+    targets: list[tuple[str, GrpcEndpoint]] = (
+        [(f"grpc-{eid}", _merged(inputs, ep)) for eid, ep in sorted(inputs.endpoints.items())]
+        if inputs.endpoints else [("grpc", _merged(inputs, None))]
+    )
+    outcomes: list[tuple[str, LoadResult | None, str, tuple[float, ...]]] = []
+    for provider, endpoint in targets:
+        percentiles = with_default_percentiles(
+            [*(endpoint.percentiles or []), *slo_percentiles(slo_metrics, provider, "/")])
+        try:
+            result = await run_grpc_load(load_spec(endpoint, ctx.run_dir),
+                                         on_progress=progress_logger(ctx, provider))
+        except CanaristError as exc:
+            if not inputs.endpoints:
+                raise
+            log.error("%s: endpoint %s: %s", ctx.log_prefix(), provider, exc.message)
+            outcomes.append((provider, None, exc.message, percentiles))
+            continue
+        outcomes.append((provider, result, "", percentiles))
+    if inputs.warmup:
+        log.info("%s: warmup done; results discarded", ctx.log_prefix())
+        return
+    if all(outcome is None for _, outcome, _, _ in outcomes):
+        raise TaskError("every endpoint failed: " + "; ".join(f"{p}: {r}" for p, _, r, _ in outcomes))
+    insights = ensure_insights(ctx.result, 1)
+    for provider, outcome, reason, percentiles in outcomes:
+        if outcome is None:
+            mark_endpoint_unavailable(insights, provider, percentiles, sep="/", reason=reason)
+        else:
+            record_load(insights, provider, outcome, percentiles, sep="/",
+                        histogram=f"{provider}/latency")
+
+
+TASK = TaskDefinition(name="grpc", inputs=GrpcInputs, run=run)

@@ -1,0 +1,101 @@
+"""The `grpc` task: values -> experiment -> load on a real gRPC V2 server -> metrics."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tests.servers.grpc_v2_server import ThreadedV2Server
+
+from canarist.core.experiment import Experiment, parse_experiment
+from canarist.core.metrics import scalar_value
+
+CANARIST = [sys.executable, "-m", "canarist"]
+INFER = "inference.GRPCInferenceService.ModelInfer"
+
+
+def request(model: str) -> dict[str, Any]:
+    return {"model_name": model, "inputs": [{
+        "name": "input-0", "shape": [1, 4], "datatype": "FP32",
+        "contents": {"fp32_contents": [6.8, 2.8, 4.8, 1.4]}}]}
+
+
+def launch(tmp_path: Path, values: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump(values))
+    return subprocess.run([*CANARIST, "launch", "-f", str(tmp_path / "values.yaml"),
+                           "--run-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def read(tmp_path: Path) -> Experiment:
+    return parse_experiment(yaml.safe_load((tmp_path / "experiment.yaml").read_text()), source="x")
+
+
+def test_grpc_and_assess_with_the_shipped_v2_proto(tmp_path: Path) -> None:
+    with ThreadedV2Server() as server:
+        done = launch(tmp_path, {
+            "tasks": ["grpc", "assess"],
+            "grpc": {"host": server.address, "call": INFER, "data": request("delay-2"),
+                     "total": 60, "concurrency": 4},
+            "assess": {"SLOs": {"upper": {"grpc/latency/p99": 1000, "grpc/error-rate": 0,
+                                          "grpc/latency/mean": 1000}}},
+        })
+    assert done.returncode == 0, done.stderr
+    exp = read(tmp_path)
+    insights = exp.result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert scalar_value(insights, 0, "grpc/request-count").value == 60
+    assert scalar_value(insights, 0, "grpc/error-count").value == 0
+    mean = scalar_value(insights, 0, "grpc/latency/mean").value
+    assert mean is not None and 2.0 <= mean < 1000
+    assert mean != int(mean), "latencies keep sub-millisecond precision"
+    assert exp.slos()
+    report = subprocess.run([*CANARIST, "report", "--run-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    assert re.search(r"\n  grpc/latency/p99 \(msec\) <= 1000 +\| true\n", report)
+
+
+def test_status_codes_are_errors(tmp_path: Path) -> None:
+    with ThreadedV2Server() as server:
+        done = launch(tmp_path, {
+            "tasks": ["grpc"],
+            "grpc": {"host": server.address, "call": INFER, "data": request("every-2-unavailable"),
+                     "total": 20, "concurrency": 1},
+        })
+    assert done.returncode == 0, done.stderr
+    insights = read(tmp_path).result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert scalar_value(insights, 0, "grpc/error-count").value == 10
+    assert scalar_value(insights, 0, "grpc/error-rate").value == 0.5
+
+
+def test_unknown_method_fails_the_task_with_a_clear_reason(tmp_path: Path) -> None:
+    with ThreadedV2Server() as server:
+        done = launch(tmp_path, {
+            "tasks": ["grpc"],
+            "grpc": {"host": server.address, "call": "inference.GRPCInferenceService.Nope",
+                     "data": request("m"), "total": 5},
+        })
+    assert done.returncode in (1, 2), done.stderr
+    assert "Nope" in done.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in done.stderr
+
+
+def test_unreachable_server_is_exit_3(tmp_path: Path) -> None:
+    done = launch(tmp_path, {
+        "tasks": ["grpc"],
+        "grpc": {"host": "127.0.0.1:9", "call": INFER, "data": request("m"), "total": 5,
+                 "connect-timeout": "2s"},
+    })
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: task 1: grpc: ")
+
+
+def test_missing_host_is_rejected_before_anything_runs(tmp_path: Path) -> None:
+    done = launch(tmp_path, {"tasks": ["grpc"], "grpc": {"call": INFER}})
+    assert done.returncode == 2
+    assert not (tmp_path / "experiment.yaml").exists()
