@@ -12,6 +12,7 @@ import click
 
 from canarist import __version__
 from canarist.cli import logs
+from canarist.cli.progress import terminal_progress_factory
 from canarist.core import values as helm_values
 from canarist.core.assertions import parse_conditions
 from canarist.core.durations import parse_duration
@@ -59,7 +60,7 @@ def launch(values_files: tuple[str, ...], set_values: tuple[str, ...],
            run_dir: Path) -> None:
     """Render an experiment from values into experiment.yaml and run it."""
     values = collect_values(values_files, set_values, set_strings, set_files)
-    local.launch(values, run_dir, dry=dry, settings=RunSettings(run_dir=run_dir))
+    local.launch(values, run_dir, dry=dry, settings=_settings(run_dir))
 
 
 @cli.command()
@@ -68,7 +69,7 @@ def launch(values_files: tuple[str, ...], set_values: tuple[str, ...],
 @_run_dir_option
 def run(reuse_result: bool, run_dir: Path) -> None:
     """Run the experiment in experiment.yaml."""
-    local.run(run_dir, reuse_result=reuse_result, settings=RunSettings(run_dir=run_dir))
+    local.run(run_dir, reuse_result=reuse_result, settings=_settings(run_dir))
 
 
 @cli.command()
@@ -116,6 +117,10 @@ def version(short: bool) -> None:
     else:
         click.echo(f'canarist.BuildInfo{{Version:"v{__version__}", '
                    f'PythonVersion:"{platform.python_version()}"}}')
+
+
+def _settings(run_dir: Path) -> RunSettings:
+    return RunSettings(run_dir=run_dir, progress=terminal_progress_factory())
 
 
 def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple[str, ...],

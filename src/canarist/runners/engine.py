@@ -27,7 +27,7 @@ from canarist.core.errors import (
 )
 from canarist.core.experiment import Experiment, FailedTask, TaskEntry, new_result
 from canarist.core.expressions import Expression, compile_expression
-from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs
+from canarist.tasks.base import ProgressSink, TaskContext, TaskDefinition, TaskInputs
 
 log = logging.getLogger("canarist")
 
@@ -54,7 +54,7 @@ class RunSettings:
     namespace: str = "default"
     kubeconfig: str | None = None
     kube_context: str | None = None
-    progress: Callable[[], Callable[[str], None]] | None = None
+    progress: Callable[[], ProgressSink] | None = None
     """Makes a progress sink per task (a terminal status line); None: throttled log lines."""
 
 
@@ -180,7 +180,10 @@ async def run_experiment(
         if settings.progress is not None:
             ctx.progress = settings.progress()
         try:
-            await _run_with_timeout(task, ctx)
+            try:
+                await _run_with_timeout(task, ctx)
+            finally:
+                ctx.progress.close()
         except CanaristError as exc:
             _fail(experiment, store, task, exc.message)
             failure = TaskError(f"{prefix}: {exc.message}")

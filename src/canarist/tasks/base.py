@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -49,6 +49,14 @@ class TaskInputs(BaseModel):
         return folded
 
 
+class ProgressSink(Protocol):
+    """Where a long task reports how it is doing, one short line at a time."""
+
+    def __call__(self, line: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class ThrottledProgress:
     """Progress as plain log lines, at most one every `interval_s` (for pipes and CI)."""
 
@@ -62,6 +70,9 @@ class ThrottledProgress:
             self._last = now
             log.info(line)
 
+    def close(self) -> None:
+        """Nothing to tidy up for log lines."""
+
 
 @dataclass
 class TaskContext:
@@ -74,7 +85,7 @@ class TaskContext:
     namespace: str = "default"
     kubeconfig: str | None = None
     kube_context: str | None = None
-    progress: Callable[[str], None] = field(default_factory=ThrottledProgress)
+    progress: ProgressSink = field(default_factory=ThrottledProgress)
 
     @property
     def result(self) -> Result:
