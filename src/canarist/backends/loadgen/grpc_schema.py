@@ -98,9 +98,7 @@ def parse_call(call: str) -> tuple[str, str]:
     else:
         service, _, method = text.rpartition(".")
     if not service or not method or "/" in service or "." in method or " " in text:
-        raise InputError(
-            f"call: expected 'package.Service.Method' or 'package.Service/Method', got {call!r}"
-        )
+        raise InputError(f"call: expected 'package.Service.Method' or 'package.Service/Method', got {call!r}")
     return service, method
 
 
@@ -124,8 +122,7 @@ def _method_schema(pool: descriptor_pool.DescriptorPool, call: str, source: str)
         )
     if method.client_streaming or method.server_streaming:
         raise InputError(
-            f"call: {service_name}.{method_name} is a streaming method; "
-            "only unary methods are supported"
+            f"call: {service_name}.{method_name} is a streaming method; only unary methods are supported"
         )
     return MethodSchema(
         full_name=f"{service_name}.{method_name}",
@@ -232,9 +229,7 @@ def compile_proto(
     return fds
 
 
-def _run_protoc(
-    path: Path, include_paths: list[str], shown: str
-) -> descriptor_pb2.FileDescriptorSet:
+def _run_protoc(path: Path, include_paths: list[str], shown: str) -> descriptor_pb2.FileDescriptorSet:
     spec = importlib.util.find_spec("grpc_tools")
     if spec is None or spec.origin is None:
         raise UnavailableError(
@@ -265,17 +260,13 @@ def _run_protoc(
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise UnavailableError(
-                f"proto: compiling {shown} took more than {PROTOC_TIMEOUT_S:g}s"
-            ) from None
+            raise UnavailableError(f"proto: compiling {shown} took more than {PROTOC_TIMEOUT_S:g}s") from None
         except OSError as exc:
             raise UnavailableError(f"proto: cannot run the proto compiler: {exc}") from None
         if proc.returncode != 0 or not out.exists():
             line = _first_line(proc.stderr)
-            if line.startswith(str(path)):
-                line = shown + line[len(str(path)) :]
-            else:
-                line = f"{shown}: {line}"
+            where = str(path)
+            line = shown + line[len(where) :] if line.startswith(where) else f"{shown}: {line}"
             raise InputError(f"proto: {line}")
         fds = descriptor_pb2.FileDescriptorSet()
         fds.ParseFromString(out.read_bytes())
@@ -315,8 +306,7 @@ def _reflection_messages() -> tuple[type[Message], type[Message]]:
         reflection_pb2 = importlib.import_module("grpc_reflection.v1alpha.reflection_pb2")
     except ImportError:
         raise UnavailableError(
-            "proto: using server reflection needs the 'grpcio-reflection' package; "
-            "install it, or set proto"
+            "proto: using server reflection needs the 'grpcio-reflection' package; install it, or set proto"
         ) from None
     req: type[Message] = reflection_pb2.ServerReflectionRequest
     resp: type[Message] = reflection_pb2.ServerReflectionResponse
@@ -333,25 +323,30 @@ async def load_method_by_reflection(
 ) -> MethodSchema:
     """Resolve ``call`` with the server's reflection service (v1alpha).
 
-    One reflection stream fetches the file that defines the service, then every
-    file it imports that the server also serves; well-known types the server leaves
-    out come from the protobuf runtime.
+    Fetches the file that defines the service, then every file it imports that the
+    server also serves; well-known types the server leaves out come from the protobuf
+    runtime. Each question is its own call carrying one request (the reflection
+    service answers each request in turn and ends when the client stops sending):
+    writing to an open stream that a server without reflection has already ended
+    would report INTERNAL instead of the server's UNIMPLEMENTED.
     """
     service_name, _ = parse_call(call)
     req_cls, resp_cls = _reflection_messages()
-    stream = channel.stream_stream(
+    ask_one = channel.unary_stream(
         REFLECTION_METHOD,
         request_serializer=req_cls.SerializeToString,
         response_deserializer=resp_cls.FromString,
     )
-    rpc = stream(timeout=timeout_s, metadata=metadata or None)
     files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
 
     async def ask(**field: str) -> Any:
-        await rpc.write(req_cls(**field))
-        resp = await rpc.read()
+        rpc = ask_one(req_cls(**field), timeout=timeout_s, metadata=metadata or None)
+        try:
+            resp = await rpc.read()
+        finally:
+            rpc.cancel()
         if resp is grpc.aio.EOF:
-            raise UnavailableError(f"host: {host}: reflection stream closed early")
+            raise UnavailableError(f"host: {host}: server reflection gave no answer")
         return resp
 
     def keep(resp: Any) -> None:
@@ -378,15 +373,12 @@ async def load_method_by_reflection(
                 else:
                     keep(resp)
                 missing = _missing_dependencies(files)
-            await rpc.done_writing()
     except grpc.aio.AioRpcError as exc:
-        raise _reflection_error(exc, host) from None
+        raise _reflection_error(exc.code(), exc.details() or "", host) from None
     except TimeoutError:
         raise UnavailableError(
             f"host: {host}: server reflection did not answer within {timeout_s:g}s"
         ) from None
-    finally:
-        rpc.cancel()
     return _method_schema(_pool_from_files(list(files.values())), call, f"reflection on {host}")
 
 
@@ -394,16 +386,15 @@ def _missing_dependencies(files: Mapping[str, descriptor_pb2.FileDescriptorProto
     return sorted({d for f in files.values() for d in f.dependency if d not in files})
 
 
-def _reflection_error(exc: grpc.aio.AioRpcError, host: str) -> InputError | UnavailableError:
-    code = exc.code()
-    details = (exc.details() or code.name).splitlines()[0] if exc.details() else code.name
+def _reflection_error(code: grpc.StatusCode, details: str, host: str) -> InputError | UnavailableError:
+    detail = details.splitlines()[0] if details.strip() else code.name
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return InputError(
             f"proto: {host} does not serve gRPC reflection (grpc.reflection.v1alpha); set proto"
         )
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return UnavailableError(f"host: {host} unreachable for server reflection: {details}")
-    return UnavailableError(f"host: {host}: server reflection failed: {code.name}: {details}")
+        return UnavailableError(f"host: {host} unreachable for server reflection: {detail}")
+    return UnavailableError(f"host: {host}: server reflection failed: {code.name}: {detail}")
 
 
 # ---------------------------------------------------------------- data and metadata
@@ -418,9 +409,7 @@ def load_data_file(path: str | os.PathLike[str], field: str = "data-file") -> An
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{field}: {os.fspath(path)} is not JSON: {exc.msg} at line {exc.lineno}"
-        ) from None
+        raise InputError(f"{field}: {os.fspath(path)} is not JSON: {exc.msg} at line {exc.lineno}") from None
 
 
 def build_requests(schema: MethodSchema, data: Any, field: str = "data") -> list[Message]:
