@@ -176,9 +176,9 @@ def running_kserve_server(python: str, log_dir: Path, model_name: str = MODEL_NA
 def kserve_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KServeServer]:
     python = kserve_python()
     if python is None:
-        pytest.skip(
-            "kserve is not installed: create .venv-kserve with kserve and scikit-learn, "
-            "or set CANARIST_KSERVE_PYTHON"
+        pytest.fail(
+            "kserve is not installed: run ./scripts/setup (it creates .venv-kserve with kserve "
+            "and scikit-learn), or set CANARIST_KSERVE_PYTHON"
         )
     with running_kserve_server(python, tmp_path_factory.mktemp("kserve")) as server:
         yield server

@@ -167,8 +167,8 @@ async def run_experiment(
             try:
                 should_run = task.condition.evaluate_bool(condition_env(experiment))
             except CanaristError as exc:
-                _fail(experiment, store, task, f"if condition: {exc.message}")
-                raise ExperimentFailed(f"{prefix}: if condition: {exc.message}") from None
+                _fail(experiment, store, task, exc.message)
+                raise ExperimentFailed(f"{prefix}: {exc.message}") from None
             if not should_run:
                 log.info("%s: skipped (false condition: %s)", prefix, task.entry.if_)
                 result.num_completed_tasks += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,7 +20,7 @@ from canarist.core.durations import parse_duration
 from canarist.core.errors import CanaristError, TaskError
 from canarist.core.insights import ensure_insights
 from canarist.tasks.base import ITER8_CHART_KEYS, TaskContext, TaskDefinition, TaskInputs
-from canarist.tasks.http import progress_logger
+from canarist.tasks.http import check_duration, progress_logger
 from canarist.tasks.loadmetrics import (
     assess_slo_metrics,
     mark_endpoint_unavailable,
@@ -57,6 +57,8 @@ class GrpcEndpoint(TaskInputs):
     metadata_file: str | None = Field(default=None, alias="metadata-file")
     total: int | None = Field(default=None, ge=1)
     duration: str | None = None
+    duration_stop: Literal["close", "wait", "ignore"] | None = Field(default=None,
+                                                                     alias="duration-stop")
     concurrency: int | None = Field(default=None, ge=1)
     connections: int | None = Field(default=None, ge=1)
     rps: float | None = Field(default=None, ge=0)
@@ -75,9 +77,7 @@ class GrpcEndpoint(TaskInputs):
     @field_validator("duration", "timeout", "connect_timeout")
     @classmethod
     def _durations(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value, field="duration")
-        return value
+        return check_duration(value, "duration")
 
 
 class GrpcInputs(GrpcEndpoint):
@@ -128,6 +128,9 @@ def load_spec(ep: GrpcEndpoint, run_dir: Path) -> GrpcLoadSpec:
         metadata_file=_path(ep.metadata_file, run_dir),
         total=ep.total or 200,
         duration_s=_seconds(ep.duration, "duration"),
+        # In-flight calls finish and count when the time is up: cutting them off (ghz's
+        # `close`) would report them as errors that the server never made.
+        duration_stop=ep.duration_stop or "wait",
         concurrency=ep.concurrency or 50,
         connections=ep.connections or 1,
         rps=ep.rps or 0.0,

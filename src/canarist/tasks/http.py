@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from canarist.backends.loadgen.http import HttpLoadSpec, run_http_load
 from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
 from canarist.core.durations import parse_duration
-from canarist.core.errors import CanaristError, InputError, TaskError
+from canarist.core.errors import CanaristError, DurationError, InputError, TaskError
 from canarist.core.insights import ensure_insights
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs
 from canarist.tasks.loadmetrics import (
@@ -38,9 +38,13 @@ class ErrorRange(TaskInputs):
     upper: int | None = None
 
 
-def _check_duration(value: str | None, field: str) -> str | None:
+def check_duration(value: str | None, field: str) -> str | None:
+    """A pydantic field check: a positive Go duration (errors become validation errors)."""
     if value is not None:
-        seconds = parse_duration(value, field=field)
+        try:
+            seconds = parse_duration(value, field=field)
+        except DurationError as exc:
+            raise ValueError(exc.message) from None
         if seconds <= 0:
             raise ValueError(f"must be a positive duration, got {value}")
     return value
@@ -64,7 +68,7 @@ class HttpEndpoint(TaskInputs):
     @field_validator("duration", "timeout")
     @classmethod
     def _durations(cls, value: str | None) -> str | None:
-        return _check_duration(value, "duration")
+        return check_duration(value, "duration")
 
     @field_validator("percentiles")
     @classmethod

@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from canarist.tasks import assess, grpc, http, run
+from canarist.tasks import assess, custommetrics, grpc, http, run
 from canarist.tasks.base import TaskDefinition
 
 TASKS: Mapping[str, TaskDefinition[Any]] = MappingProxyType(
-    {definition.name: definition for definition in (assess.TASK, grpc.TASK, http.TASK, run.TASK)}
+    {definition.name: definition
+     for definition in (assess.TASK, custommetrics.TASK, grpc.TASK, http.TASK, run.TASK)}
 )

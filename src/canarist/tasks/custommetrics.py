@@ -1,0 +1,310 @@
+"""`custommetrics`: metrics per version from Prometheus or any HTTP/JSON API, via provider templates.
+
+For every provider (`templates`: name -> URL, built-in name or file) and every version, the
+template is rendered with the version's values into a provider spec; each metric's query is
+sent, its jq expression picks the number out of the JSON answer, and the value is recorded
+as `<provider>/<metric>`. Queries run concurrently, each with a timeout.
+
+The task fails when a template cannot be loaded (exit 3), parsed, executed or decoded, or
+when `startingTime` is not RFC 3339. A single metric that cannot be had (HTTP error, timeout,
+answer that is not JSON, jq error or no output, null, not a number, NaN or infinite, empty
+Prometheus result) is recorded as unavailable with the reason, and the task succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import jq
+from pydantic import Field, field_validator, model_validator
+
+from canarist.backends.metrics_http import (
+    AuthSource,
+    Credentials,
+    HttpQuery,
+    MetricsHttpClient,
+    QueryUnavailable,
+    load_credentials,
+)
+from canarist.core import gotemplate
+from canarist.core.durations import parse_duration
+from canarist.core.errors import InputError, TaskError, UnavailableError
+from canarist.core.experiment import Insights, MetricMeta, MetricType
+from canarist.core.insights import add_value, ensure_insights, mark_unavailable, register_metric
+from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
+from canarist.tasks.templates import (
+    MetricSpec,
+    ProviderSpec,
+    load_template,
+    render_provider,
+    template_data,
+)
+
+MAX_CONCURRENT_QUERIES: Final = 8
+_NONFINITE_KEY: Final = "__canarist_nonfinite__"
+_WRAPPER: Final = (
+    '({expr}) | if type == "number" then (if isnan then {{"{key}": "NaN"}} '
+    'elif isinfinite then {{"{key}": (if . > 0 then "+Inf" else "-Inf" end)}} '
+    "else . end) else . end"
+)
+_GO_FLOAT: Final = re.compile(
+    r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)$", re.IGNORECASE
+)
+
+
+class AuthInputs(TaskInputs):
+    """Credentials for the providers' queries, by reference: files and environment variables."""
+
+    bearer_token_file: str | None = Field(default=None, alias="bearerTokenFile")
+    bearer_token_env: str | None = Field(default=None, alias="bearerTokenEnv")
+    username: str | None = None
+    username_env: str | None = Field(default=None, alias="usernameEnv")
+    password_file: str | None = Field(default=None, alias="passwordFile")
+    password_env: str | None = Field(default=None, alias="passwordEnv")
+    ca_file: str | None = Field(default=None, alias="caFile")
+    insecure_skip_verify: bool = Field(default=False, alias="insecureSkipVerify")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> AuthInputs:
+        token = [k for k, v in (("bearerTokenFile", self.bearer_token_file),
+                                ("bearerTokenEnv", self.bearer_token_env)) if v is not None]
+        user = [k for k, v in (("username", self.username), ("usernameEnv", self.username_env))
+                if v is not None]
+        password = [k for k, v in (("passwordFile", self.password_file),
+                                   ("passwordEnv", self.password_env)) if v is not None]
+        for group in (token, user, password):
+            if len(group) > 1:
+                raise ValueError(f"set only one of {' and '.join(group)}")
+        if token and (user or password):
+            raise ValueError("use either a bearer token or a username and password, not both")
+        if password and not user:
+            raise ValueError("a password needs username or usernameEnv")
+        return self
+
+    def source(self) -> AuthSource:
+        return AuthSource(
+            bearer_token_file=self.bearer_token_file, bearer_token_env=self.bearer_token_env,
+            username=self.username, username_env=self.username_env,
+            password_file=self.password_file, password_env=self.password_env,
+            ca_file=self.ca_file, insecure_skip_verify=self.insecure_skip_verify,
+        )
+
+
+class CustomMetricsInputs(TaskInputs):
+    templates: dict[str, str]
+    values: dict[str, Any] = Field(default_factory=dict)
+    version_values: list[dict[str, Any] | None] = Field(default_factory=list, alias="versionValues")
+    auth: AuthInputs | None = None
+    timeout: str = "10s"
+
+    @field_validator("templates")
+    @classmethod
+    def _provider_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name or "/" in name:
+                raise ValueError(f"provider name {name!r} must be non-empty and contain no '/'")
+        return value
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _null_values(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("version_values", mode="before")
+    @classmethod
+    def _null_version_values(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            seconds = parse_duration(value, field="timeout")
+        except InputError as exc:
+            raise ValueError(exc.message.removeprefix("timeout: ")) from None
+        if seconds <= 0:
+            raise ValueError(f"timeout must be positive, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class _Query:
+    provider: str
+    version: int
+    spec: ProviderSpec
+    metric: MetricSpec
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.provider}/{self.metric.name}"
+
+
+class MetricUnavailable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def run(inputs: CustomMetricsInputs, ctx: TaskContext) -> None:
+    num_versions = len(inputs.version_values) or 1
+    insights = ensure_insights(ctx.result, num_versions)
+    if not inputs.templates:
+        log.warning("%s: no templates; nothing to measure", ctx.log_prefix())
+        return
+    credentials = (load_credentials(inputs.auth.source(), base_dir=ctx.run_dir, where="auth")
+                   if inputs.auth is not None else Credentials())
+    timeout_s = parse_duration(inputs.timeout, field="timeout")
+    now = datetime.now(UTC)
+    async with MetricsHttpClient(timeout_s=timeout_s, credentials=credentials,
+                                 max_concurrency=MAX_CONCURRENT_QUERIES) as client:
+        queries = await _render_all(inputs, ctx, client, num_versions, now)
+        _register(insights, queries, num_versions)
+        outcomes = await asyncio.gather(*(_measure(q, client, ctx) for q in queries))
+    for query, outcome in zip(queries, outcomes, strict=True):
+        if isinstance(outcome, float):
+            add_value(insights, query.version, query.full_name, outcome)
+            log.info("%s: %s for version %d: %s", ctx.log_prefix(), query.full_name,
+                     query.version, outcome)
+        else:
+            mark_unavailable(insights, query.version, query.full_name, outcome)
+            log.warning("%s: %s for version %d is unavailable: %s", ctx.log_prefix(),
+                        query.full_name, query.version, outcome)
+
+
+async def _render_all(
+    inputs: CustomMetricsInputs, ctx: TaskContext, client: MetricsHttpClient, num_versions: int,
+    now: datetime,
+) -> list[_Query]:
+    queries: list[_Query] = []
+    for provider, ref in inputs.templates.items():
+        try:
+            source = await load_template(ref, base_dir=ctx.run_dir, client=client)
+        except UnavailableError as exc:
+            raise UnavailableError(f"templates.{provider}: {exc.message}") from None
+        except InputError as exc:
+            raise TaskError(f"templates.{provider}: {exc.message}") from None
+        log.debug("%s: provider %s: template from %s", ctx.log_prefix(), provider, source.origin)
+        try:
+            template = gotemplate.parse(source.text, name=provider)
+            for version in range(num_versions):
+                own = inputs.version_values[version] if inputs.version_values else None
+                data = template_data(inputs.values, own, start_time=ctx.result.start_time, now=now)
+                rendered, spec = render_provider(template, data, name=provider, provider=provider)
+                log.debug("%s: provider %s, version %d: rendered template:\n%s", ctx.log_prefix(),
+                          provider, version, client.redact(rendered))
+                queries.extend(_Query(provider, version, spec, m) for m in spec.metrics)
+        except InputError as exc:
+            raise TaskError(f"templates.{provider} ({source.origin}): {exc.message}") from None
+        if not any(q.provider == provider for q in queries):
+            log.warning("%s: provider %s defines no metrics", ctx.log_prefix(), provider)
+    return queries
+
+
+def _register(insights: Insights, queries: list[_Query], num_versions: int) -> None:
+    """Declare every metric (so reports list it) and mark where a version does not define it."""
+    defined: dict[str, set[int]] = {}
+    for query in queries:
+        meta = MetricMeta(
+            description=query.metric.description,
+            type=MetricType.COUNTER if query.metric.type == "counter" else MetricType.GAUGE,
+            units=query.metric.units or None,
+        )
+        register_metric(insights, query.full_name, meta)
+        defined.setdefault(query.full_name, set()).add(query.version)
+    for name, versions in defined.items():
+        for version in set(range(num_versions)) - versions:
+            mark_unavailable(insights, version, name,
+                             "the template does not define this metric for this version")
+
+
+async def _measure(query: _Query, client: MetricsHttpClient, ctx: TaskContext) -> float | str:
+    """The metric's value, or the reason it is unavailable."""
+    request = HttpQuery(
+        method=query.spec.method, url=query.spec.url,
+        params=[(p.name, p.value) for p in query.metric.params],
+        headers=query.spec.headers, body=query.metric.body,
+    )
+    log.debug("%s: %s for version %d: %s %s %s", ctx.log_prefix(), query.full_name, query.version,
+              request.method, request.url,
+              client.redact(json.dumps(dict(request.params)) if request.params else "(no params)"))
+    try:
+        payload = await client.query_json(request)
+        return extract_value(payload, query.metric.jq_expression)
+    except QueryUnavailable as exc:
+        return exc.reason
+    except MetricUnavailable as exc:
+        return client.redact(exc.reason)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(expression: str) -> Any:
+    """The user's expression, wrapped so NaN and infinities come out recognisable."""
+    jq.compile(expression)  # its own syntax errors, in its own words
+    return jq.compile(_WRAPPER.format(expr=expression, key=_NONFINITE_KEY))
+
+
+def extract_value(payload: Any, expression: str) -> float:
+    """The first output of `expression` on `payload` as a finite float, else MetricUnavailable."""
+    try:
+        program = _compile(expression)
+    except ValueError as exc:
+        raise MetricUnavailable(f"invalid jqExpression {expression!r}: {_jq_message(exc)}") from None
+    try:
+        output = program.input_value(payload).first()
+    except StopIteration:
+        raise MetricUnavailable(_explain(payload, f"jqExpression {expression!r} produced no output")
+                                ) from None
+    except ValueError as exc:
+        raise MetricUnavailable(
+            _explain(payload, f"jqExpression {expression!r} failed: {_jq_message(exc)}")) from None
+    return _to_float(payload, output)
+
+
+def _to_float(payload: Any, output: Any) -> float:
+    if output is None:
+        raise MetricUnavailable(_explain(payload, "value is null"))
+    if isinstance(output, dict) and set(output) == {_NONFINITE_KEY}:
+        raise MetricUnavailable(f"value is {output[_NONFINITE_KEY]}")
+    if isinstance(output, bool):
+        raise MetricUnavailable(f"value is not a number: {json.dumps(output)}")
+    if isinstance(output, int | float) or (isinstance(output, str) and _GO_FLOAT.match(output)):
+        value = float(output)
+    else:
+        raise MetricUnavailable(f"value is not a number: {_excerpt(output)}")
+    if math.isnan(value):
+        raise MetricUnavailable("value is NaN")
+    if math.isinf(value):
+        raise MetricUnavailable(f"value is {'+Inf' if value > 0 else '-Inf'}")
+    return value
+
+
+def _explain(payload: Any, reason: str) -> str:
+    """Say so when the answer is a Prometheus result without any series."""
+    data = payload.get("data") if isinstance(payload, Mapping) else None
+    if isinstance(data, Mapping) and data.get("result") == []:
+        return ("no data: the query returned an empty result (no matching series in the window); "
+                + reason)
+    if isinstance(payload, Mapping) and payload.get("status") == "error":
+        return f"Prometheus error: {payload.get('errorType', '')}: {payload.get('error', '')}"
+    return reason
+
+
+def _jq_message(exc: ValueError) -> str:
+    text = " ".join(str(exc).split())
+    return text.removeprefix("jq: error: ")
+
+
+def _excerpt(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+TASK = TaskDefinition(name="custommetrics", inputs=CustomMetricsInputs, run=run)

@@ -1,0 +1,399 @@
+"""Provider templates for `custommetrics`: the built-in ones, loading, and rendering into specs.
+
+A provider template is a Go text/template (with Sprig) whose output is a YAML provider spec:
+the endpoint to query and, per metric, the query parameters and a jq expression that picks
+the number out of the JSON answer. Templates are referred to by
+
+* URL (`http://`, `https://`): downloaded, with a timeout; any status but 2xx is an error;
+* built-in name (`kserve-prometheus`, `istio-prom`, `kserve-raw`): shipped with canarist;
+* file path (`file://` URLs too), relative to a base directory.
+
+Rendering for version i merges `values` and `versionValues[i]` (version values win, maps
+merge key by key, lists are replaced, a null removes the key), sets `elapsedTimeSeconds` from
+`startingTime` (RFC 3339) or the experiment's start, executes the template with the result
+as dot and decodes the output into a `ProviderSpec`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from canarist.backends.metrics_http import (
+    DEFAULT_TIMEOUT_S,
+    MetricsHttpClient,
+    QueryUnavailable,
+    redact_url,
+)
+from canarist.core import gotemplate
+from canarist.core.errors import InputError, SpecError, UnavailableError, ValuesError
+from canarist.core.metrics import is_valid_name
+from canarist.core.yamltext import load_yaml
+
+__all__ = [
+    "MetricSpec",
+    "ParamSpec",
+    "ProviderSpec",
+    "TemplateSource",
+    "builtin_template",
+    "builtin_template_names",
+    "elapsed_seconds",
+    "load_template",
+    "merge_values",
+    "parse_provider_spec",
+    "render_provider",
+    "render_provider_specs",
+    "render_raw",
+    "template_data",
+]
+
+_BUILTIN_DIR: Final = ("templates", "custommetrics")
+_SUFFIX: Final = ".tpl"
+_RFC3339: Final = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in templates and loading
+
+
+def _builtin_dir() -> Any:
+    return resources.files("canarist").joinpath(*_BUILTIN_DIR)
+
+
+def builtin_template_names() -> list[str]:
+    """Names of the templates shipped with canarist, sorted."""
+    return sorted(
+        entry.name[: -len(_SUFFIX)] for entry in _builtin_dir().iterdir()
+        if entry.name.endswith(_SUFFIX)
+    )
+
+
+def builtin_template(name: str) -> str:
+    """The text of a built-in template; InputError naming the known ones if there is none."""
+    if name in builtin_template_names():
+        text: str = _builtin_dir().joinpath(name + _SUFFIX).read_text(encoding="utf-8")
+        return text
+    raise InputError(f"unknown built-in template {name!r}; expected one of "
+                     + ", ".join(builtin_template_names()))
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """A template's text and where it came from (`origin` is safe to show)."""
+
+    text: str
+    origin: str
+
+
+async def load_template(
+    ref: str,
+    *,
+    base_dir: Path,
+    client: MetricsHttpClient | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> TemplateSource:
+    """Load a template by URL, built-in name or file path (relative paths from `base_dir`).
+
+    UnavailableError when a URL cannot be fetched (any status but 2xx included) or a file
+    cannot be read; InputError when `ref` is empty.
+    """
+    if not ref.strip():
+        raise InputError("empty template reference; expected a URL, a file or one of "
+                         + ", ".join(builtin_template_names()))
+    if ref.startswith(("http://", "https://")):
+        return TemplateSource(await _fetch(ref, client, timeout_s), redact_url(ref))
+    return _load_local(ref, base_dir)
+
+
+def _load_local(ref: str, base_dir: Path) -> TemplateSource:
+    if ref.startswith("file://"):
+        return _read_file(Path(ref[len("file://"):]), base_dir)
+    if ref in builtin_template_names():
+        return TemplateSource(builtin_template(ref), f"built-in template {ref}")
+    path = Path(ref).expanduser()
+    if "/" not in ref and not ref.endswith(_SUFFIX) and not (base_dir / path).exists():
+        raise UnavailableError(
+            f"template {ref!r} is not a built-in template ("
+            + ", ".join(builtin_template_names()) + "), a URL or an existing file")
+    return _read_file(path, base_dir)
+
+
+async def _fetch(url: str, client: MetricsHttpClient | None, timeout_s: float) -> str:
+    try:
+        if client is not None:
+            return await client.fetch_text(url)
+        async with MetricsHttpClient(timeout_s=timeout_s) as own:
+            return await own.fetch_text(url)
+    except QueryUnavailable as exc:
+        raise UnavailableError(f"cannot fetch template {redact_url(url)}: {exc.reason}") from None
+
+
+def _read_file(path: Path, base_dir: Path) -> TemplateSource:
+    full = path if path.is_absolute() else base_dir / path
+    try:
+        return TemplateSource(full.read_text(encoding="utf-8"), str(full))
+    except OSError as exc:
+        raise UnavailableError(f"cannot read template {full}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UnavailableError(f"cannot read template {full}: not UTF-8 text") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+def merge_values(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A deep merge into a new dict; neither argument is changed.
+
+    Override wins; maps merge key by key; lists and scalars are replaced; a null removes the key.
+    """
+    merged = {str(k): copy.deepcopy(v) for k, v in base.items()}
+    for key, value in (override or {}).items():
+        key = str(key)
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _parse_rfc3339(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not isinstance(value, str):
+        return None
+    match = _RFC3339.match(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if zone == "Z":
+        tz: timezone = UTC
+    else:
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        if hours > 23 or minutes > 59:
+            return None
+        offset = timedelta(hours=hours, minutes=minutes)
+        tz = timezone(-offset if zone[0] == "-" else offset)
+    try:
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                        int((fraction or "0")[:6].ljust(6, "0")), tzinfo=tz)
+    except ValueError:
+        return None
+
+
+def elapsed_seconds(values: Mapping[str, Any], start_time: datetime, now: datetime) -> int:
+    """Whole seconds from `startingTime` (when set) or `start_time` to `now`, truncated."""
+    start = start_time
+    if "startingTime" in values:
+        parsed = _parse_rfc3339(values["startingTime"])
+        if parsed is None:
+            raise ValuesError(
+                f"cannot parse startingTime {values['startingTime']!r}: expected an RFC 3339 time "
+                "such as 2023-03-01T10:00:00Z")
+        start = parsed
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return int((now - start).total_seconds())
+
+
+def _go_data(value: Any) -> Any:
+    """Values as Go sees them after YAML/JSON decoding: times become RFC 3339 text."""
+    if isinstance(value, Mapping):
+        return {str(k): _go_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_go_data(v) for v in value]
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def template_data(
+    values: Mapping[str, Any],
+    version_values: Mapping[str, Any] | None,
+    *,
+    start_time: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The dot one version's template sees: merged values plus `elapsedTimeSeconds`."""
+    merged = merge_values(values, version_values)
+    merged["elapsedTimeSeconds"] = elapsed_seconds(merged, start_time, now)
+    data: dict[str, Any] = _go_data(merged)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Provider specs
+
+
+class _SpecModel(BaseModel):
+    """Keys match case-insensitively and unknown keys are ignored, as in Go's decoding."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        aliases = {(f.alias or n).lower(): (f.alias or n) for n, f in cls.model_fields.items()}
+        return {aliases.get(str(k).lower(), str(k)): v for k, v in data.items()}
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class ParamSpec(_SpecModel):
+    name: str
+    value: str = ""
+
+    @field_validator("name", "value", mode="before")
+    @classmethod
+    def _scalar_text(cls, value: Any) -> Any:
+        return _text(value)
+
+
+class MetricSpec(_SpecModel):
+    name: str
+    description: str = ""
+    type: Literal["counter", "gauge"]
+    units: str | None = None
+    params: list[ParamSpec] = Field(default_factory=list)
+    body: str | None = None
+    jq_expression: str = Field(alias="jqExpression", min_length=1)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _null_params(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _null_description(cls, value: Any) -> Any:
+        return "" if value is None else _text(value)
+
+
+class ProviderSpec(_SpecModel):
+    url: str = Field(min_length=1)
+    method: str = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    metrics: list[MetricSpec] = Field(default_factory=list)
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _header_text(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return {str(k): _text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _null_metrics(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        return "GET" if value in (None, "") else value.upper() if isinstance(value, str) else value
+
+
+def parse_provider_spec(rendered: str, *, name: str, provider: str | None = None) -> ProviderSpec:
+    """Decode a rendered template. SpecError naming `name` (and line:col) if it is not a spec."""
+    data = load_yaml(rendered, source=name)
+    if data is None:
+        raise SpecError(f"{name}: the template rendered no provider spec (empty output)")
+    if not isinstance(data, dict):
+        raise SpecError(f"{name}: the rendered provider spec must be a map, "
+                        f"not {type(data).__name__}")
+    try:
+        spec = ProviderSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{name}: " + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                                           for p in err["loc"]).lstrip(".") + f": {err['msg']}"
+                    for err in exc.errors()]
+        raise SpecError(problems[0] if len(problems) == 1 else "; ".join(problems),
+                        problems) from None
+    seen: set[str] = set()
+    for index, metric in enumerate(spec.metrics):
+        full = f"{provider or 'provider'}/{metric.name}"
+        if "/" in metric.name or not is_valid_name(full):
+            raise SpecError(f"{name}: metrics[{index}].name: {metric.name!r} cannot be part of a "
+                            "metric name (no '/' and not empty)")
+        if metric.name in seen:
+            raise SpecError(f"{name}: metrics[{index}].name: metric {metric.name!r} is defined twice")
+        seen.add(metric.name)
+    return spec
+
+
+def render_raw(template_text: str, values: Mapping[str, Any], *, name: str = "template") -> str:
+    """Execute any Go template with `values` as dot and return the text as is.
+
+    TemplateError (with name:line:col) if it does not parse or execute.
+    """
+    return gotemplate.render(template_text, _go_data(values), name=name)
+
+
+def render_provider(
+    template: gotemplate.Template,
+    data: Mapping[str, Any],
+    *,
+    name: str,
+    provider: str | None = None,
+) -> tuple[str, ProviderSpec]:
+    """Execute a parsed provider template with `data` (see `template_data`) and decode it."""
+    rendered = template.execute(data)
+    return rendered, parse_provider_spec(rendered, name=name, provider=provider)
+
+
+def render_provider_specs(
+    template_text: str,
+    values: Mapping[str, Any],
+    version_values: Sequence[Mapping[str, Any] | None],
+    now: datetime,
+    *,
+    start_time: datetime | None = None,
+    name: str = "template",
+) -> list[tuple[int, dict[str, Any]]]:
+    """Render a provider template for every version exactly as `custommetrics` does.
+
+    Returns (version index, provider spec) pairs; one pair for version 0 when
+    `version_values` is empty. `elapsedTimeSeconds` counts from `startingTime` when the
+    values set it, else from `start_time` (default: `now`, so 0). Raises TemplateError,
+    SpecError (YAML or spec problems) or ValuesError (bad startingTime), all InputError.
+    """
+    template = gotemplate.parse(template_text, name=name)
+    versions: list[Mapping[str, Any] | None] = list(version_values) or [None]
+    out: list[tuple[int, dict[str, Any]]] = []
+    for index, own in enumerate(versions):
+        data = template_data(values, own, start_time=start_time or now, now=now)
+        _, spec = render_provider(template, data, name=name, provider=name)
+        out.append((index, spec.model_dump(by_alias=True, exclude_none=True)))
+    return out
