@@ -100,7 +100,16 @@ def connect_error_text(exc: BaseException) -> str:
 class _Conn(asyncio.Protocol):
     """One keep-alive connection. Subclasses implement the per-response hot path."""
 
-    __slots__ = ("busy", "eng", "intended", "parser", "start", "transport", "warm_status")
+    __slots__ = (
+        "busy",
+        "eng",
+        "intended",
+        "parser",
+        "reviving",
+        "start",
+        "transport",
+        "warm_status",
+    )
 
     def __init__(self, eng: Engine) -> None:
         self.eng = eng
@@ -109,6 +118,7 @@ class _Conn(asyncio.Protocol):
         self.busy = False
         self.intended = 0
         self.start = 0
+        self.reviving = False
         self.warm_status: asyncio.Future[int] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -248,6 +258,7 @@ class Engine:
         self.limit = plan.total if plan.total is not None else _NO_LIMIT
         self.stopping = False
         self.closing = False
+        self.started = False
         self.t0 = 0
         self.period = 1e9 / plan.qps if plan.qps else 0.0
         self.done: asyncio.Future[None] = self.loop.create_future()
@@ -277,15 +288,23 @@ class Engine:
         return None
 
     def lost(self, conn: _Conn) -> None:
+        """A connection closed (or never opened): re-open it once the run has started."""
         if conn in self.idle:
             self.idle.remove(conn)
-        if not self.closing:
+        if self.started and not self.closing and not conn.reviving:
+            conn.reviving = True
             task = self.loop.create_task(self._revive(conn))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         self.check_finish()
 
     async def _revive(self, conn: _Conn) -> None:
+        try:
+            await self._reconnect(conn)
+        finally:
+            conn.reviving = False
+
+    async def _reconnect(self, conn: _Conn) -> None:
         backoff = 0.0
         while True:
             if backoff:
@@ -467,6 +486,7 @@ class Engine:
             await asyncio.sleep((self.t0 - start) / 1e9)
         self.handles[1] = loop.call_later(self._sweep_interval(), self._sweep)
         self.handles[2] = loop.call_later(PROGRESS_INTERVAL_S, self._progress)
+        self.started = True
         try:
             for conn in self.conns:
                 if conn.transport is None:
