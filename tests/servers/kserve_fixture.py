@@ -7,7 +7,7 @@ lives in its own virtualenv. The interpreter is the first of
 2. `<repo>/.venv-kserve/bin/python`,
 3. the interpreter running the tests, if it can import kserve and sklearn;
 
-with none of them the tests that use the fixture are skipped.
+with none of them the tests that use the fixture fail, saying how to install it.
 
 The server gets two free loopback ports, is waited for until its V2 REST readiness
 endpoint answers and its gRPC port accepts connections (60 s at most), and is terminated
