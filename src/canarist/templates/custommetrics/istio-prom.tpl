@@ -1,0 +1,88 @@
+{{- /*
+istio-prom: metrics of each version of a service in an Istio mesh, from Istio's standard
+metrics in Prometheus (Iter8's istio-prom template, with counts and percentiles taken over
+the experiment's window and any percentile written correctly).
+
+Values:
+  labels              map of label matchers that select one version, e.g.
+                      {destination_workload: httpbin-v2, destination_workload_namespace: default}
+  latencyPercentiles  list of percentiles; one latency-p<P> metric each (default 50, 90, 95, 99)
+  istioPromURL        Prometheus query endpoint
+                      (default http://prometheus.istio-system:9090/api/v1/query)
+  elapsedTimeSeconds  set by the task: the window every query looks back over
+
+Errors are requests answered with a 5xx status (response_code=~"5..").
+*/ -}}
+{{- define "labels" }}
+{{- range $key, $val := .labels }}
+{{- if or (kindIs "slice" $val) (kindIs "map" $val) (kindIs "invalid" $val) }}
+{{- fail (printf "labels.%s must be a string or a number, not %s" $key (kindOf $val)) }}
+{{- end }}
+{{- if eq "response_code" $key }}
+{{- fail "labels.response_code is set by the template; remove it from labels" }}
+{{- end }}
+{{- $key }}={{ quote $val }},
+{{- end }}
+{{- end }}
+{{- define "quantile" }}
+{{- $p := printf "%v" . }}
+{{- if or (contains "e" $p) (le (float64 $p) 0.0) (gt (float64 $p) 100.0) }}
+{{- fail (printf "latencyPercentiles: %v is not a percentile; expected a decimal number above 0 and at most 100" .) }}
+{{- end }}
+{{- if eq (float64 $p) 100.0 }}1
+{{- else }}
+{{- $parts := splitList "." $p }}
+{{- $head := printf "0.%02d" (atoi (first $parts)) }}
+{{- if eq (len $parts) 1 }}{{ trimSuffix "0" $head }}{{ else }}{{ $head }}{{ index $parts 1 }}{{ end }}
+{{- end }}
+{{- end }}
+{{- $window := printf "%ds" (max 1 .elapsedTimeSeconds) -}}
+# the endpoint where Prometheus answers instant queries
+url: {{ default "http://prometheus.istio-system:9090/api/v1/query" .istioPromURL }}
+provider: istio-prom
+method: GET
+metrics:
+- name: request-count
+  type: counter
+  description: Number of requests
+  params:
+  - name: query
+    value: |-
+      sum(increase(istio_requests_total{ {{- template "labels" . -}} }[{{ $window }}]))
+  jqExpression: .data.result[0].value[1] | tonumber
+- name: error-count
+  type: counter
+  description: Number of unsuccessful requests
+  params:
+  - name: query
+    value: |-
+      sum(increase(istio_requests_total{response_code=~"5..",{{ template "labels" . }}}[{{ $window }}])) or on() (0 * sum(increase(istio_requests_total{ {{- template "labels" . -}} }[{{ $window }}])))
+  jqExpression: .data.result[0].value[1] | tonumber
+- name: error-rate
+  type: gauge
+  description: Fraction of unsuccessful requests
+  params:
+  - name: query
+    value: |-
+      (sum(increase(istio_requests_total{response_code=~"5..",{{ template "labels" . }}}[{{ $window }}])) or on() (0 * sum(increase(istio_requests_total{ {{- template "labels" . -}} }[{{ $window }}])))) / sum(increase(istio_requests_total{ {{- template "labels" . -}} }[{{ $window }}]))
+  jqExpression: .data.result[0].value[1] | tonumber
+- name: latency-mean
+  type: gauge
+  description: Mean latency
+  units: msec
+  params:
+  - name: query
+    value: |-
+      sum(increase(istio_request_duration_milliseconds_sum{ {{- template "labels" . -}} }[{{ $window }}])) / sum(increase(istio_requests_total{ {{- template "labels" . -}} }[{{ $window }}]))
+  jqExpression: .data.result[0].value[1] | tonumber
+{{- range $p := default (list 50 90 95 99) .latencyPercentiles }}
+- name: latency-p{{ $p }}
+  type: gauge
+  description: {{ $p }} percentile latency
+  units: msec
+  params:
+  - name: query
+    value: |-
+      histogram_quantile({{ template "quantile" $p }}, sum by (le) (increase(istio_request_duration_milliseconds_bucket{ {{- template "labels" $ -}} }[{{ $window }}])))
+  jqExpression: .data.result[0].value[1] | tonumber
+{{- end }}

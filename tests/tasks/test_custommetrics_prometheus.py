@@ -1,0 +1,345 @@
+"""`custommetrics` with the built-in `kserve-prometheus` template against a real Prometheus.
+
+Two revisions of a KServe service are seeded by remote write with Knative queue-proxy
+metrics (request counts by response code, latency histograms in ms), next to series that
+must not be selected (another revision, another service with the same revision name).
+Every series starts at 0 inside the experiment's window and has its last sample 100 s
+before the query, 10 s apart. Prometheus' `increase()` then reports exactly
+count * (300 s + 5 s) / 300 s: it extrapolates half a sample interval past the last
+sample, and not before the first (a counter starting at 0). Ratios, means and quantiles
+are not affected by that factor, so they come out exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.servers.prometheus import PrometheusServer, own_prometheus, prometheus
+from tests.servers.remote_write import Series
+
+from canarist.core.errors import ExperimentFailed
+from canarist.core.experiment import Experiment, MetricType, parse_experiment
+from canarist.core.metrics import scalar_value
+from canarist.runners.engine import RunSettings, run_experiment
+from canarist.tasks.registry import TASKS
+
+__all__ = ["own_prometheus", "prometheus"]  # the fixtures, imported so that pytest finds them
+
+SERVICE = "sklearn-iris-predictor-default"
+REV_NEW = f"{SERVICE}-00002"  # version 0 in the tutorial
+REV_OLD = f"{SERVICE}-00001"  # version 1
+REV_IDLE = f"{SERVICE}-00009"  # has series, but no requests in the window
+REV_NONE = f"{SERVICE}-00404"  # has no series at all
+BOUNDS = [5.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0, math.inf]
+STEP_MS = 10_000
+STEPS = 30
+FACTOR = (STEPS * 10 + 5) / (STEPS * 10)  # increase() extrapolation, see the module docstring
+
+# revision -> response code -> (observations per bucket, not cumulative; latency sum in ms)
+TRAFFIC: dict[str, dict[str, tuple[list[int], float]]] = {
+    REV_NEW: {"200": ([60, 180, 240, 90, 24, 6, 0, 0, 0, 0], 7500.0)},
+    REV_OLD: {
+        "200": ([0, 96, 468, 300, 120, 60, 60, 36, 12, 12], 50028.0),
+        "500": ([0, 24, 0, 0, 0, 0, 0, 0, 0, 0], 192.0),
+        "404": ([0, 0, 12, 0, 0, 0, 0, 0, 0, 0], 180.0),
+    },
+    f"{SERVICE}-00003": {"200": ([0, 0, 0, 0, 0, 0, 0, 0, 0, 5000], 9e6),
+                         "503": ([0, 0, 0, 0, 0, 0, 0, 0, 0, 700], 1e6)},
+}
+OTHER_SERVICE = "other-predictor-default"
+
+TUTORIAL_VALUES: dict[str, Any] = {
+    "labels": {"service_name": SERVICE},
+    "latencyPercentiles": [50, 75, 90, 95],
+}
+TUTORIAL_SLOS = {"upper": [
+    {"metric": "kserve-prometheus/latency-mean", "limit": 50},
+    {"metric": "kserve-prometheus/latency-p90", "limit": 75},
+    {"metric": "kserve-prometheus/error-count", "limit": 0},
+]}
+
+
+def _labels(service: str, revision: str, code: str, name: str) -> dict[str, str]:
+    return {
+        "__name__": name, "service_name": service, "revision_name": revision,
+        "configuration_name": service, "namespace_name": "default",
+        "response_code": code, "response_code_class": code[0] + "xx",
+        "container_name": "queue-proxy", "pod_name": f"{revision}-deployment-abc12",
+    }
+
+
+def _ramp(final: float, start_ms: int) -> list[tuple[float, int]]:
+    return [(final * i / STEPS, start_ms + i * STEP_MS) for i in range(STEPS + 1)]
+
+
+def _flat(value: float, start_ms: int) -> list[tuple[float, int]]:
+    return [(value, start_ms + i * STEP_MS) for i in range(STEPS + 1)]
+
+
+def _series_for(service: str, revision: str, code: str, counts: Sequence[int], latency_sum: float,
+                start_ms: int, flat: bool = False) -> list[Series]:
+    shape = _flat if flat else _ramp
+    total = float(sum(counts))
+    out = [Series(_labels(service, revision, code, "revision_app_request_count"), shape(total, start_ms)),
+           Series(_labels(service, revision, code, "revision_app_request_latencies_count"),
+                  shape(total, start_ms)),
+           Series(_labels(service, revision, code, "revision_app_request_latencies_sum"),
+                  shape(latency_sum, start_ms))]
+    cumulative = 0
+    for bound, count in zip(BOUNDS, counts, strict=True):
+        cumulative += count
+        labels = {**_labels(service, revision, code, "revision_app_request_latencies_bucket"),
+                  "le": "+Inf" if math.isinf(bound) else f"{bound:g}"}
+        out.append(Series(labels, shape(float(cumulative), start_ms)))
+    return out
+
+
+def seed(server: PrometheusServer, now_ms: int) -> None:
+    start_ms = now_ms - 400_000
+    series: list[Series] = []
+    for revision, codes in TRAFFIC.items():
+        for code, (counts, latency_sum) in codes.items():
+            series += _series_for(SERVICE, revision, code, counts, latency_sum, start_ms)
+    # the same revision name under another service, with lots of errors: must not be selected
+    series += _series_for(OTHER_SERVICE, REV_NEW, "500", [0, 0, 0, 0, 0, 0, 0, 0, 0, 900], 5e6,
+                          start_ms)
+    # an idle revision: counters exist but do not move within the window
+    series += _series_for(SERVICE, REV_IDLE, "200", [10, 10, 10, 10, 10, 0, 0, 0, 0, 0], 400.0,
+                          start_ms, flat=True)
+    server.write(series)
+
+
+@pytest.fixture(scope="module")
+def seeded(prometheus: PrometheusServer) -> tuple[PrometheusServer, datetime]:
+    """The shared server with the data, and the time the experiment started."""
+    now_ms = int(time.time() * 1000)
+    seed(prometheus, now_ms)
+    return prometheus, datetime.fromtimestamp(now_ms / 1000, UTC) - timedelta(seconds=450)
+
+
+def prometheus_quantile(q: float, counts: Sequence[float]) -> float:
+    """histogram_quantile over non-cumulative bucket counts (Prometheus' bucketQuantile)."""
+    cumulative: list[float] = []
+    for count in counts:
+        cumulative.append((cumulative[-1] if cumulative else 0.0) + count)
+    rank = q * cumulative[-1]
+    b = next(i for i, c in enumerate([*cumulative[:-1], math.inf]) if c >= rank)
+    if b == len(BOUNDS) - 1:
+        return BOUNDS[-2]
+    start = BOUNDS[b - 1] if b > 0 else 0.0
+    below = cumulative[b - 1] if b > 0 else 0.0
+    return start + (BOUNDS[b] - start) * (rank - below) / (cumulative[b] - below)
+
+
+def aggregate(revision: str) -> tuple[list[float], float, float, float]:
+    """(bucket counts, latency sum, requests, 5xx requests) of a revision, all codes."""
+    codes = TRAFFIC[revision]
+    counts = [float(sum(c[0][i] for c in codes.values())) for i in range(len(BOUNDS))]
+    total = sum(counts)
+    errors = sum(float(sum(c)) for code, (c, _) in codes.items() if code.startswith("5"))
+    return counts, sum(s for _, s in codes.values()), total, errors
+
+
+def experiment(custommetrics: Mapping[str, Any], slos: Mapping[str, Any] | None = None) -> Experiment:
+    spec: list[dict[str, Any]] = [{"task": "custommetrics", "with": dict(custommetrics)}]
+    if slos is not None:
+        spec.append({"task": "assess", "with": {"SLOs": dict(slos)}})
+    return parse_experiment({"spec": spec}, source="test")
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def read(self) -> Experiment:
+        raise AssertionError("not used")
+
+    def write(self, experiment: Experiment) -> None:
+        self.writes += 1
+
+
+def run(exp: Experiment, tmp_path: Path, started: datetime | None = None) -> Experiment:
+    start = started or datetime.now(UTC)
+    return asyncio.run(run_experiment(exp, MemoryStore(), TASKS, RunSettings(run_dir=tmp_path),
+                                      now=lambda: start))
+
+
+def value(exp: Experiment, version: int, name: str) -> float | None:
+    assert exp.result is not None and exp.result.insights is not None
+    return scalar_value(exp.result.insights, version, name).value
+
+
+def reason(exp: Experiment, version: int, name: str) -> str:
+    assert exp.result is not None and exp.result.insights is not None
+    return exp.result.insights.unavailable[version].get(name, "")
+
+
+def tutorial_inputs(url: str, revisions: Sequence[str] = (REV_NEW, REV_OLD)) -> dict[str, Any]:
+    return {
+        "templates": {"kserve-prometheus": "kserve-prometheus"},
+        "values": {**TUTORIAL_VALUES, "prometheusURL": url},
+        "versionValues": [{"labels": {"revision_name": r}} for r in revisions],
+    }
+
+
+def test_the_tutorial_experiment_measures_each_revision_exactly(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path
+) -> None:
+    server, started = seeded
+    exp = run(experiment(tutorial_inputs(server.query_url), TUTORIAL_SLOS), tmp_path, started)
+    assert exp.result is not None and not exp.result.failure
+    insights = exp.result.insights
+    assert insights is not None and insights.num_versions == 2
+    assert insights.unavailable == [{}, {}]
+
+    for version, revision in enumerate((REV_NEW, REV_OLD)):
+        counts, latency_sum, total, errors = aggregate(revision)
+        assert value(exp, version, "kserve-prometheus/request-count") == pytest.approx(
+            total * FACTOR, rel=1e-12)
+        assert value(exp, version, "kserve-prometheus/error-count") == pytest.approx(
+            errors * FACTOR, rel=1e-12)
+        assert value(exp, version, "kserve-prometheus/error-rate") == pytest.approx(
+            errors / total, rel=1e-12)
+        assert value(exp, version, "kserve-prometheus/latency-mean") == pytest.approx(
+            latency_sum / total, rel=1e-12)
+        for p in (50, 75, 90, 95):
+            assert value(exp, version, f"kserve-prometheus/latency-p{p}") == pytest.approx(
+                prometheus_quantile(p / 100, counts), rel=1e-9), p
+
+    # the same figures, written out
+    assert value(exp, 0, "kserve-prometheus/request-count") == pytest.approx(610)
+    assert value(exp, 1, "kserve-prometheus/request-count") == pytest.approx(1220)
+    assert value(exp, 0, "kserve-prometheus/error-count") == 0
+    assert value(exp, 1, "kserve-prometheus/error-count") == pytest.approx(24.4)
+    assert value(exp, 0, "kserve-prometheus/error-rate") == 0
+    assert value(exp, 1, "kserve-prometheus/error-rate") == pytest.approx(0.02)
+    assert value(exp, 0, "kserve-prometheus/latency-mean") == pytest.approx(12.5)
+    assert value(exp, 1, "kserve-prometheus/latency-mean") == pytest.approx(42.0)
+    assert [value(exp, 0, f"kserve-prometheus/latency-p{p}") for p in (50, 75, 90, 95)] == \
+        pytest.approx([12.5, 18.75, 100 / 3, 40.0])
+    assert [value(exp, 1, f"kserve-prometheus/latency-p{p}") for p in (50, 75, 90, 95)] == \
+        pytest.approx([20.0, 40.0, 80.0, 100.0])
+
+    meta = insights.metrics_info
+    assert meta["kserve-prometheus/request-count"].type is MetricType.COUNTER
+    assert meta["kserve-prometheus/error-rate"].type is MetricType.GAUGE
+    assert meta["kserve-prometheus/latency-p90"].units == "msec"
+    assert meta["kserve-prometheus/latency-p90"].description == "90 percentile latency"
+
+    # assess: the new revision meets all three SLOs; the old one fails p90 and error-count
+    satisfied = insights.slos_satisfied
+    assert satisfied is not None
+    assert satisfied.upper == [[True, True], [True, False], [True, False]]
+    assert not exp.slos()
+    assert exp.slos_satisfied_by() == [0]
+
+
+def test_the_window_can_start_at_starting_time(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path
+) -> None:
+    server, started = seeded
+    inputs = tutorial_inputs(server.query_url, (REV_OLD,))
+    inputs["values"]["startingTime"] = started.isoformat().replace("+00:00", "Z")
+    exp = run(experiment(inputs), tmp_path)  # the experiment itself starts now
+    assert value(exp, 0, "kserve-prometheus/request-count") == pytest.approx(1200 * FACTOR)
+    # a window that starts after every sample was written sees no data
+    late = tutorial_inputs(server.query_url, (REV_OLD,))
+    exp = run(experiment(late), tmp_path)
+    assert value(exp, 0, "kserve-prometheus/request-count") is None
+    assert "no data" in reason(exp, 0, "kserve-prometheus/request-count")
+
+
+def test_no_series_is_unavailable_never_a_silent_zero(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path
+) -> None:
+    server, started = seeded
+    exp = run(experiment(tutorial_inputs(server.query_url, (REV_NEW, REV_NONE)), TUTORIAL_SLOS),
+              tmp_path, started)
+    assert exp.result is not None and not exp.result.failure
+    for name in ("request-count", "error-count", "error-rate", "latency-mean", "latency-p90"):
+        assert value(exp, 1, f"kserve-prometheus/{name}") is None, name
+        assert reason(exp, 1, f"kserve-prometheus/{name}").startswith(
+            "no data: the query returned an empty result"), name
+    assert value(exp, 0, "kserve-prometheus/request-count") == pytest.approx(600 * FACTOR)
+    satisfied = exp.result.insights.slos_satisfied  # type: ignore[union-attr]
+    assert satisfied is not None and satisfied.upper == [[True, False]] * 3
+
+
+def test_a_revision_without_requests_in_the_window_has_zero_counts_and_no_ratios(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path
+) -> None:
+    server, started = seeded
+    exp = run(experiment(tutorial_inputs(server.query_url, (REV_IDLE,))), tmp_path, started)
+    assert value(exp, 0, "kserve-prometheus/request-count") == 0
+    assert value(exp, 0, "kserve-prometheus/error-count") == 0
+    for name in ("error-rate", "latency-mean", "latency-p50", "latency-p95"):
+        assert value(exp, 0, f"kserve-prometheus/{name}") is None, name
+        assert reason(exp, 0, f"kserve-prometheus/{name}") == "value is NaN", name
+
+
+def test_a_bad_query_is_unavailable_with_prometheus_own_words(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path
+) -> None:
+    server, started = seeded
+    template = tmp_path / "broken.tpl"
+    template.write_text(
+        "url: {{ .prometheusURL }}\nmetrics:\n"
+        "- name: broken\n  type: gauge\n  params:\n  - name: query\n    value: sum(rate(x[5m])\n"
+        "  jqExpression: .data.result[0].value[1] | tonumber\n"
+        "- name: first-series-count\n  type: gauge\n  params:\n  - name: query\n"
+        "    value: count(revision_app_request_count)\n"
+        "  jqExpression: .data.result[0].value[1]\n")
+    exp = run(experiment({"templates": {"mine": str(template)},
+                          "values": {"prometheusURL": server.query_url}}), tmp_path, started)
+    assert value(exp, 0, "mine/broken") is None
+    assert reason(exp, 0, "mine/broken").startswith(
+        f"HTTP 400 from {server.query_url}: bad_data: ")
+    # a string such as "21" is a number too
+    assert value(exp, 0, "mine/first-series-count") == pytest.approx(
+        float(server.query("count(revision_app_request_count)")["data"]["result"][0]["value"][1]))
+
+
+def test_a_stopped_prometheus_makes_every_metric_unavailable(
+    own_prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    url = own_prometheus.query_url
+    own_prometheus.stop()
+    began = time.monotonic()
+    exp = run(experiment(tutorial_inputs(url), TUTORIAL_SLOS), tmp_path)
+    assert time.monotonic() - began < 10
+    assert exp.result is not None and not exp.result.failure
+    insights = exp.result.insights
+    assert insights is not None
+    names = sorted(insights.metrics_info)
+    assert names == sorted(f"kserve-prometheus/{n}" for n in (
+        "request-count", "error-count", "error-rate", "latency-mean",
+        "latency-p50", "latency-p75", "latency-p90", "latency-p95"))
+    for version in (0, 1):
+        assert insights.non_hist_metric_values[version] == {}
+        for name in names:
+            assert insights.unavailable[version][name] == f"connection refused ({url})"
+    assert not exp.slos()
+
+
+def test_a_template_that_cannot_be_fetched_fails_the_task(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    inputs = tutorial_inputs(prometheus.query_url)
+    inputs["templates"] = {"kserve-prometheus": prometheus.url + "/no/such/template.tpl"}
+    exp = experiment(inputs, TUTORIAL_SLOS)
+    with pytest.raises(ExperimentFailed) as caught:
+        run(exp, tmp_path)
+    assert caught.value.exit_code == 3
+    assert exp.result is not None and exp.result.failure
+    assert exp.result.failed_task is not None
+    assert exp.result.failed_task.reason == (
+        f"templates.kserve-prometheus: cannot fetch template {prometheus.url}/no/such/template.tpl: "
+        f"HTTP 404 from {prometheus.url}/no/such/template.tpl")
+    assert exp.result.num_completed_tasks == 0
