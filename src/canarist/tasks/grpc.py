@@ -9,25 +9,18 @@ omission when `rps` is set and are kept at microsecond precision.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from canarist.backends.loadgen.grpc import GrpcLoadSpec, run_grpc_load
-from canarist.backends.loadgen.recorder import LoadResult
+from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
 from canarist.core.durations import parse_duration
-from canarist.core.errors import CanaristError, TaskError
-from canarist.core.insights import ensure_insights
 from canarist.tasks.base import ITER8_CHART_KEYS, TaskContext, TaskDefinition, TaskInputs
-from canarist.tasks.http import check_duration, progress_logger
-from canarist.tasks.loadmetrics import (
-    assess_slo_metrics,
-    mark_endpoint_unavailable,
-    record_load,
-    slo_percentiles,
-    with_default_percentiles,
-)
+from canarist.tasks.http import check_duration
+from canarist.tasks.loadmetrics import measure_endpoints
 
 log = logging.getLogger("canarist")
 
@@ -148,37 +141,17 @@ def load_spec(ep: GrpcEndpoint, run_dir: Path) -> GrpcLoadSpec:
 
 
 async def run(inputs: GrpcInputs, ctx: TaskContext) -> None:
-    slo_metrics = assess_slo_metrics(ctx.experiment.spec)
     targets: list[tuple[str, GrpcEndpoint]] = (
         [(f"grpc-{eid}", _merged(inputs, ep)) for eid, ep in sorted(inputs.endpoints.items())]
         if inputs.endpoints else [("grpc", _merged(inputs, None))]
     )
-    outcomes: list[tuple[str, LoadResult | None, str, tuple[float, ...]]] = []
-    for provider, endpoint in targets:
-        percentiles = with_default_percentiles(
-            [*(endpoint.percentiles or []), *slo_percentiles(slo_metrics, provider, "/")])
-        try:
-            result = await run_grpc_load(load_spec(endpoint, ctx.run_dir),
-                                         on_progress=progress_logger(ctx, provider))
-        except CanaristError as exc:
-            if not inputs.endpoints:
-                raise
-            log.error("%s: endpoint %s: %s", ctx.log_prefix(), provider, exc.message)
-            outcomes.append((provider, None, exc.message, percentiles))
-            continue
-        outcomes.append((provider, result, "", percentiles))
-    if inputs.warmup:
-        log.info("%s: warmup done; results discarded", ctx.log_prefix())
-        return
-    if all(outcome is None for _, outcome, _, _ in outcomes):
-        raise TaskError("every endpoint failed: " + "; ".join(f"{p}: {r}" for p, _, r, _ in outcomes))
-    insights = ensure_insights(ctx.result, 1)
-    for provider, outcome, reason, percentiles in outcomes:
-        if outcome is None:
-            mark_endpoint_unavailable(insights, provider, percentiles, sep="/", reason=reason)
-        else:
-            record_load(insights, provider, outcome, percentiles, sep="/",
-                        histogram=f"{provider}/latency")
+
+    async def load(endpoint: GrpcEndpoint, percentiles: tuple[float, ...],
+                   progress: Callable[[ProgressSnapshot], None]) -> LoadResult:
+        return await run_grpc_load(load_spec(endpoint, ctx.run_dir), on_progress=progress)
+
+    await measure_endpoints(ctx, targets, load, several=bool(inputs.endpoints),
+                            warmup=inputs.warmup, sep="/")
 
 
 TASK = TaskDefinition(name="grpc", inputs=GrpcInputs, run=run)

@@ -15,16 +15,9 @@ from pydantic import Field, field_validator, model_validator
 from canarist.backends.loadgen.http import HttpLoadSpec, run_http_load
 from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
 from canarist.core.durations import parse_duration
-from canarist.core.errors import CanaristError, DurationError, InputError, TaskError
-from canarist.core.insights import ensure_insights
+from canarist.core.errors import DurationError, InputError
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs
-from canarist.tasks.loadmetrics import (
-    assess_slo_metrics,
-    mark_endpoint_unavailable,
-    record_load,
-    slo_percentiles,
-    with_default_percentiles,
-)
+from canarist.tasks.loadmetrics import measure_endpoints
 
 log = logging.getLogger("canarist")
 
@@ -140,45 +133,19 @@ def load_spec(ep: HttpEndpoint, run_dir: Path, percentiles: tuple[float, ...]) -
     )
 
 
-def progress_logger(ctx: TaskContext, label: str) -> Callable[[ProgressSnapshot], None]:
-    def report(snapshot: ProgressSnapshot) -> None:
-        ctx.progress(f"{label}: {snapshot.request_count} requests, {snapshot.error_count} errors, "
-                     f"{snapshot.rate:.0f} req/s, p99 {snapshot.p99_ms:.3f} ms")
-    return report
-
-
 async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
-    slo_metrics = assess_slo_metrics(ctx.experiment.spec)
     targets: list[tuple[str, HttpEndpoint]] = (
         [(f"http-{eid}", _merged(inputs, ep)) for eid, ep in sorted(inputs.endpoints.items())]
         if inputs.endpoints else [("http", _merged(inputs, None))]
     )
-    outcomes: list[tuple[str, LoadResult | None, str, tuple[float, ...]]] = []
-    for provider, endpoint in targets:
-        percentiles = with_default_percentiles(
-            [*(endpoint.percentiles or []), *slo_percentiles(slo_metrics, provider, "-")])
-        try:
-            spec = load_spec(endpoint, ctx.run_dir, percentiles)
-            result = await run_http_load(spec, on_progress=progress_logger(ctx, provider))
-        except CanaristError as exc:
-            if not inputs.endpoints:
-                raise
-            log.error("%s: endpoint %s: %s", ctx.log_prefix(), provider, exc.message)
-            outcomes.append((provider, None, exc.message, percentiles))
-            continue
-        outcomes.append((provider, result, "", percentiles))
-    if inputs.warmup:
-        log.info("%s: warmup done; results discarded", ctx.log_prefix())
-        return
-    if all(outcome is None for _, outcome, _, _ in outcomes):
-        raise TaskError("every endpoint failed: " + "; ".join(f"{p}: {r}" for p, _, r, _ in outcomes))
-    insights = ensure_insights(ctx.result, 1)
-    for provider, outcome, reason, percentiles in outcomes:
-        if outcome is None:
-            mark_endpoint_unavailable(insights, provider, percentiles, sep="-", reason=reason)
-        else:
-            record_load(insights, provider, outcome, percentiles, sep="-",
-                        histogram=f"{provider}/latency")
+
+    async def load(endpoint: HttpEndpoint, percentiles: tuple[float, ...],
+                   progress: Callable[[ProgressSnapshot], None]) -> LoadResult:
+        return await run_http_load(load_spec(endpoint, ctx.run_dir, percentiles),
+                                   on_progress=progress)
+
+    await measure_endpoints(ctx, targets, load, several=bool(inputs.endpoints),
+                            warmup=inputs.warmup, sep="-")
 
 
 TASK = TaskDefinition(name="http", inputs=HttpInputs, run=run)

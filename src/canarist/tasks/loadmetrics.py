@@ -8,12 +8,24 @@ recorded too, so a report can tell a slow server from a generator that fell behi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
 
-from canarist.backends.loadgen.recorder import LoadResult
+from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
+from canarist.core.errors import CanaristError, TaskError
 from canarist.core.experiment import HistBucket, Insights, MetricMeta, MetricType
 from canarist.core.gofmt import format_value
-from canarist.core.insights import add_histogram, add_value, mark_unavailable, register_metric
+from canarist.core.insights import (
+    add_histogram,
+    add_value,
+    ensure_insights,
+    mark_unavailable,
+    register_metric,
+)
+from canarist.tasks.base import TaskContext
+
+log = logging.getLogger("canarist")
 
 MSEC = "msec"
 DEFAULT_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
@@ -138,3 +150,61 @@ def assess_slo_metrics(spec: Iterable[object]) -> list[str]:
             if isinstance(bound, list):
                 names.extend(str(item.get("metric", "")) for item in bound if isinstance(item, dict))
     return names
+
+
+class Endpoint(Protocol):
+    @property
+    def percentiles(self) -> list[float] | None: ...
+
+
+E = TypeVar("E", bound=Endpoint)
+
+
+def progress_logger(ctx: TaskContext, label: str) -> Callable[[ProgressSnapshot], None]:
+    def report(snapshot: ProgressSnapshot) -> None:
+        ctx.progress(f"{label}: {snapshot.request_count} requests, {snapshot.error_count} errors, "
+                     f"{snapshot.rate:.0f} req/s, p99 {snapshot.p99_ms:.3f} ms")
+    return report
+
+
+async def measure_endpoints(
+    ctx: TaskContext,
+    targets: list[tuple[str, E]],
+    load: Callable[[E, tuple[float, ...], Callable[[ProgressSnapshot], None]],
+                   Awaitable[LoadResult]],
+    *,
+    several: bool,
+    warmup: bool,
+    sep: str,
+) -> None:
+    """Load-test each (provider, endpoint) in turn and record the metrics.
+
+    With several endpoints, one that fails is logged and its metrics are unavailable with
+    the reason; the task fails only if all of them fail. A warmup records nothing.
+    """
+    slo_metrics = assess_slo_metrics(ctx.experiment.spec)
+    outcomes: list[tuple[str, LoadResult | None, str, tuple[float, ...]]] = []
+    for provider, endpoint in targets:
+        percentiles = with_default_percentiles(
+            [*(endpoint.percentiles or []), *slo_percentiles(slo_metrics, provider, sep)])
+        try:
+            result = await load(endpoint, percentiles, progress_logger(ctx, provider))
+        except CanaristError as exc:
+            if not several:
+                raise
+            log.error("%s: endpoint %s: %s", ctx.log_prefix(), provider, exc.message)
+            outcomes.append((provider, None, exc.message, percentiles))
+            continue
+        outcomes.append((provider, result, "", percentiles))
+    if warmup:
+        log.info("%s: warmup done; results discarded", ctx.log_prefix())
+        return
+    if all(outcome is None for _, outcome, _, _ in outcomes):
+        raise TaskError("every endpoint failed: " + "; ".join(f"{p}: {r}" for p, _, r, _ in outcomes))
+    insights = ensure_insights(ctx.result, 1)
+    for provider, outcome, reason, percentiles in outcomes:
+        if outcome is None:
+            mark_endpoint_unavailable(insights, provider, percentiles, sep=sep, reason=reason)
+        else:
+            record_load(insights, provider, outcome, percentiles, sep=sep,
+                        histogram=f"{provider}/latency")
