@@ -10,8 +10,10 @@ Objects are plain dicts in the wire format (`apiVersion`, `kind`, `metadata`, `s
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +22,9 @@ from typing import Any, Literal
 Obj = dict[str, Any]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 Listener = Callable[[EventType, Obj], None]
+Objects = list[Obj]
+
+log = logging.getLogger("canarist.sandbox")
 
 
 @dataclass(frozen=True)
@@ -41,19 +46,28 @@ class StoreError(Exception):
         self.message = message
 
 
+def qualified(key: ResourceKey) -> str:
+    """The resource as Kubernetes names it in messages: `secrets`, `jobs.batch`."""
+    return f"{key.resource}.{key.group}" if key.group else key.resource
+
+
 def not_found(key: ResourceKey, name: str) -> StoreError:
-    group = f"{key.resource}.{key.group}" if key.group else key.resource
-    return StoreError(404, "NotFound", f'{group} "{name}" not found')
+    return StoreError(404, "NotFound", f'{qualified(key)} "{name}" not found')
 
 
 class ObjectStore:
-    """Thread-safe in-memory objects keyed by (resource, namespace, name)."""
+    """Thread-safe in-memory objects keyed by (resource, namespace, name).
+
+    Cluster-scoped objects (namespaces) use the namespace "".
+    """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._objects: dict[tuple[ResourceKey, str, str], Obj] = {}
         self._version = 0
         self._listeners: list[tuple[ResourceKey | None, Listener]] = []
+        self._pending: deque[tuple[ResourceKey, EventType, Obj]] = deque()
+        self._delivering = False
 
     @property
     def resource_version(self) -> int:
@@ -62,8 +76,11 @@ class ObjectStore:
     def watch(self, listener: Listener, key: ResourceKey | None = None) -> Callable[[], None]:
         """Call `listener(event, object)` after every change (of `key`'s resource, if given).
 
-        Listeners run on the writer's thread after the write; they must be quick and must
-        not raise. Returns a function that removes the listener.
+        Listeners run on the writer's thread after the write, one event at a time and in
+        resourceVersion order, holding the store's lock (so a write that happens inside a
+        listener is delivered after the event being delivered). They must be quick and must
+        not block on other threads; an exception from a listener is logged and ignored.
+        Returns a function that removes the listener.
         """
         entry = (key, listener)
         with self._lock:
@@ -85,6 +102,11 @@ class ObjectStore:
 
     def list(self, key: ResourceKey, namespace: str | None = None,
              label_selector: dict[str, str] | None = None) -> list[Obj]:
+        return self.list_with_version(key, namespace, label_selector)[0]
+
+    def list_with_version(self, key: ResourceKey, namespace: str | None = None,
+                          label_selector: dict[str, str] | None = None) -> tuple[Objects, int]:
+        """The objects and the store's resourceVersion they are consistent with."""
         with self._lock:
             items = [
                 copy.deepcopy(obj) for (k, ns, _), obj in sorted(
@@ -92,7 +114,7 @@ class ObjectStore:
                 if k == key and (namespace is None or ns == namespace)
                 and _matches(obj, label_selector)
             ]
-            return items
+            return items, self._version
 
     def create(self, key: ResourceKey, namespace: str, obj: Obj) -> Obj:
         name = obj.get("metadata", {}).get("name")
@@ -100,8 +122,7 @@ class ObjectStore:
             raise StoreError(422, "Invalid", "metadata.name: Required value")
         with self._lock:
             if (key, namespace, name) in self._objects:
-                group = f"{key.resource}.{key.group}" if key.group else key.resource
-                raise StoreError(409, "AlreadyExists", f'{group} "{name}" already exists')
+                raise StoreError(409, "AlreadyExists", f'{qualified(key)} "{name}" already exists')
             stored = copy.deepcopy(obj)
             meta = stored.setdefault("metadata", {})
             meta["namespace"] = namespace
@@ -111,7 +132,7 @@ class ObjectStore:
             meta["resourceVersion"] = self._bump()
             self._objects[(key, namespace, name)] = stored
             result = copy.deepcopy(stored)
-        self._notify(key, "ADDED", result)
+            self._notify(key, "ADDED", result)
         return result
 
     def update(self, key: ResourceKey, namespace: str, obj: Obj, *, status: bool = False) -> Obj:
@@ -124,7 +145,7 @@ class ObjectStore:
             wanted = obj.get("metadata", {}).get("resourceVersion")
             if wanted not in (None, "") and str(wanted) != current["metadata"]["resourceVersion"]:
                 raise StoreError(409, "Conflict",
-                                 f'Operation cannot be fulfilled on {key.resource} "{name}": '
+                                 f'Operation cannot be fulfilled on {qualified(key)} "{name}": '
                                  "the object has been modified; please apply your changes to "
                                  "the latest version and try again")
             stored = copy.deepcopy(current)
@@ -143,27 +164,40 @@ class ObjectStore:
             stored["metadata"]["resourceVersion"] = self._bump()
             self._objects[(key, namespace, name)] = stored
             result = copy.deepcopy(stored)
-        self._notify(key, "MODIFIED", result)
+            self._notify(key, "MODIFIED", result)
         return result
 
     def delete(self, key: ResourceKey, namespace: str, name: str) -> Obj:
+        """Remove an object; the result (and the DELETED event) carry the deletion's version."""
         with self._lock:
             obj = self._objects.pop((key, namespace, name), None)
             if obj is None:
                 raise not_found(key, name)
-            self._bump()
-        self._notify(key, "DELETED", obj)
-        return copy.deepcopy(obj)
+            obj.setdefault("metadata", {})["resourceVersion"] = self._bump()
+            self._notify(key, "DELETED", obj)
+            return copy.deepcopy(obj)
 
     def _bump(self) -> str:
         self._version += 1
         return str(self._version)
 
     def _notify(self, key: ResourceKey, event: EventType, obj: Obj) -> None:
-        with self._lock:
-            listeners = [fn for k, fn in self._listeners if k is None or k == key]
-        for listener in listeners:
-            listener(event, copy.deepcopy(obj))
+        """Deliver events in order; called with the lock held, right after the write."""
+        self._pending.append((key, event, copy.deepcopy(obj)))
+        if self._delivering:
+            return  # a listener wrote: its event follows once the current one is delivered
+        self._delivering = True
+        try:
+            while self._pending:
+                k, ev, item = self._pending.popleft()
+                for wanted, listener in list(self._listeners):
+                    if wanted is None or wanted == k:
+                        try:
+                            listener(ev, copy.deepcopy(item))
+                        except Exception:
+                            log.exception("store listener failed on %s %s", ev, qualified(k))
+        finally:
+            self._delivering = False
 
 
 def _matches(obj: Obj, selector: dict[str, str] | None) -> bool:
