@@ -38,6 +38,19 @@ def marked_yaml(marker: str) -> list[tuple[str, str]]:
     return [(doc, body) for doc, body in blocks("yaml") if body.startswith(f"# {marker}\n")]
 
 
+VALUES_FILE = re.compile(r"^# ([\w-]+\.yaml)\n")
+
+
+def values_files(doc: str) -> dict[str, str]:
+    """Values files a doc shows (a yaml block whose first line is `# name.yaml`)."""
+    files = {}
+    for name, body in blocks("yaml"):
+        match = VALUES_FILE.match(body)
+        if name == doc and match and match.group(1) != "experiment.yaml":
+            files[match.group(1)] = body
+    return files
+
+
 def canarist(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "canarist", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=60, check=False)
@@ -45,15 +58,19 @@ def canarist(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(("doc", "line"), launch_lines())
 def test_launch_examples_render(tmp_path: Path, doc: str, line: str) -> None:
+    for name, body in values_files(doc).items():
+        (tmp_path / name).write_text(body)
     args = shlex.split(line)[1:]
     if "--dry" not in args:
         args.append("--dry")
     done = canarist(args, tmp_path)
     assert done.returncode == 0, f"{doc}: {line}\n{done.stderr}"
-    assert (tmp_path / "experiment.yaml").exists()
+    assert list(tmp_path.rglob("experiment.yaml"))
 
 
-@pytest.mark.parametrize(("doc", "body"), marked_yaml("values.yaml"))
+@pytest.mark.parametrize(("doc", "body"), [
+    (doc, body) for doc, body in blocks("yaml")
+    if VALUES_FILE.match(body) and not body.startswith("# experiment.yaml")])
 def test_values_examples_render(tmp_path: Path, doc: str, body: str) -> None:
     (tmp_path / "values.yaml").write_text(body)
     done = canarist(["launch", "--dry", "-f", "values.yaml"], tmp_path)
