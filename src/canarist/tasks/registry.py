@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from canarist.tasks import assess, custommetrics, grpc, http, run
+from canarist.tasks import assess, custommetrics, grpc, http, notify, ready, run
 from canarist.tasks.base import TaskDefinition
 
 TASKS: Mapping[str, TaskDefinition[Any]] = MappingProxyType(
     {definition.name: definition
-     for definition in (assess.TASK, custommetrics.TASK, grpc.TASK, http.TASK, run.TASK)}
+     for definition in (assess.TASK, custommetrics.TASK, grpc.TASK, http.TASK, notify.TASK, run.TASK)}
 )
