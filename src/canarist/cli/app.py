@@ -13,6 +13,7 @@ import click
 from canarist import __version__
 from canarist.cli import logs
 from canarist.cli.progress import terminal_progress_factory
+from canarist.cli.templates import template
 from canarist.core import values as helm_values
 from canarist.core.assertions import parse_conditions
 from canarist.core.durations import parse_duration
@@ -117,6 +118,9 @@ def version(short: bool) -> None:
     else:
         click.echo(f'canarist.BuildInfo{{Version:"v{__version__}", '
                    f'PythonVersion:"{platform.python_version()}"}}')
+
+
+cli.add_command(template)
 
 
 def _settings(run_dir: Path) -> RunSettings:
