@@ -277,12 +277,13 @@ def main() -> None:
         lines += [fmt(wrk), fmt(hey), fmt(can)]
         ratios += [f"c={conns}:", ratio_line(can, wrk), ratio_line(can, hey)]
     conns = int(args.connections.split(",")[-1])
-    two = canarist_row(
-        f"canarist -c{conns} workers=2",
-        run_canarist(pin=False, url=url, duration_s=dur, connections=conns, workers=2),
-    )
-    lines.append(fmt(two))
-    print(lines[-1], flush=True)
+    for workers in (1, 2):
+        row = canarist_row(
+            f"canarist -c{conns} workers={workers} unpinned",
+            run_canarist(pin=False, url=url, duration_s=dur, connections=conns, workers=workers),
+        )
+        lines.append(fmt(row))
+        print(lines[-1], flush=True)
 
     rate = args.rate
     fixed = run_canarist(url=url, duration_s=dur, connections=16, qps=rate)

@@ -113,6 +113,7 @@ def test_rate_with_exact_count(target: str) -> None:
     assert 0.4 < time.monotonic() - t < 3.0
 
 
+@pytest.mark.slow
 def test_coordinated_omission_is_corrected() -> None:
     # The server stalls for 200 ms once; requests due meanwhile wait for a free connection.
     with target_process() as fresh:
@@ -227,6 +228,7 @@ def test_worker_processes_merge_exactly(target: str) -> None:
     assert res.latency.count == res.service_time.count == 301
 
 
+@pytest.mark.slow
 def test_worker_processes_share_the_rate(target: str) -> None:
     seen: list[ProgressSnapshot] = []
     res = load(

@@ -130,6 +130,7 @@ def test_serialisation_round_trip_is_exact() -> None:
         Recorder.from_bytes(b'{"v": 99}')
 
 
+@pytest.mark.slow
 def test_memory_is_bounded_by_the_histogram_not_the_request_count() -> None:
     rng = random.Random(1)
 
@@ -139,19 +140,20 @@ def test_memory_is_bounded_by_the_histogram_not_the_request_count() -> None:
             rec.record(i, i, i + v, 200 if i % 50 else 503)
 
     rec = Recorder()
-    grow(rec, 20_000)
+    grow(rec, 150_000)
+    assert len(rec.pending_latency) < 23_552  # one key per HDR bucket at most
     rec.fold()
+    size = len(rec.to_bytes())
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        grow(rec, 200_000)
+        grow(rec, 50_000)
         after = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    assert after - before < 2_000_000
-    assert len(rec.pending_latency) < 23_552
-    assert len(rec.to_bytes()) < 64_000
-    assert rec.result(1.0).request_count == 220_000
+    assert after - before < 1_000_000
+    assert len(rec.to_bytes()) < size * 1.2
+    assert rec.result(1.0).request_count == 200_000
 
 
 def test_snapshot_reports_progress() -> None:

@@ -234,6 +234,8 @@ class _OpenConn(_Conn):
 
 
 class Engine:
+    """Runs one `Plan` on the running loop: `await open()` (may raise), then `await run()`."""
+
     def __init__(
         self,
         target: Target,
@@ -283,7 +285,7 @@ class Engine:
                 ),
                 self.plan.timeout_ns / 1e9,
             )
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
+        except Exception as exc:  # any failure to connect is reported, never raised
             return exc
         return None
 
@@ -327,6 +329,8 @@ class Engine:
             err = await self.connect(conn)
             self.in_flight -= 1
             if err is None and conn.transport is not None:
+                if self.period and start - intended > LATE_SEND_THRESHOLD_NS:
+                    self.recorder.late_sends += 1
                 conn.send(intended, start)
                 return
             self.recorder.record(intended, start, perf_counter_ns(), CONNECTION_ERROR)
