@@ -40,6 +40,7 @@ from canarist.sandbox.kubepatch import PatchError, json_patch, merge_patch
 from canarist.sandbox.kuberbac import Attributes, Identity, authorize, forbidden_message
 from canarist.sandbox.kuberesources import NAMESPACES, RESOURCES, ResourceDef
 from canarist.sandbox.kubeselectors import SelectorError, field_selector, label_selector
+from canarist.sandbox.kubetls import ServingCert, self_signed
 from canarist.sandbox.store import EventType, ObjectStore, ResourceKey, StoreError, qualified
 
 log = logging.getLogger("canarist.sandbox")
@@ -184,6 +185,7 @@ class KubeApiServer:
         self._stopping = asyncio.Event()
         self.host = ""
         self.port = 0
+        self._tls: ServingCert | None = None
         self._unsubscribe = store.watch(self._on_change)
         self._ensure_namespace("default")
 
@@ -191,9 +193,13 @@ class KubeApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *,
+                    tls: ServingCert | None = None) -> None:
+        """Listen on host:port (0: a free port), over TLS with `tls`'s certificate if given."""
+        self._tls = tls
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         app = web.Application(client_max_size=3 * 1024 * 1024)
@@ -201,7 +207,8 @@ class KubeApiServer:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0,
                                      handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port,
+                           ssl_context=tls.server_context() if tls else None)
         await site.start()
         address = self._runner.addresses[0]
         self.host, self.port = str(address[0]), int(address[1])
@@ -551,7 +558,7 @@ class KubeApiServer:
             raise ApiError(415, "UnsupportedMediaType",
                            f"the body of the request was in an unknown format - accepted media "
                            f"types include: {', '.join(PATCH_TYPES)}")
-        text = await request.text()
+        text = (await request.read()).decode("utf-8", errors="replace")
         try:
             patch = yaml.safe_load(text) if kind == "apply" else json.loads(text)
         except (ValueError, yaml.YAMLError) as error:
@@ -616,7 +623,7 @@ class KubeApiServer:
             raise _method_not_allowed()
         options: Obj = {}
         if request.can_read_body:
-            text = await request.text()
+            text = (await request.read()).decode("utf-8", errors="replace")
             if text.strip():
                 try:
                     options = json.loads(text)
@@ -786,12 +793,14 @@ def _method_not_allowed() -> ApiError:
 
 
 async def _body(request: web.Request) -> Obj:
-    text = await request.text()
+    if request.content_type not in ("application/json", "application/yaml",
+                                    "application/octet-stream", ""):
+        raise ApiError(415, "UnsupportedMediaType",
+                       f"the body of the request was in an unknown format - accepted media types "
+                       f"include: application/json, application/yaml (not {request.content_type})")
+    text = (await request.read()).decode("utf-8", errors="replace")
     try:
-        if request.content_type in ("application/yaml", "application/apply-patch+yaml"):
-            body = yaml.safe_load(text)
-        else:
-            body = json.loads(text)
+        body = yaml.safe_load(text) if request.content_type == "application/yaml" else json.loads(text)
     except (ValueError, yaml.YAMLError) as error:
         raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {error}") \
             from None
@@ -848,12 +857,14 @@ def _json(body: Obj, status: int = 200) -> web.Response:
 class RunningApi:
     """A KubeApiServer on its own thread and event loop; stop it (or use `with`)."""
 
-    def __init__(self, server: KubeApiServer, host: str, port: int) -> None:
+    def __init__(self, server: KubeApiServer, host: str, port: int,
+                 tls: ServingCert | None = None) -> None:
         self.server = server
+        self.tls = tls
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(host, port),
+        self._thread = threading.Thread(target=self._run, args=(host, port, tls),
                                         name="canarist-kubeapi", daemon=True)
         self._thread.start()
         if not self._ready.wait(30):
@@ -862,10 +873,10 @@ class RunningApi:
             self._thread.join(5)
             raise self._error
 
-    def _run(self, host: str, port: int) -> None:
+    def _run(self, host: str, port: int, tls: ServingCert | None) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._loop.run_until_complete(self.server.start(host, port))
+            self._loop.run_until_complete(self.server.start(host, port, tls=tls))
         except BaseException as error:
             self._error = error
             self._ready.set()
@@ -884,6 +895,11 @@ class RunningApi:
     @property
     def port(self) -> int:
         return self.server.port
+
+    @property
+    def ca_data(self) -> bytes | None:
+        """The PEM certificate clients must trust when the API is served over TLS."""
+        return self.tls.ca_data() if self.tls else None
 
     @property
     def store(self) -> ObjectStore:
@@ -913,15 +929,19 @@ class RunningApi:
 
 
 def serve_api(store: ObjectStore, host: str = "127.0.0.1", port: int = 0, token: str = "",
-              *, pod_logs: PodLogs | None = None) -> RunningApi:
+              *, pod_logs: PodLogs | None = None, tls_dir: str | Path | None = None,
+              history: int = 10_000) -> RunningApi:
     """Serve `store` on host:port (0: a free port) on a background thread; returns the handle.
 
     Every request needs `Authorization: Bearer <token>`. The `default` namespace is created
-    if the store lacks it.
+    if the store lacks it. With `tls_dir`, a self-signed certificate is made there and the
+    API is served over HTTPS (kubectl sends tokens only over TLS); pass the handle's
+    `ca_data` to `write_kubeconfig`. `history` is how many events a watch can resume from.
     """
-    server = KubeApiServer(store, token, pod_logs=pod_logs)
+    tls = self_signed(Path(tls_dir), host) if tls_dir is not None else None
+    server = KubeApiServer(store, token, pod_logs=pod_logs, history=history)
     try:
-        return RunningApi(server, host, port)
+        return RunningApi(server, host, port, tls)
     except BaseException:
         server._unsubscribe()
         raise
