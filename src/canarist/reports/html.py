@@ -1,0 +1,277 @@
+"""The HTML report: one self-contained page that opens offline.
+
+Everything is inline: styles, and charts as SVG (see `charts`). The page holds no script and
+its Content-Security-Policy forbids scripts and every network fetch, so it can be mailed,
+archived as a CI artifact or opened from disk. Everything shown that comes from a user or a
+server is escaped by Jinja2's autoescape; the chart SVG is produced by matplotlib, which escapes
+its text. Secrets in the spec are redacted (`redact`).
+
+The same experiment always renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from canarist import __version__
+from canarist.core.experiment import Experiment, Insights, MetricType
+from canarist.core.gofmt import format_value
+from canarist.core.metrics import name_with_units, normalize_name
+from canarist.core.yamltext import dump_yaml
+from canarist.reports import summary
+from canarist.reports.redact import redact
+from canarist.reports.summary import MetricRow, Reading, SLORow, Status
+
+
+@dataclass(frozen=True)
+class VersionView:
+    index: int
+    label: str
+    color: str
+    violations: int | None  # None when there are no SLOs
+
+
+@dataclass(frozen=True)
+class ChartView:
+    anchor: str
+    metric: str
+    title: str
+    description: str
+    svg: Markup
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskView:
+    number: int
+    name: str
+    state: str  # "done", "failed" or "pending"
+
+
+def render_html(experiment: Experiment) -> str:
+    """The report as a complete HTML document."""
+    from canarist.reports import charts
+
+    status = summary.status(experiment)
+    insights = experiment.result.insights if experiment.result else None
+    slo_rows = summary.slo_rows(insights) if insights else []
+    metric_rows = summary.metric_rows(insights) if insights else []
+    context: dict[str, Any] = {
+        "canarist_version": __version__,
+        "status": status,
+        "headline": _headline(status),
+        "insights": insights is not None,
+        "versions": _versions(insights, slo_rows, charts.version_color) if insights else [],
+        "has_slos": bool(insights and insights.slos is not None
+                         and not insights.slos.is_empty()),
+        "slo_rows": slo_rows,
+        "metric_rows": metric_rows,
+        "latency_charts": _latency_charts(insights) if insights else [],
+        "history_charts": _history_charts(insights, status) if insights else [],
+        "tasks": _tasks(experiment, status),
+        "spec_yaml": _spec_yaml(experiment),
+    }
+    return _environment().get_template("report.html.j2").render(context)
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("canarist.reports", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = format_number
+    env.filters["limit"] = format_value
+    env.filters["delta"] = relative_change
+    env.filters["slo_text"] = slo_cell_text
+    return env
+
+
+def format_number(value: float) -> str:
+    """A measured value for people: whole numbers as such, otherwise 2 decimals (3 significant
+    digits below 1, so a small error rate does not read as 0.00)."""
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def relative_change(readings: tuple[Reading, ...], index: int) -> str:
+    """`+12%` against version 0, or `` when it cannot be said."""
+    if index == 0 or not readings:
+        return ""
+    base, value = readings[0].value, readings[index].value
+    if base is None or value is None or base == 0:
+        return ""
+    change = (value - base) / abs(base) * 100
+    if abs(change) < 0.5:
+        return "±0%"
+    return f"{change:+.0f}%"
+
+
+def slo_cell_text(row: SLORow, index: int) -> str:
+    """`8.53 ≤ 50` for an upper SLO, `198 ≥ 10` for a lower one: the measured value first."""
+    cell = row.cells[index]
+    value = cell.reading.value
+    if value is None:
+        return "unavailable"
+    holds_by_value = value <= row.limit if row.bound == "upper" else value >= row.limit
+    op = _OPERATORS[(row.bound, holds_by_value)]
+    return f"{format_number(value)} {op} {format_value(row.limit)}"
+
+
+_OPERATORS = {("upper", True): "≤", ("upper", False): ">", ("lower", True): "≥",
+              ("lower", False): "<"}
+
+
+def _headline(status: Status) -> str:
+    if status.tone == "failed":
+        return "Experiment failed"
+    if status.tone == "incomplete":
+        return "Experiment has not completed"
+    return "Experiment completed without failures"
+
+
+def _versions(insights: Insights, rows: list[SLORow], color: Any) -> list[VersionView]:
+    has_slos = bool(rows)
+    return [
+        VersionView(j, insights.version_label(j), color(j),
+                    summary.violations(rows, j) if has_slos else None)
+        for j in range(insights.num_versions)
+    ]
+
+
+def _axis_label(insights: Insights, name: str) -> str:
+    return name_with_units(insights, name)
+
+
+def _slo_marks(insights: Insights, name: str) -> list[Any]:
+    """SLOs on percentiles of a latency metric (`http/latency-p95`, `grpc/latency/p99`)."""
+    from canarist.reports.charts import PercentileMark
+
+    if insights.slos is None:
+        return []
+    marks = []
+    for upper, slos in ((True, insights.slos.upper), (False, insights.slos.lower)):
+        for slo in slos:
+            metric = normalize_name(slo.metric)
+            for sep in ("-p", "/p"):
+                prefix = name + sep
+                if metric.startswith(prefix):
+                    try:
+                        percent = float(metric[len(prefix):])
+                    except ValueError:
+                        continue
+                    if 0 < percent <= 100:
+                        marks.append(PercentileMark(percent, slo.limit, upper))
+    return marks
+
+
+def _latency_charts(insights: Insights) -> list[ChartView]:
+    from canarist.reports import charts
+
+    views = []
+    for number, name in enumerate(summary.latency_metric_names(insights)):
+        meta = insights.metrics_info[name]
+        distributions = []
+        notes = []
+        for j in range(insights.num_versions):
+            label = insights.version_label(j)
+            dist: charts.Distribution | None
+            if meta.type == MetricType.HISTOGRAM:
+                dist = charts.from_buckets(j, label, insights.hist_metric_values[j].get(name, []))
+            else:
+                dist = charts.from_samples(j, label,
+                                           insights.non_hist_metric_values[j].get(name, []))
+            if dist is None:
+                reason = insights.unavailable[j].get(name) or "no observations were recorded"
+                notes.append(f"{label}: {reason}")
+            else:
+                distributions.append(dist)
+        title = f"Distribution of {name_with_units(insights, name)}"
+        if distributions:
+            svg = charts.latency_chart(f"latency-{number}", _axis_label(insights, name),
+                                       distributions, _slo_marks(insights, name), title=title)
+        else:
+            svg = Markup("")
+        views.append(ChartView(f"latency-{number}", name, title,
+                               " ".join(meta.description.split()), svg, tuple(notes)))
+    return views
+
+
+def _history_charts(insights: Insights, status: Status) -> list[ChartView]:
+    """Counter and Gauge metrics over loops, once any metric has more than one observation."""
+    from canarist.reports import charts
+
+    names = sorted((name for name, meta in insights.metrics_info.items()
+                    if meta.type in (MetricType.COUNTER, MetricType.GAUGE)),
+                   key=lambda n: n.encode())
+    longest = max((len(insights.non_hist_metric_values[j].get(name, []))
+                   for name in names for j in range(insights.num_versions)), default=0)
+    if longest < 2 and status.num_loops < 2:
+        return []
+    labels = [insights.version_label(j) for j in range(insights.num_versions)]
+    limits = _slo_limits(insights)
+    views = []
+    for number, name in enumerate(names):
+        histories = [charts.History(j, tuple(values))
+                     for j in range(insights.num_versions)
+                     if (values := insights.non_hist_metric_values[j].get(name, []))]
+        if not histories:
+            continue
+        title = name_with_units(insights, name)
+        svg = charts.history_chart(f"history-{number}", histories, labels,
+                                   limits.get(name, []), title=f"{title} over loops")
+        meta = insights.metrics_info[name]
+        views.append(ChartView(f"history-{number}", name, title,
+                               " ".join(meta.description.split()), svg))
+    return views
+
+
+def _slo_limits(insights: Insights) -> dict[str, list[float]]:
+    limits: dict[str, list[float]] = {}
+    if insights.slos is not None:
+        for slo in [*insights.slos.upper, *insights.slos.lower]:
+            limits.setdefault(normalize_name(slo.metric), []).append(slo.limit)
+    return limits
+
+
+def _tasks(experiment: Experiment, status: Status) -> list[TaskView]:
+    failed = status.failed_task.number if status.failed_task else None
+    views = []
+    for number, entry in enumerate(experiment.spec, start=1):
+        if number == failed:
+            state = "failed"
+        elif number <= status.num_completed_tasks:
+            state = "done"
+        else:
+            state = "pending"
+        views.append(TaskView(number, entry.name, state))
+    return views
+
+
+def _spec_yaml(experiment: Experiment) -> str:
+    entries = [entry.model_dump(by_alias=True, exclude_none=True, mode="json")
+               for entry in experiment.spec]
+    for entry in entries:
+        if not entry.get("with"):
+            entry.pop("with", None)
+    return dump_yaml(redact(entries))
+
+
+__all__ = ["MetricRow", "format_number", "render_html"]

@@ -1,0 +1,103 @@
+"""The JSON report: a stable, machine-readable verdict (schema in `verdict.schema.json`).
+
+Stability rules: keys are never renamed or removed within a `schemaVersion`; new optional keys
+may be added. Key order is fixed, so the same experiment gives the same bytes. Numbers are
+finite (JSON has no NaN); a value that cannot be had is `null` with a `reason` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from canarist.core.assertions import CONDITIONS, evaluate
+from canarist.core.experiment import Experiment
+from canarist.reports import summary
+from canarist.reports.redact import redact_text
+
+SCHEMA_VERSION = 1
+SCHEMA_FILE = "verdict.schema.json"
+
+
+def verdict(experiment: Experiment) -> dict[str, Any]:
+    """The verdict as plain data (what `render_json` prints)."""
+    status = summary.status(experiment)
+    insights = experiment.result.insights if experiment.result else None
+    slo_rows = summary.slo_rows(insights) if insights else []
+    metric_rows = summary.metric_rows(insights) if insights else []
+    satisfying = set(experiment.slos_satisfied_by())
+    versions = []
+    if insights is not None:
+        for j in range(insights.num_versions):
+            versions.append({
+                "index": j,
+                "label": insights.version_label(j),
+                "slosSatisfied": j in satisfying,
+                "metrics": {row.name: _reading(row.readings[j]) for row in metric_rows},
+            })
+    failed = status.failed_task
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "summary": {
+            "completed": status.completed,
+            "noFailure": status.no_failure,
+            "slosSatisfied": experiment.slos(),
+            "failedTask": {"number": failed.number, "name": failed.name, "reason": failed.reason}
+            if failed else None,
+            "numTasks": status.num_tasks,
+            "numCompletedTasks": status.num_completed_tasks,
+            "numLoops": status.num_loops,
+            "startTime": status.start_time,
+            "numVersions": insights.num_versions if insights else 0,
+            "insights": insights is not None,
+        },
+        "conditions": [_condition(experiment, name) for name in CONDITIONS],
+        "versions": versions,
+        "slos": [
+            {
+                "metric": row.metric,
+                "units": row.units,
+                "bound": row.bound,
+                "limit": row.limit,
+                "versions": [
+                    {
+                        "version": cell.version,
+                        "value": cell.reading.value,
+                        "satisfied": cell.satisfied,
+                        **({"reason": cell.reading.reason} if cell.reading.reason else {}),
+                    }
+                    for cell in row.cells
+                ],
+            }
+            for row in slo_rows
+        ],
+        "metricsInfo": {
+            row.name: {"type": row.type, "units": row.units, "description": row.description}
+            for row in metric_rows
+        },
+    }
+
+
+def _reading(reading: summary.Reading) -> dict[str, Any]:
+    if reading.value is None:
+        return {"value": None, "reason": reading.reason}
+    return {"value": reading.value}
+
+
+def _condition(experiment: Experiment, name: str) -> dict[str, Any]:
+    found = evaluate(experiment, name)
+    return {"condition": name, "holds": found.holds, "message": redact_text(found.message),
+            "undecidable": found.undecidable}
+
+
+def render_json(experiment: Experiment) -> str:
+    """The verdict as indented JSON text ending in a newline."""
+    return json.dumps(verdict(experiment), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema the output conforms to."""
+    text = resources.files("canarist.reports").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
