@@ -1,0 +1,203 @@
+"""`canarist k ...`: experiments inside Kubernetes.
+
+Iter8's spellings are accepted: `--group`, `--reuseResult`, `--outputFormat`, `--condition`,
+`--kube-context`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from canarist.backends.kube import KubeClient, load_configuration
+from canarist.cli import logs
+from canarist.cli.progress import terminal_progress_factory
+from canarist.core.assertions import parse_conditions
+from canarist.core.durations import parse_duration
+from canarist.core.errors import ExperimentFailed, InputError, UnavailableError
+from canarist.core.experiment import Experiment
+from canarist.runners import kubernetes as kube_runner
+from canarist.runners import local
+from canarist.runners.engine import RunSettings
+
+log = logging.getLogger("canarist")
+MANIFEST_FILE = "manifest.yaml"
+
+
+def _kube_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("-g", "--group", default="default", show_default=True,
+                     help="Experiment group: names the Secret and the other objects."),
+        click.option("-n", "--namespace", default=None,
+                     help="Namespace (default: the kubeconfig context's, else `default`)."),
+        click.option("--kubeconfig", default=None, metavar="FILE",
+                     help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."),
+        click.option("--context", "--kube-context", "context", default=None,
+                     help="Kubeconfig context to use."),
+        click.option("-l", "--loglevel", "loglevel", default=None,
+                     type=click.Choice(sorted(logs.LEVELS), case_sensitive=False),
+                     help="Log level for messages on stderr."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(name="k")
+def k() -> None:
+    """Experiments inside Kubernetes: launch, run, report, assert, log, delete."""
+
+
+@contextmanager
+def _cluster(kubeconfig: str | None, context: str | None,
+             namespace: str | None, loglevel: str | None) -> Iterator[tuple[kube_runner.ClusterCalls, str]]:
+    if loglevel:
+        logs.configure(loglevel)
+    with KubeClient.connect(kubeconfig, context) as client:
+        calls = kube_runner.ClusterCalls(client)
+        yield calls, namespace or calls.namespace
+
+
+@k.command()
+@click.option("-f", "--values", "values_files", multiple=True, metavar="FILE|URL",
+              help="Values file (YAML); repeatable, later files win.")
+@click.option("--set", "set_values", multiple=True, metavar="K=V",
+              help="Set values (Helm strvals syntax); repeatable.")
+@click.option("--set-string", "set_strings", multiple=True, metavar="K=V",
+              help="Set values, keeping every value a string.")
+@click.option("--set-file", "set_files", multiple=True, metavar="K=PATH",
+              help="Set a value to the contents of a file.")
+@click.option("--dry", is_flag=True,
+              help=f"Write the objects into {MANIFEST_FILE} in the current directory; create nothing.")
+@_kube_options
+def launch(values_files: tuple[str, ...], set_values: tuple[str, ...],
+           set_strings: tuple[str, ...], set_files: tuple[str, ...], dry: bool, group: str,
+           namespace: str | None, kubeconfig: str | None, context: str | None,
+           loglevel: str | None) -> None:
+    """Launch an experiment in the cluster (relaunching replaces the group's experiment)."""
+    from canarist.cli.app import collect_values
+
+    values = collect_values(values_files, set_values, set_strings, set_files)
+    if dry:
+        if loglevel:
+            logs.configure(loglevel)
+        ns = namespace or _offline_namespace(kubeconfig, context)
+        objects = kube_runner.build_manifests(values, group=group, namespace=ns, revision=1,
+                                              now=datetime.now(UTC))
+        Path(MANIFEST_FILE).write_text(kube_runner.manifest_text(objects), encoding="utf-8")
+        log.info("wrote kubernetes manifest into %s", MANIFEST_FILE)
+        log.info("dry run complete")
+        return
+    with _cluster(kubeconfig, context, namespace, loglevel) as (calls, ns):
+        launched = kube_runner.launch(calls, values, group=group, namespace=ns)
+    for removed in launched.removed:
+        log.info("deleted %s", removed)
+    log.info("experiment launched: group %s, revision %d, namespace %s", group,
+             launched.revision, ns)
+
+
+def _offline_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The context's namespace for `--dry`, which must work without any cluster."""
+    try:
+        return load_configuration(kubeconfig, context)[2]
+    except InputError:
+        if kubeconfig or context:
+            raise
+        return "default"
+
+
+@k.command()
+@click.option("--reuse-result", "--reuseResult", "reuse_result", is_flag=True,
+              help="Keep the existing result and add a loop to it.")
+@_kube_options
+def run(reuse_result: bool, group: str, namespace: str | None, kubeconfig: str | None,
+        context: str | None, loglevel: str | None) -> None:
+    """Run one loop of the group's experiment (what the Job or CronJob's pod does)."""
+    with _cluster(kubeconfig, context, namespace, loglevel) as (calls, ns):
+        settings = RunSettings(run_dir=Path.cwd(), namespace=ns, kubeconfig=kubeconfig,
+                               kube_context=context, progress=terminal_progress_factory())
+        kube_runner.run(calls, group=group, namespace=ns, reuse_result=reuse_result,
+                        settings=settings)
+
+
+@k.command()
+@click.option("-o", "--output", "--outputFormat", "output_format", default="text",
+              show_default=True, help="Report format.")
+@_kube_options
+def report(output_format: str, group: str, namespace: str | None, kubeconfig: str | None,
+           context: str | None, loglevel: str | None) -> None:
+    """Print a report of the group's experiment."""
+    render = _report_renderer(output_format)
+    with _cluster(kubeconfig, context, namespace, loglevel) as (calls, ns):
+        experiment = kube_runner.reader(calls, group=group, namespace=ns)()
+    click.echo(render(experiment), nl=False)
+
+
+def _report_renderer(output_format: str) -> Callable[[Experiment], str]:
+    """The renderer the local `report` command uses for this format."""
+    from canarist.cli import app
+
+    fmt = output_format.lower()
+    formats: tuple[str, ...] = tuple(getattr(app, "REPORT_FORMATS", ("text",)))
+    if fmt not in formats:
+        raise click.BadParameter(f"unsupported report format {output_format}; expected "
+                                 + " or ".join(formats), param_hint="'-o'")
+    render_report = getattr(app, "render_report", None)
+    if render_report is not None:
+        return lambda experiment: str(render_report(experiment, fmt))
+    from canarist.reports.text import render_text
+
+    return render_text
+
+
+@k.command(name="assert")
+@click.option("-c", "--condition", "conditions", multiple=True, required=True,
+              help="completed, nofailure, slos; repeatable or comma-separated.")
+@click.option("--timeout", default="0s", show_default=True,
+              help="Keep checking every 3 s until this Go duration passes.")
+@_kube_options
+def assert_(conditions: tuple[str, ...], timeout: str, group: str, namespace: str | None,
+            kubeconfig: str | None, context: str | None, loglevel: str | None) -> None:
+    """Check that the group's experiment meets the conditions (exit 0), or not (exit 1)."""
+    wanted = parse_conditions(list(conditions))
+    timeout_s = parse_duration(timeout, field="--timeout")
+    with _cluster(kubeconfig, context, namespace, loglevel) as (calls, ns):
+        read = kube_runner.reader(calls, group=group, namespace=ns)
+        verdicts = local.assert_conditions(read, wanted, timeout_s=timeout_s)
+    if all(v.holds for v in verdicts):
+        log.info("all conditions were satisfied")
+        return
+    log.info("not all conditions were satisfied")
+    failed = [v for v in verdicts if not v.holds]
+    if all(v.undecidable for v in failed):
+        raise UnavailableError("cannot decide: " + "; ".join(v.message for v in failed))
+    raise ExperimentFailed("assert conditions failed: " + "; ".join(v.message for v in failed))
+
+
+@k.command(name="log")
+@_kube_options
+def log_(group: str, namespace: str | None, kubeconfig: str | None, context: str | None,
+         loglevel: str | None) -> None:
+    """Print the logs of the group's experiment pods."""
+    with _cluster(kubeconfig, context, namespace, loglevel) as (calls, ns):
+        text = kube_runner.pod_logs(calls, group=group, namespace=ns)
+    indented = "".join(f"\n  {line}" for line in text.splitlines())
+    log.info("experiment logs from Kubernetes cluster indented-trace=below ...%s", indented)
+
+
+@k.command()
+@_kube_options
+def delete(group: str, namespace: str | None, kubeconfig: str | None, context: str | None,
+           loglevel: str | None) -> None:
+    """Delete everything launched for the group."""
+    with _cluster(kubeconfig, context, namespace, loglevel) as (calls, ns):
+        removed = kube_runner.delete(calls, group=group, namespace=ns)
+    for item in removed:
+        log.info("deleted %s", item)
+    log.info("experiment group %s deleted", group)

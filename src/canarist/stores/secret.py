@@ -1,0 +1,317 @@
+"""An experiment in a Kubernetes Secret: `<group>` in the namespace, key `experiment.yaml`.
+
+* Reads retry HTTP 403 for up to a minute (RBAC granted at launch takes a moment to reach
+  the API server); any other failure is reported at once.
+* Writes are updates conditioned on the resourceVersion last seen. When someone else wrote
+  in between (409 Conflict), the latest Secret is read again and this writer's changes are
+  re-applied onto it by a three-way merge (values appended by both writers are all kept),
+  then the update is retried. A Secret that was relaunched (its revision changed) or deleted
+  meanwhile is never overwritten: the run stops with an error.
+* The stored result stays well under Kubernetes' 1 MiB Secret limit however many loops
+  run: each metric keeps its latest values only (the reports and SLOs use the latest
+  anyway), histograms merge equal buckets, and if the text is still too large the kept
+  history shrinks until it fits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from canarist.core.errors import InputError, SpecError, UnavailableError
+from canarist.core.experiment import Experiment, experiment_to_data, parse_experiment
+from canarist.core.yamltext import dump_yaml, load_yaml
+
+EXPERIMENT_KEY: Final = "experiment.yaml"
+REVISION_ANNOTATION: Final = "canarist.dev/revision"
+FORBIDDEN_WAIT_S: Final = 60.0
+RETRY_INTERVAL_S: Final = 1.0
+MAX_CONFLICT_RETRIES: Final = 20
+PER_VERSION_KEYS: Final = frozenset(
+    {"nonHistMetricValues", "histMetricValues", "SummaryMetricValues", "unavailable"})
+
+log = logging.getLogger("canarist")
+
+Obj = dict[str, Any]
+
+
+class SecretsApi(Protocol):
+    """What the store needs from a Kubernetes client. Failures raise an exception whose
+    `status` attribute is the HTTP status (403, 404, 409, ...)."""
+
+    def get_secret(self, namespace: str, name: str) -> Obj: ...
+
+    def replace_secret(self, namespace: str, name: str, body: Obj) -> Obj: ...
+
+
+@dataclass(frozen=True)
+class HistoryLimits:
+    """How much per-loop history the Secret keeps."""
+
+    values: int = 50
+    """Latest values kept per Counter/Gauge metric and version."""
+    samples: int = 2000
+    """Latest observations kept per Sample metric and version."""
+    buckets: int = 200
+    """Buckets kept per histogram and version (equal buckets are merged first)."""
+    max_bytes: int = 700 * 1024
+    """Largest `experiment.yaml` text written (Kubernetes allows 1 MiB for the whole Secret)."""
+
+
+def status_of(error: BaseException) -> int | None:
+    """The HTTP status of a failed API call; None when there was no answer at all."""
+    value = getattr(error, "status", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+class SecretStore:
+    """Reads and writes one experiment group's Secret; an `ExperimentStore` for the engine."""
+
+    def __init__(self, kube: SecretsApi, namespace: str, group: str, *,
+                 limits: HistoryLimits | None = None,
+                 forbidden_wait_s: float = FORBIDDEN_WAIT_S,
+                 retry_interval_s: float = RETRY_INTERVAL_S,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.group = group
+        self.limits = limits or HistoryLimits()
+        self.forbidden_wait_s = forbidden_wait_s
+        self.retry_interval_s = retry_interval_s
+        self._sleep = sleep
+        self._clock = clock
+        self._secret: Obj | None = None  # the Secret as last read or written
+        self._server: Obj | None = None  # its experiment data
+        self._own: Obj | None = None  # what this writer last meant to store
+
+    @property
+    def where(self) -> str:
+        return f"experiment group {self.group} in namespace {self.namespace}"
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read(self) -> Experiment:
+        secret = self._get(wait_forbidden=True)
+        data = self._decode(secret)
+        self._secret, self._server, self._own = secret, data, copy.deepcopy(data)
+        return parse_experiment(data, source=f"secret {self.namespace}/{self.group}")
+
+    def _get(self, *, wait_forbidden: bool) -> Obj:
+        deadline = self._clock() + (self.forbidden_wait_s if wait_forbidden else 0.0)
+        while True:
+            try:
+                return self.kube.get_secret(self.namespace, self.group)
+            except Exception as error:
+                status = status_of(error)
+                if status == 404:
+                    raise InputError(f"experiment group {self.group} not found in namespace "
+                                     f"{self.namespace}") from None
+                if status == 403 and self._clock() < deadline:
+                    log.debug("not yet allowed to read secret %s/%s; retrying", self.namespace,
+                              self.group)
+                    self._sleep(self.retry_interval_s * random.uniform(0.9, 1.1))
+                    continue
+                if status is None:
+                    raise
+                raise UnavailableError(f"unable to get secret {self.group} in namespace "
+                                       f"{self.namespace}: {error_message(error)}") from None
+
+    def _decode(self, secret: Obj) -> Obj:
+        source = f"secret {self.namespace}/{self.group}"
+        text: str | None = None
+        encoded = (secret.get("data") or {}).get(EXPERIMENT_KEY)
+        if encoded is not None:
+            try:
+                text = base64.b64decode(encoded, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                raise SpecError(f"{source}: {EXPERIMENT_KEY} is not base64-encoded UTF-8") from None
+        else:
+            text = (secret.get("stringData") or {}).get(EXPERIMENT_KEY)
+        if text is None:
+            raise SpecError(f"{source}: no {EXPERIMENT_KEY} key")
+        data = load_yaml(text, source=f"{source}:{EXPERIMENT_KEY}")
+        if not isinstance(data, dict):
+            raise SpecError(f"{source}: {EXPERIMENT_KEY} is not a mapping with spec and result")
+        return data
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write(self, experiment: Experiment) -> None:
+        own = experiment_to_data(experiment)
+        if self._secret is None:
+            self.read()
+        for _attempt in range(MAX_CONFLICT_RETRIES):
+            assert self._secret is not None and self._server is not None and self._own is not None
+            merged = compact(merge(self._own, own, self._server), self.limits)
+            body = self._body(self._secret, merged)
+            try:
+                written = self.kube.replace_secret(self.namespace, self.group, body)
+            except Exception as error:
+                status = status_of(error)
+                if status == 409:
+                    log.debug("secret %s/%s changed meanwhile; merging", self.namespace, self.group)
+                    self._refresh()
+                    continue
+                if status == 404:
+                    raise UnavailableError(f"{self.where} was deleted; this run stops") from None
+                if status is None:
+                    raise
+                raise UnavailableError(f"unable to update secret {self.group} in namespace "
+                                       f"{self.namespace}: {error_message(error)}") from None
+            self._secret, self._server, self._own = written, merged, own
+            return
+        raise UnavailableError(f"unable to update secret {self.group} in namespace "
+                               f"{self.namespace}: too many concurrent writers")
+
+    def _refresh(self) -> None:
+        try:
+            latest = self._get(wait_forbidden=False)
+        except InputError:
+            raise UnavailableError(f"{self.where} was deleted; this run stops") from None
+        assert self._secret is not None
+        if _revision(latest) != _revision(self._secret):
+            raise UnavailableError(
+                f"{self.where} was relaunched (revision {_revision(self._secret)} -> "
+                f"{_revision(latest)}); this run stops")
+        self._secret, self._server = latest, self._decode(latest)
+
+    def _body(self, secret: Obj, data: Obj) -> Obj:
+        meta = secret.get("metadata") or {}
+        kept = {key: meta[key] for key in ("name", "namespace", "labels", "annotations",
+                                           "resourceVersion", "ownerReferences") if meta.get(key)}
+        kept["name"] = self.group
+        text = dump_yaml(data).encode("utf-8")
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": kept,
+                "type": secret.get("type") or "Opaque",
+                "data": {EXPERIMENT_KEY: base64.b64encode(text).decode("ascii")}}
+
+
+def _revision(secret: Obj) -> str:
+    return str(((secret.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION, ""))
+
+
+def error_message(error: BaseException) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, str | bytes):
+        try:
+            decoded = json.loads(body)
+            if isinstance(decoded, dict) and decoded.get("message"):
+                return str(decoded["message"])
+        except ValueError:
+            pass
+    text = str(getattr(error, "message", None) or getattr(error, "reason", None) or error).strip()
+    prefix, found, rest = text.partition(": ")
+    return rest if found and prefix.startswith("Kubernetes API ") else text
+
+
+# -- three-way merge ----------------------------------------------------------------------
+
+_MISSING: Final[Any] = object()
+
+
+def merge(base: Any, ours: Any, theirs: Any, key: str = "") -> Any:
+    """Our changes (from `base` to `ours`) applied onto `theirs`.
+
+    Maps merge key by key; lists that both sides only appended to keep both appends
+    (theirs first); per-version lists merge element by element; anything else both sides
+    changed takes our value.
+    """
+    if _same(ours, base):
+        return theirs
+    if _same(theirs, base) or _same(theirs, ours):
+        return ours
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        base_map = base if isinstance(base, dict) else {}
+        merged: Obj = {}
+        for name in [*theirs, *(k for k in ours if k not in theirs)]:
+            value = merge(base_map.get(name, _MISSING), ours.get(name, _MISSING),
+                          theirs.get(name, _MISSING), str(name))
+            if value is not _MISSING:
+                merged[name] = value
+        return merged
+    if isinstance(ours, list) and isinstance(theirs, list):
+        base_list = base if isinstance(base, list) else []
+        if key in PER_VERSION_KEYS and len(ours) == len(theirs):
+            return [merge(base_list[i] if i < len(base_list) else _MISSING, o, t)
+                    for i, (o, t) in enumerate(zip(ours, theirs, strict=True))]
+        size = len(base_list)
+        if ours[:size] == base_list and theirs[:size] == base_list:
+            return theirs + ours[size:]
+    return ours
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is _MISSING or b is _MISSING:
+        return a is b
+    return bool(a == b)
+
+
+# -- bounded history ----------------------------------------------------------------------
+
+
+def compact(data: Obj, limits: HistoryLimits) -> Obj:
+    """`data` with per-loop history trimmed so that its YAML text fits `limits.max_bytes`."""
+    current = limits
+    while True:
+        trimmed = _trim(data, current)
+        if len(dump_yaml(trimmed).encode("utf-8")) <= current.max_bytes:
+            return trimmed
+        if current.values == 1 and current.samples == 1 and current.buckets == 1:
+            log.warning("experiment is larger than %d bytes even without history",
+                        current.max_bytes)
+            return trimmed
+        current = HistoryLimits(values=max(1, current.values // 2),
+                                samples=max(1, current.samples // 2),
+                                buckets=max(1, current.buckets // 2),
+                                max_bytes=current.max_bytes)
+
+
+def _trim(data: Obj, limits: HistoryLimits) -> Obj:
+    insights = (data.get("result") or {}).get("insights")
+    if not isinstance(insights, dict):
+        return data
+    out = copy.deepcopy(data)
+    insights = out["result"]["insights"]
+    info = insights.get("metricsInfo") or {}
+    for per_version in insights.get("nonHistMetricValues") or []:
+        for name, values in list(per_version.items()):
+            kind = (info.get(name) or {}).get("type")
+            keep = limits.samples if kind == "Sample" else limits.values
+            if isinstance(values, list) and len(values) > keep:
+                per_version[name] = values[-keep:]
+    for per_version in insights.get("histMetricValues") or []:
+        for name, buckets in list(per_version.items()):
+            if isinstance(buckets, list):
+                per_version[name] = _merge_buckets(buckets, limits.buckets)
+    return out
+
+
+def _merge_buckets(buckets: list[Obj], most: int) -> list[Obj]:
+    """Equal buckets summed; then neighbours joined until at most `most` remain."""
+    totals: dict[tuple[float, float], int] = {}
+    for bucket in buckets:
+        key = (float(bucket["lower"]), float(bucket["upper"]))
+        totals[key] = totals.get(key, 0) + int(bucket["count"])
+    ordered = [{"lower": lo, "upper": hi, "count": n} for (lo, hi), n in sorted(totals.items())]
+    while len(ordered) > most:
+        joined: list[Obj] = []
+        for index in range(0, len(ordered), 2):
+            pair = ordered[index:index + 2]
+            joined.append({"lower": min(b["lower"] for b in pair),
+                           "upper": max(b["upper"] for b in pair),
+                           "count": sum(b["count"] for b in pair)})
+        ordered = joined
+    if len(ordered) == len(buckets) and all(
+            float(a["lower"]) == b["lower"] and float(a["upper"]) == b["upper"]
+            for a, b in zip(buckets, ordered, strict=True)):
+        return buckets
+    return ordered
