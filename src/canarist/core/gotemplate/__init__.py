@@ -23,8 +23,8 @@ from canarist.core.gotemplate.sprig import SPRIG
 
 __all__ = ["FUNCTIONS", "MAX_DEPTH", "GoTemplateError", "Template", "parse", "render"]
 
-FUNCTIONS: Mapping[str, FuncSpec] = {**SPRIG, **BUILTINS}
-"""Every function a template may call."""
+FUNCTIONS: Mapping[str, FuncSpec] = {**BUILTINS, **SPRIG}
+"""Every function a template may call (Sprig's `slice` replaces the builtin, as in Go)."""
 
 
 class Template:

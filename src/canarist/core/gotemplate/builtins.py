@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from urllib.parse import quote_plus
 
 from canarist.core.gofmt import format_verb, go_type_name, sprint, sprintf, sprintln
@@ -163,34 +163,6 @@ def index(item: object, *indexes: object) -> object:
     return cur
 
 
-def slice_(item: object, *indexes: object) -> object:
-    cur = _indirect(item)
-    if cur is MISSING:
-        raise FuncError("slice of untyped nil")
-    if len(indexes) > 3:
-        raise FuncError(f"too many slice indexes: {len(indexes)}")
-    if isinstance(cur, str):
-        if len(indexes) == 3:
-            raise FuncError("cannot 3-index slice a string")
-        data: Sequence[object] | bytes = cur.encode()
-    elif isinstance(cur, list | tuple):
-        data = cur
-    else:
-        raise FuncError(f"can't slice item of type {go_type_name(cur)}")
-    idx = [0, len(data), 0]
-    for i, raw in enumerate(indexes):
-        idx[i] = _index_arg(raw, len(data))
-    if idx[0] > idx[1]:
-        raise FuncError(f"invalid slice index: {idx[0]} > {idx[1]}")
-    if len(indexes) == 3 and idx[1] > idx[2]:
-        raise FuncError(f"invalid slice index: {idx[1]} > {idx[2]}")
-    part = data[idx[0] : idx[1]]
-    if isinstance(cur, str):
-        assert isinstance(part, bytes)
-        return part.decode("utf-8", "replace")
-    return type(cur)(part) if type(cur) is not tuple else list(part)
-
-
 def _eval_args(args: tuple[object, ...]) -> str:
     """text/template's evalArgs: one string as is, else Sprint with nil as <no value>."""
     if len(args) == 1 and isinstance(args[0], str):
@@ -256,7 +228,6 @@ BUILTINS: dict[str, FuncSpec] = {
         _spec("call", ("value",), call, "value"),
         _spec("html", (), html_escape, "any"),
         _spec("index", ("value",), index, "value"),
-        _spec("slice", ("value",), slice_, "value"),
         _spec("js", (), js_escape, "any"),
         _spec("len", ("value",), length),
         _spec("print", (), sprint, "any"),

@@ -259,6 +259,13 @@ class _Emitter:
         self.whitespace = True
         self.indention = True
 
+    def write_break(self, ch: str) -> None:
+        """A line break from the value: newline as is, other breaks copied verbatim."""
+        self.out.append(ch)
+        self.column = 0
+        self.whitespace = True
+        self.indention = True
+
     def write_indent(self, indent: int) -> None:
         indent = max(indent, 0)
         if not self.indention or self.column > indent or (
@@ -337,8 +344,7 @@ class _Emitter:
             elif ch in _BREAKS:
                 if not breaks and ch == "\n":
                     self.newline()
-                self.newline()
-                self.indention = True
+                self.write_break(ch)
                 breaks = True
             else:
                 if breaks:
@@ -389,7 +395,7 @@ class _Emitter:
         breaks = True
         for ch in s:
             if ch in _BREAKS:
-                self.newline()
+                self.write_break(ch)
                 breaks = True
             else:
                 if breaks:

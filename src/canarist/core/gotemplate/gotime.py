@@ -230,7 +230,9 @@ def parse_layout(layout: str, value: str, loc: tzinfo) -> GoTime:  # noqa: C901
     year, month, day, hour, minute, sec, nanos = 1, 1, 1, 0, 0, 0, 0
     pm: bool | None = None
     tz: tzinfo | None = None
-    for std, tok in _chunks(layout):
+    chunks = _chunks(layout)
+    for ci, (std, tok) in enumerate(chunks):
+        frac_next = ci + 1 < len(chunks) and chunks[ci + 1][0] and chunks[ci + 1][1][0] in ".,"
         if not std:
             if not value.startswith(tok):
                 raise LayoutError("literal mismatch")
@@ -273,7 +275,7 @@ def parse_layout(layout: str, value: str, loc: tzinfo) -> GoTime:  # noqa: C901
             minute, value = _num(value, 2, tok == "04")
         elif tok in ("5", "05"):
             sec, value = _num(value, 2, tok == "05")
-            m = re.match(r"[.,](\d+)", value)
+            m = None if frac_next else re.match(r"[.,](\d+)", value)
             if m:
                 nanos = int(m.group(1)[:9].ljust(9, "0"))
                 value = value[m.end() :]

@@ -280,8 +280,6 @@ class _Lexer:
                 self.paren_depth += 1
             elif ch == ")":
                 self.paren_depth -= 1
-                if self.paren_depth < 0:
-                    self.error(f"unexpected right paren {_urune(ch)}")
                 self.emit(T.RIGHT_PAREN)
             elif ord(ch) < 0x80 and ch.isprintable():
                 self.emit(T.CHAR)

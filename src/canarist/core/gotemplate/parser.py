@@ -41,9 +41,8 @@ class _Parser:
 
     # -- token stream
     def next(self) -> Item:
-        it = self.items[self.i]
-        if self.i < len(self.items) - 1:
-            self.i += 1
+        it = self.items[min(self.i, len(self.items) - 1)]
+        self.i += 1
         self.last = it
         return it
 
@@ -51,7 +50,7 @@ class _Parser:
         self.i -= k
 
     def peek(self) -> Item:
-        return self.items[self.i]
+        return self.items[min(self.i, len(self.items) - 1)]
 
     def next_non_space(self) -> Item:
         it = self.next()

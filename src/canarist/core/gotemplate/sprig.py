@@ -66,7 +66,7 @@ def _parse_int0(s: str) -> int | None:
     body = s.lstrip("+-").replace("_", "")
     if body[:2].lower() in ("0x", "0b", "0o"):
         v = int(body, 0)
-    elif len(body) > 1:
+    elif len(body) > 1 and body[0] == "0":
         v = int(body, 8)
     else:
         v = int(body)
@@ -323,8 +323,23 @@ def _go_regex(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern.replace(r"\z", r"\Z"))
     except re.error as e:
-        raise FuncError(f"regexp: Compile({_backquote(pattern)}): error parsing regexp: {e}"
-                        ) from None
+        raise FuncError(
+            f"regexp: Compile({_backquote(pattern)}): error parsing regexp: {_re_msg(e, pattern)}"
+        ) from None
+
+
+def _re_msg(e: re.error, pattern: str) -> str:
+    """Go's wording for the common regexp syntax errors."""
+    msg = e.msg
+    if "missing )" in msg:
+        return f"missing closing ): `{pattern}`"
+    if "unbalanced parenthesis" in msg:
+        return f"unexpected ): `{pattern}`"
+    if "unterminated character set" in msg:
+        return f"missing closing ]: `{pattern[e.pos or 0:]}`"
+    if "nothing to repeat" in msg or "multiple repeat" in msg:
+        return f"missing argument to repetition operator: `{pattern[e.pos or 0:(e.pos or 0) + 1]}`"
+    return msg
 
 
 def _backquote(s: str) -> str:
@@ -660,3 +675,22 @@ SPRIG: dict[str, FuncSpec] = {
 }
 
 _ = sprintf  # printf-style helpers are in the builtins
+
+
+def _sprig_slice(lst: object, *indices: object) -> object:
+    """Sprig's slice (it replaces the text/template builtin of the same name)."""
+    if lst is None:
+        raise FuncError("runtime error: invalid memory address or nil pointer dereference")
+    if not isinstance(lst, list | tuple):
+        raise FuncError(f"list should be type of slice or array but {go_kind(lst)}")
+    if not lst:
+        return None
+    start = _to_int(indices[0]) if indices else 0
+    end = _to_int(indices[1]) if len(indices) >= 2 else len(lst)
+    if not 0 <= start <= end <= len(lst):
+        raise FuncError("reflect.Value.Slice: slice index out of bounds")
+    part = lst[start:end]
+    return type(lst)(part) if isinstance(lst, list) else list(part)
+
+
+SPRIG["slice"] = FuncSpec("slice", ("any",), _sprig_slice, "any")
