@@ -130,9 +130,9 @@ class NotifyInputs(TaskInputs):
             )
         return value
 
-    @field_validator("timeout")
+    @field_validator("timeout", mode="before")
     @classmethod
-    def _positive_timeout(cls, value: str) -> str:
+    def _positive_timeout(cls, value: Any) -> Any:
         try:
             seconds = parse_duration(value, field="timeout")
         except CanaristError as exc:
@@ -214,7 +214,7 @@ def _hide(text: str, *urls: str | None) -> str:
 
 _SECRET_CONTAINS = ("password", "passwd", "secret", "apikey", "authorization", "credential",
                     "privatekey", "accesskey")
-_SECRET_ENDS = ("token", "tokens", "cookie", "auth")
+_SECRET_ENDS = ("token", "cookie", "auth")
 _NOTIFY_PLAIN_KEYS = frozenset(
     {"method", "softfailure", "payloadtemplate", "payloadtemplatefile", "timeout", "tokenscheme"}
 )
