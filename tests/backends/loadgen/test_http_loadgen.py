@@ -340,3 +340,18 @@ def test_runs_inline_on_a_uvloop_loop(target: str) -> None:
         run_http_load(HttpLoadSpec(url=target + "/uv", duration_s=1.2, qps=50), on_progress=seen.append)
     )
     assert res.request_count == 60 and len(seen) == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_cancelling_stops_the_load_at_once(target: str, workers: int) -> None:
+    async def cancel_midway() -> float:
+        spec = HttpLoadSpec(url=target + "/x", duration_s=30, qps=100, workers=workers)
+        task = asyncio.create_task(run_http_load(spec))
+        await asyncio.sleep(1.5)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - started
+
+    assert asyncio.run(cancel_midway()) < 2.0

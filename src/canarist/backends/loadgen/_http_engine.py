@@ -528,6 +528,12 @@ class Engine:
                 self.in_flight -= 1
                 self.recorder.record(conn.intended, conn.start, now, CONNECTION_ERROR)
 
+    def abort(self) -> None:
+        """Stop at once (the caller was cancelled): nothing more is sent or awaited."""
+        self.close()
+        if not self.done.done():
+            self.done.set_result(None)
+
     def close(self) -> None:
         self.closing = True
         self.stopping = True

@@ -33,6 +33,7 @@ and the load needs more than one core; see `auto_workers` for the measurements b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -246,9 +247,14 @@ async def run_http_load(
 
 
 async def run_engine(
-    target: Target, plan: Plan, on_progress: ProgressCallback | None
+    target: Target,
+    plan: Plan,
+    on_progress: ProgressCallback | None,
+    started: Callable[[Engine], None] | None = None,
 ) -> tuple[Recorder, float]:
     engine = Engine(target, plan, on_progress)
+    if started is not None:
+        started(engine)
     try:
         await engine.open()
     except BaseException:
@@ -276,8 +282,22 @@ async def _run_local(
         def forward(snapshot: ProgressSnapshot) -> None:
             loop.call_soon_threadsafe(callback, snapshot)
 
+    engines: list[Engine] = []
+
     def in_thread() -> tuple[Recorder, float]:
-        result: tuple[Recorder, float] = uvloop.run(run_engine(target, plan, forward))
+        result: tuple[Recorder, float] = uvloop.run(
+            run_engine(target, plan, forward, engines.append)
+        )
         return result
 
-    return await asyncio.to_thread(in_thread)
+    job = asyncio.ensure_future(asyncio.to_thread(in_thread))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        # A thread cannot be cancelled: stop its engine, wait for it, then pass it on.
+        for engine in engines:
+            with contextlib.suppress(RuntimeError):
+                engine.loop.call_soon_threadsafe(engine.abort)
+        with contextlib.suppress(BaseException):
+            await job
+        raise
