@@ -283,6 +283,11 @@ class MetricSpec(_SpecModel):
     body: str | None = None
     jq_expression: str = Field(alias="jqExpression", min_length=1)
 
+    @field_validator("name", "units", "body", mode="before")
+    @classmethod
+    def _scalar_text(cls, value: Any) -> Any:
+        return _text(value)
+
     @field_validator("type", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:

@@ -1,0 +1,428 @@
+"""`custommetrics` against small local providers: values, jq, every unhappy path, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from canarist.core.errors import ExperimentFailed, SpecError, TemplateError, ValuesError
+from canarist.core.experiment import Experiment, MetricType, experiment_to_data, parse_experiment
+from canarist.core.yamltext import dump_yaml
+from canarist.runners.engine import RunSettings, prepare, run_experiment
+from canarist.tasks.custommetrics import extract_value
+from canarist.tasks.registry import TASKS
+from canarist.tasks.templates import (
+    builtin_template,
+    builtin_template_names,
+    load_template,
+    merge_values,
+    render_provider_specs,
+    render_raw,
+)
+
+TOKEN = "tok-9f8e7d6c5b4a"
+
+# case -> (status, body); a str body is sent as text, anything else as JSON
+ANSWERS: dict[str, tuple[int, Any]] = {
+    "num": (200, {"v": 3}),
+    "str": (200, {"v": "21.7"}),
+    "nan": (200, {"v": "NaN"}),
+    "inf": (200, {"v": "+Inf"}),
+    "bool": (200, {"v": True}),
+    "text": (200, {"v": "abc"}),
+    "object": (200, {"v": {"a": 1}}),
+    "empty-vector": (200, {"status": "success", "data": {"resultType": "vector", "result": []}}),
+    "error-500": (500, {"status": "error", "errorType": "internal", "error": "storage unavailable"}),
+    "not-json": (200, "<html>sign in</html>"),
+    "echo-auth": (500, None),
+}
+
+
+async def provider(request: web.Request) -> web.StreamResponse:
+    case = request.query.get("case", "num")
+    if case == "slow":
+        await asyncio.sleep(10)
+    if case == "echo-auth":
+        return web.Response(status=500, text="denied: " + request.headers.get("Authorization", ""))
+    status, body = ANSWERS[case]
+    if isinstance(body, str):
+        return web.Response(status=status, text=body)
+    return web.json_response(body, status=status)
+
+
+@contextlib.asynccontextmanager
+async def serve() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", provider)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def metric(name: str, case: str, jq: str = ".v", kind: str = "gauge") -> str:
+    return (f"- name: {name}\n  type: {kind}\n  description: {name} test\n"
+            f"  params:\n  - name: case\n    value: {case}\n  jqExpression: {json.dumps(jq)}\n")
+
+
+FAKE_TEMPLATE = (
+    "url: {{ .url }}/api/v1/query\nmethod: GET\nmetrics:\n"
+    + metric("num", "num", kind="counter")
+    + metric("str", "str")
+    + metric("str-tonumber", "str", ".v | tonumber")
+    + metric("nan", "nan", ".v | tonumber")
+    + metric("nan-text", "nan")
+    + metric("inf", "inf", ".v | tonumber")
+    + metric("null-value", "num", ".missing")
+    + metric("no-output", "num", "empty")
+    + metric("bool", "bool")
+    + metric("text", "text")
+    + metric("text-tonumber", "text", ".v | tonumber")
+    + metric("object", "object")
+    + metric("bad-jq", "num", ".a[")
+    + metric("empty-vector", "empty-vector", ".data.result[0].value[1] | tonumber")
+    + metric("error-500", "error-500")
+    + metric("not-json", "not-json")
+    + metric("slow", "slow")
+    + "- name: bare\n  type: Gauge\n  jqExpression: .v\n"  # no params, no description
+)
+
+EXPECTED_REASONS = {
+    "nan": "value is NaN",
+    "nan-text": "value is NaN",
+    "inf": "value is +Inf",
+    "null-value": "value is null",
+    "no-output": "jqExpression 'empty' produced no output",
+    "bool": "value is not a number: true",
+    "text": 'value is not a number: "abc"',
+    "text-tonumber": "jqExpression '.v | tonumber' failed: "
+                     'string ("abc") cannot be parsed as a number',
+    "object": 'value is not a number: {"a": 1}',
+    "bad-jq": "invalid jqExpression '.a[': syntax error, unexpected end of file",
+    "empty-vector": "no data: the query returned an empty result (no matching series in the "
+                    "window); jqExpression '.data.result[0].value[1] | tonumber' failed: "
+                    "null (null) cannot be parsed as a number",
+    "error-500": "HTTP 500 from {url}/api/v1/query: internal: storage unavailable",
+    "not-json": "response is not JSON: <html>sign in</html> (from {url}/api/v1/query)",
+    "slow": "timed out after 500ms ({url}/api/v1/query)",
+}
+
+
+class MemoryStore:
+    def read(self) -> Experiment:
+        raise AssertionError("not used")
+
+    def write(self, experiment: Experiment) -> None:
+        experiment_to_data(experiment)  # what would be written must be writable
+
+
+def experiment(inputs: Mapping[str, Any], *more: Mapping[str, Any]) -> Experiment:
+    spec = [{"task": "custommetrics", "with": dict(inputs)}, *more]
+    return parse_experiment({"spec": spec}, source="test")
+
+
+async def run_async(exp: Experiment, tmp_path: Path, *, reuse: bool = False,
+                    start: datetime | None = None) -> Experiment:
+    settings = RunSettings(run_dir=tmp_path)
+    if start is None:
+        return await run_experiment(exp, MemoryStore(), TASKS, settings, reuse_result=reuse)
+    return await run_experiment(exp, MemoryStore(), TASKS, settings, reuse_result=reuse,
+                                now=lambda: start)
+
+
+def run(exp: Experiment, tmp_path: Path) -> Experiment:
+    return asyncio.run(run_async(exp, tmp_path))
+
+
+def insights_of(exp: Experiment) -> Any:
+    assert exp.result is not None and exp.result.insights is not None
+    return exp.result.insights
+
+
+def test_values_reasons_and_metadata_from_a_fake_provider(tmp_path: Path) -> None:
+    (tmp_path / "fake.tpl").write_text(FAKE_TEMPLATE)
+
+    async def main() -> tuple[Experiment, float, str]:
+        async with serve() as url:
+            began = time.monotonic()
+            exp = await run_async(experiment({"templates": {"fake": "fake.tpl"},
+                                              "values": {"url": url}, "timeout": "500ms"}), tmp_path)
+            return exp, time.monotonic() - began, url
+
+    exp, took, url = asyncio.run(main())
+    assert took < 3, "queries run concurrently and each is bounded by the timeout"
+    assert exp.result is not None and not exp.result.failure
+    insights = insights_of(exp)
+    assert insights.num_versions == 1
+    assert insights.non_hist_metric_values[0] == {
+        "fake/num": [3.0], "fake/str": [21.7], "fake/str-tonumber": [21.7], "fake/bare": [3.0]}
+    reasons = insights.unavailable[0]
+    for name, expected in EXPECTED_REASONS.items():
+        assert reasons[f"fake/{name}"].startswith(expected.replace("{url}", url)), (name, reasons)
+    assert len(reasons) == len(EXPECTED_REASONS)
+    assert insights.metrics_info["fake/num"].type is MetricType.COUNTER
+    assert insights.metrics_info["fake/str"].type is MetricType.GAUGE
+    assert insights.metrics_info["fake/str"].description == "str test"
+    assert insights.metrics_info["fake/bare"].description == ""
+    assert len(insights.metrics_info) == len(EXPECTED_REASONS) + 4
+
+
+def test_extract_value_takes_the_first_output_like_iter8() -> None:
+    assert extract_value({"a": [1, 2]}, ".a[]") == 1.0
+    assert extract_value({"v": "1e3"}, ".v") == 1000.0
+    assert extract_value({"v": "-2.5"}, "def f: .v; f") == -2.5
+    for text in ("1_000", " 5", "0x10", ""):
+        with pytest.raises(Exception, match="value is not a number"):
+            extract_value({"v": text}, ".v")
+
+
+def test_versions_get_their_own_merged_values_and_inputs_stay_untouched(tmp_path: Path) -> None:
+    template = (
+        "url: {{ .url }}/q\nmetrics:\n"
+        "{{- range $k, $v := .cases }}\n"
+        "- name: {{ $k }}\n  type: gauge\n  params:\n  - name: case\n    value: {{ $v }}\n"
+        "  jqExpression: .v\n{{- end }}\n")
+    (tmp_path / "versions.tpl").write_text(template)
+    inputs = {
+        "templates": {"p": "versions.tpl"},
+        "values": {"cases": {"a": "num", "b": "num"}, "elapsedTimeSeconds": 99},
+        "versionValues": [{"cases": {"b": "str"}}, None, {"cases": {"a": "bool", "b": None}}],
+    }
+    original = copy.deepcopy(inputs)
+
+    async def main() -> Experiment:
+        async with serve() as url:
+            inputs["values"]["url"] = url  # type: ignore[index]
+            original["values"]["url"] = url  # type: ignore[index]
+            return await run_async(experiment(inputs), tmp_path)
+
+    exp = asyncio.run(main())
+    insights = insights_of(exp)
+    assert insights.num_versions == 3
+    assert insights.non_hist_metric_values == [
+        {"p/a": [3.0], "p/b": [21.7]}, {"p/a": [3.0], "p/b": [3.0]}, {}]
+    assert insights.unavailable[2] == {
+        "p/a": "value is not a number: true",
+        "p/b": "the template does not define this metric for this version"}
+    assert exp.spec[0].with_ == original
+
+
+def test_a_later_loop_appends_and_the_version_count_must_match(tmp_path: Path) -> None:
+    (tmp_path / "t.tpl").write_text("url: {{ .url }}/q\nmetrics:\n" + metric("num", "num"))
+
+    async def main() -> Experiment:
+        async with serve() as url:
+            exp = experiment({"templates": {"p": "t.tpl"}, "values": {"url": url}})
+            await run_async(exp, tmp_path)
+            await run_async(exp, tmp_path, reuse=True)
+            assert insights_of(exp).non_hist_metric_values == [{"p/num": [3.0, 3.0]}]
+            exp.spec[0].with_["versionValues"] = [{}, {}]
+            with pytest.raises(ExperimentFailed, match="inconsistent number for app versions"):
+                await run_async(exp, tmp_path, reuse=True)
+            return exp
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("url: x\nmetrics:\n- name: a\n  {{ .x ", "templates.p ({path}): p:4:8: unclosed action"),
+    ('{{ fail "labels must be a map" }}', "error calling fail: labels must be a map"),
+    ("url: x\nmetrics: [\n", "templates.p ({path}): p:3:1: invalid YAML"),
+    ("metrics: []\n", "p: url: Field required"),
+    ("url: x\nmetrics:\n- name: a\n  type: histogram\n  jqExpression: .v\n", "p: metrics[0].type:"),
+    ("url: x\nmetrics:\n- name: a\n  type: gauge\n", "p: metrics[0].jqExpression: Field required"),
+    ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v}\n"
+     "- {name: a, type: counter, jqExpression: .v}\n", "metric 'a' is defined twice"),
+    ("url: x\nmetrics:\n- {name: a/b, type: gauge, jqExpression: .v}\n", "'a/b' cannot be part of"),
+    ("", "the template rendered no provider spec (empty output)"),
+    ("- a\n- b\n", "the rendered provider spec must be a map, not list"),
+])
+def test_template_problems_fail_the_task(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "t.tpl"
+    path.write_text(text)
+    exp = experiment({"templates": {"p": "t.tpl"}})
+    with pytest.raises(ExperimentFailed) as caught:
+        run(exp, tmp_path)
+    assert caught.value.exit_code == 1
+    assert exp.result is not None and exp.result.failure
+    assert exp.result.failed_task is not None
+    assert message.format(path=path) in exp.result.failed_task.reason
+
+
+def test_a_bad_starting_time_fails_the_task(tmp_path: Path) -> None:
+    exp = experiment({"templates": {"p": "kserve-prometheus"},
+                      "values": {"startingTime": "2023-03-01 10:00:00"}})
+    with pytest.raises(ExperimentFailed, match="cannot parse startingTime '2023-03-01 10:00:00'"):
+        run(exp, tmp_path)
+
+
+@pytest.mark.parametrize(("ref", "message"), [
+    ("missing.tpl", "templates.p: cannot read template {tmp}/missing.tpl: No such file or directory"),
+    ("kserve-prom", "templates.p: template 'kserve-prom' is not a built-in template "
+                    "(istio-prom, kserve-prometheus, kserve-raw), a URL or an existing file"),
+])
+def test_a_template_that_cannot_be_read_fails_with_exit_3(tmp_path: Path, ref: str,
+                                                          message: str) -> None:
+    exp = experiment({"templates": {"p": ref}})
+    with pytest.raises(ExperimentFailed) as caught:
+        run(exp, tmp_path)
+    assert caught.value.exit_code == 3
+    assert exp.result is not None and exp.result.failed_task is not None
+    assert exp.result.failed_task.reason == message.format(tmp=tmp_path)
+
+
+def test_secrets_never_reach_logs_results_or_the_experiment_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PROM_TOKEN", TOKEN)
+    (tmp_path / "t.tpl").write_text(
+        "url: {{ .url }}/q\nheaders: {X-Team: a}\nmetrics:\n" + metric("echo", "echo-auth"))
+
+    async def main() -> Experiment:
+        async with serve() as url:
+            exp = experiment({"templates": {"p": "t.tpl"}, "values": {"url": url},
+                              "auth": {"bearerTokenEnv": "PROM_TOKEN"}})
+            return await run_async(exp, tmp_path)
+
+    with caplog.at_level(logging.DEBUG, logger="canarist"):
+        exp = asyncio.run(main())
+    reason = insights_of(exp).unavailable[0]["p/echo"]
+    assert reason.endswith("/q: denied: Bearer ***")
+    stored = dump_yaml(experiment_to_data(exp))
+    assert "PROM_TOKEN" in stored and TOKEN not in stored
+    assert "denied: Bearer ***" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+def test_missing_credentials_fail_the_task_with_exit_3(tmp_path: Path) -> None:
+    exp = experiment({"templates": {"p": "kserve-prometheus"},
+                      "auth": {"bearerTokenFile": "no-such-token"}})
+    with pytest.raises(ExperimentFailed) as caught:
+        run(exp, tmp_path)
+    assert caught.value.exit_code == 3
+    assert "auth.bearerTokenFile: cannot read" in str(caught.value)
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    ({"templates": {"a/b": "x"}}, "provider name 'a/b' must be non-empty and contain no '/'"),
+    ({"templates": {"p": "x"}, "timeout": "10"}, 'timeout: invalid duration "10", expected a Go duration'),
+    ({"templates": {"p": "x"}, "timeout": "0s"}, "timeout must be positive"),
+    ({"templates": {"p": "x"}, "auth": {"bearerTokenFile": "a", "bearerTokenEnv": "b"}},
+     "set only one of bearerTokenFile and bearerTokenEnv"),
+    ({"templates": {"p": "x"}, "auth": {"bearerTokenEnv": "a", "username": "u"}},
+     "use either a bearer token or a username and password"),
+    ({"templates": {"p": "x"}, "auth": {"passwordEnv": "p"}}, "a password needs username"),
+    ({"templates": {"p": "x"}, "auth": {"token": "x"}}, "auth.token: unknown key"),
+    ({"templates": {"p": "x"}, "valuez": {}}, "valuez: unknown key"),
+])
+def test_inputs_are_validated_before_anything_runs(inputs: dict[str, Any], message: str) -> None:
+    exp = experiment(inputs)
+    with pytest.raises(SpecError) as caught:
+        prepare(exp.spec, TASKS)
+    assert message in str(caught.value)
+
+
+def test_inputs_match_iter8_spellings_case_insensitively() -> None:
+    exp = experiment({"Templates": {"p": "x"}, "VersionValues": [{}], "TIMEOUT": "3s",
+                      "auth": {"insecureskipverify": True}})
+    [prepared] = prepare(exp.spec, TASKS)
+    assert prepared.inputs.version_values == [{}]  # type: ignore[attr-defined]
+
+
+# -- the pure functions behind `canarist template list|render` -----------------------------
+
+
+def test_builtin_templates_are_listed_and_loaded() -> None:
+    assert builtin_template_names() == ["istio-prom", "kserve-prometheus", "kserve-raw"]
+    assert 'define "labels"' in builtin_template("kserve-prometheus")
+    with pytest.raises(Exception, match="unknown built-in template 'nope'; expected one of istio"):
+        builtin_template("nope")
+
+
+def test_load_template_by_name_file_and_url(tmp_path: Path) -> None:
+    (tmp_path / "mine.tpl").write_text("url: x\n")
+
+    async def main() -> None:
+        assert (await load_template("kserve-raw", base_dir=tmp_path)).origin == \
+            "built-in template kserve-raw"
+        assert (await load_template("mine.tpl", base_dir=tmp_path)).text == "url: x\n"
+        assert (await load_template(f"file://{tmp_path}/mine.tpl", base_dir=Path("/"))).text == \
+            "url: x\n"
+        async with serve() as url:
+            loaded = await load_template(f"{url}/t?case=num", base_dir=tmp_path, timeout_s=2)
+            assert json.loads(loaded.text) == {"v": 3}
+            assert loaded.origin == f"{url}/t"
+            with pytest.raises(Exception, match=r"cannot fetch template .*: HTTP 500 from"):
+                await load_template(f"{url}/t?case=error-500", base_dir=tmp_path)
+
+    asyncio.run(main())
+
+
+def test_render_provider_specs_merges_values_like_the_task() -> None:
+    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    specs = render_provider_specs(
+        builtin_template("kserve-prometheus"),
+        {"labels": {"service_name": "iris"}, "latencyPercentiles": [90],
+         "startingTime": "2024-05-01T11:58:00.5Z", "elapsedTimeSeconds": 5},
+        [{"labels": {"revision_name": "iris-00002"}}, {"labels": {"revision_name": "iris-00001"}}],
+        now, name="kserve-prometheus")
+    assert [version for version, _ in specs] == [0, 1]
+    first = specs[0][1]
+    assert first["url"] == "http://prometheus-operated.kfserving-monitoring:9090/api/v1/query"
+    assert first["method"] == "GET"
+    names = [m["name"] for m in first["metrics"]]
+    assert names == ["request-count", "error-count", "error-rate", "latency-mean", "latency-p90"]
+    p90 = first["metrics"][4]
+    assert p90["params"] == [{"name": "query", "value": (
+        'histogram_quantile(0.9, sum by (le) (increase(revision_app_request_latencies_bucket'
+        '{revision_name="iris-00002",service_name="iris",}[119s])))')}]
+    assert p90["jqExpression"] == ".data.result[0].value[1] | tonumber"
+    assert p90["units"] == "msec"
+    assert 'revision_name="iris-00001"' in specs[1][1]["metrics"][0]["params"][0]["value"]
+    # without startingTime the window counts from the experiment's start (here: now)
+    [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {}, [], now)
+    assert spec["metrics"][0]["params"][0]["value"] == \
+        "sum(increase(request_predict_seconds_count{}[1s]))"
+    [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {}, [], now,
+                                        start_time=now - timedelta(minutes=10))
+    assert "[600s]" in spec["metrics"][0]["params"][0]["value"]
+
+
+def test_render_errors_are_input_errors() -> None:
+    now = datetime.now(UTC)
+    with pytest.raises(TemplateError, match=r"kserve-prometheus:.*labels\.response_code is set by"):
+        render_provider_specs(builtin_template("kserve-prometheus"),
+                              {"labels": {"response_code": "200"}}, [], now, name="kserve-prometheus")
+    with pytest.raises(ValuesError, match="cannot parse startingTime"):
+        render_provider_specs(builtin_template("kserve-raw"), {"startingTime": "yesterday"}, [], now)
+    with pytest.raises(SpecError, match="invalid YAML"):
+        render_provider_specs("url: [", {}, [], now)
+
+
+def test_render_raw_shows_any_template_as_is() -> None:
+    assert render_raw("{{ .a }}-{{ .b.c | default 7 }}\n", {"a": 1, "b": {}}) == "1-7\n"
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert render_raw("{{ .t }}", {"t": when}) == "2024-01-02T03:04:05Z"
+
+
+def test_merge_values() -> None:
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 2, "c": 3}
+    override = {"a": {"y": [3], "z": {"q": 1}}, "b": None, "d": 4}
+    assert merge_values(base, override) == {"a": {"x": 1, "y": [3], "z": {"q": 1}}, "c": 3, "d": 4}
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2, "c": 3}
+    assert merge_values(base, None) == base
