@@ -172,10 +172,11 @@ class _Flags:
         self.prec = -1
 
 
-def _bad_verb(verb: str, v: object) -> str:
+def _bad_verb(verb: str, v: object, fl: _Flags | None = None) -> str:
+    """Go's `%!verb(type=value)`; the value is printed with %v and the same flags."""
     if v is None:
         return f"%!{verb}(<nil>)"
-    return f"%!{verb}({go_type_name(v)}={format_value(v)})"
+    return f"%!{verb}({go_type_name(v)}={_fmt(v, 'v', fl or _Flags(), top=True)})"
 
 
 def _pad(s: str, fl: _Flags, zero_ok: bool = False) -> str:
@@ -262,22 +263,22 @@ def _fmt(v: object, verb: str, fl: _Flags, top: bool = False) -> str:
     if v is None:
         if verb == "v" or not top:
             return _pad("<nil>", fl)
-        return _bad_verb(verb, v)
+        return _bad_verb(verb, v, fl)
     if isinstance(v, bool):
         if verb not in _VERBS["bool"]:
-            return _bad_verb(verb, v)
+            return _bad_verb(verb, v, fl)
         return _pad("true" if v else "false", fl)
     if isinstance(v, int):
         if verb not in _VERBS["int"]:
-            return _bad_verb(verb, v)
+            return _bad_verb(verb, v, fl)
         return _fmt_int(v, verb, fl)
     if isinstance(v, float):
         if verb not in _VERBS["float"] or verb in "xXb":
-            return _bad_verb(verb, v) if verb not in _VERBS["float"] else _pad(v.hex(), fl)
+            return _bad_verb(verb, v, fl) if verb not in _VERBS["float"] else _pad(v.hex(), fl)
         return _fmt_float(v, verb, fl)
     if isinstance(v, str):
         if verb not in _VERBS["str"]:
-            return _bad_verb(verb, v)
+            return _bad_verb(verb, v, fl)
         return _fmt_str(v, verb, fl)
     if isinstance(v, Mapping):
         items = sorted(v.items(), key=lambda kv: _sort_key(kv[0]))
@@ -421,6 +422,8 @@ def sprintf(fmt: str, *args: object) -> str:  # noqa: C901
         argi += 1
         if verb == "w":
             verb = "v"
+        if verb == "v" and fl.plus:
+            fl.plus = False  # %+v is Go's plusV: no sign flag
         out.append(_fmt(arg, verb, fl, top=True))
     if not reordered and argi < len(args):
         extra = ", ".join(

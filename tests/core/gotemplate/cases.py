@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 """Table of template cases, one group per construct. Expected results (from Go) are in
 expected.json; regenerate with `python -m tests.core.gotemplate.regen`."""
 

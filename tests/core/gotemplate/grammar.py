@@ -40,8 +40,8 @@ def command(depth: int) -> st.SearchStrategy[str]:
 def pipeline(depth: int) -> st.SearchStrategy[str]:
     return st.one_of(
         command(depth),
-        st.tuples(command(depth), st.sampled_from(FUNCS1 + ["printf \"%v\"", "default 3",
-                                                            "quote", "len"])).map(" | ".join),
+        st.tuples(command(depth), st.sampled_from([*FUNCS1, 'printf "%v"', "default 3",
+                                                   "quote", "len"])).map(" | ".join),
     )
 
 

@@ -95,15 +95,23 @@ class Executor:
     # ------------------------------------------------------------------ walking
     def walk(self, dot: object, node: n.Node) -> None:
         self.node = node
-        if isinstance(node, n.TextNode):
-            self.out.append(node.text)
-        elif isinstance(node, n.ActionNode):
-            val = self.eval_pipeline(dot, node.pipe)
-            if not node.pipe.decl:
+        typ = type(node)
+        if typ is n.TextNode:
+            self.out.append(node.text)  # type: ignore[attr-defined]
+        elif typ is n.ActionNode:
+            pipe: n.PipeNode = node.pipe  # type: ignore[attr-defined]
+            val = self.eval_pipeline(dot, pipe)
+            if not pipe.decl:
                 self.node = node
-                self.out.append("<no value>" if val is MISSING else format_value(val))
-        elif isinstance(node, n.ListNode):
-            for child in node.nodes:
+                t = type(val)
+                if t is str:
+                    self.out.append(val)  # type: ignore[arg-type]
+                elif t is int:
+                    self.out.append(str(val))
+                else:
+                    self.out.append("<no value>" if val is MISSING else format_value(val))
+        elif typ is n.ListNode:
+            for child in node.nodes:  # type: ignore[attr-defined]
                 self.walk(dot, child)
         elif isinstance(node, n.IfNode | n.WithNode):
             self.walk_if_or_with(dot, node)
@@ -222,6 +230,9 @@ class Executor:
 
     def eval_command(self, dot: object, cmd: n.CommandNode, final: object) -> object:
         first = cmd.args[0]
+        typ = type(first)
+        if typ is n.IdentifierNode:
+            return self.eval_function(dot, first, cmd, cmd.args, final)  # type: ignore[arg-type]
         if isinstance(first, n.FieldNode):
             return self.eval_field_node(dot, first, cmd.args, final)
         if isinstance(first, n.ChainNode):
@@ -305,11 +316,19 @@ class Executor:
             if self.strict:
                 raise self.error(f"nil data; no entry for key {go_quote(name)}")
             return MISSING
-        boxed = isinstance(receiver, Box)
-        if isinstance(receiver, Box):
-            receiver = receiver.v
+        boxed = type(receiver) is Box
+        if boxed:
+            receiver = receiver.v  # type: ignore[attr-defined]
             if receiver is None:
                 raise self.error(f"nil pointer evaluating interface {{}}.{name}")
+        if type(receiver) is dict:
+            if len(args) > 1 or final is not _NO_FINAL:
+                raise self.error(f"{name} is not a method but has arguments")
+            if name in receiver:
+                return Box(receiver[name])
+            if self.strict:
+                raise self.error(f"map has no entry for key {go_quote(name)}")
+            return MISSING
         if isinstance(receiver, Mapping):
             if len(args) > 1 or final is not _NO_FINAL:
                 raise self.error(f"{name} is not a method but has arguments")
@@ -399,6 +418,8 @@ class Executor:
 
     def eval_arg(self, dot: object, typ: str | None, node: n.Node) -> object:  # noqa: C901
         self.node = node
+        if type(node) is n.StringNode and typ in ("string", "any", "value", None):
+            return node.text  # type: ignore[attr-defined]
         if isinstance(node, n.DotNode):
             return self.validate_type(dot, typ)
         if isinstance(node, n.NilNode):
