@@ -419,7 +419,7 @@ class Executor:
     def eval_arg(self, dot: object, typ: str | None, node: n.Node) -> object:  # noqa: C901
         self.node = node
         if type(node) is n.StringNode and typ in ("string", "any", "value", None):
-            return node.text  # type: ignore[attr-defined]
+            return node.text
         if isinstance(node, n.DotNode):
             return self.validate_type(dot, typ)
         if isinstance(node, n.NilNode):
