@@ -355,3 +355,32 @@ def test_cancelling_stops_the_load_at_once(target: str, workers: int) -> None:
         return time.monotonic() - started
 
     assert asyncio.run(cancel_midway()) < 2.0
+
+
+def test_precise_timer_fires_once_at_the_time_set() -> None:
+    from time import perf_counter_ns
+
+    from canarist.backends.loadgen._timer import PreciseTimer
+
+    async def measure() -> list[int]:
+        loop = asyncio.get_running_loop()
+        fired: list[int] = []
+        done = loop.create_future()
+
+        def callback() -> None:
+            fired.append(perf_counter_ns())
+            if len(fired) == 2:
+                done.set_result(None)
+            else:
+                timer.at(perf_counter_ns() + 3_000_000)
+
+        timer = PreciseTimer(loop, callback)
+        start = perf_counter_ns()
+        timer.at(start + 2_000_000)
+        await asyncio.wait_for(done, 5)
+        timer.close()
+        return [t - start for t in fired]
+
+    first, second = asyncio.run(measure())
+    assert first >= 2_000_000 and second >= 5_000_000
+    assert second < 1_000_000_000
