@@ -343,3 +343,73 @@ def test_a_template_that_cannot_be_fetched_fails_the_task(
         f"templates.kserve-prometheus: cannot fetch template {prometheus.url}/no/such/template.tpl: "
         f"HTTP 404 from {prometheus.url}/no/such/template.tpl")
     assert exp.result.num_completed_tasks == 0
+
+
+def test_every_builtin_query_is_valid_promql_even_with_awkward_labels(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    labels = {"service_name": 'we"ird\\name\nline é', "port": 8080}
+    exp = run(experiment({
+        "templates": {"kp": "kserve-prometheus", "ip": "istio-prom", "kr": "kserve-raw"},
+        "values": {"labels": labels, "latencyPercentiles": [99.9, 5, 100, 0.5],
+                   "prometheusURL": prometheus.query_url, "istioPromURL": prometheus.query_url},
+    }), tmp_path)
+    insights = exp.result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert len(insights.metrics_info) == 8 + 8 + 6
+    for name, why in insights.unavailable[0].items():
+        assert why.startswith("no data: the query returned an empty result"), (name, why)
+
+
+def _histogram(name: str, labels: dict[str, str], bounds: Sequence[str], counts: Sequence[int],
+               total: float, start_ms: int) -> list[Series]:
+    out = [Series({"__name__": f"{name}_count", **labels}, _ramp(float(sum(counts)), start_ms)),
+           Series({"__name__": f"{name}_sum", **labels}, _ramp(total, start_ms))]
+    cumulative = 0
+    for bound, count in zip(bounds, counts, strict=True):
+        cumulative += count
+        out.append(Series({"__name__": f"{name}_bucket", **labels, "le": bound},
+                          _ramp(float(cumulative), start_ms)))
+    return out
+
+
+def test_istio_prom_and_kserve_raw_on_their_own_metrics(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    now_ms = int(time.time() * 1000)
+    start_ms = now_ms - 400_000
+    istio = {"destination_workload": "httpbin-v2", "destination_workload_namespace": "default",
+             "reporter": "destination"}
+    series = [
+        Series({"__name__": "istio_requests_total", **istio, "response_code": "200"},
+               _ramp(570.0, start_ms)),
+        Series({"__name__": "istio_requests_total", **istio, "response_code": "503"},
+               _ramp(30.0, start_ms)),
+        *_histogram("istio_request_duration_milliseconds", istio,
+                    ["10", "25", "50", "100", "+Inf"], [300, 150, 90, 60, 0], 15000.0, start_ms),
+        *_histogram("request_predict_seconds", {"model_name": "sklearn-iris", "job": "kserve"},
+                    ["0.005", "0.01", "0.025", "0.05", "+Inf"], [100, 200, 100, 0, 0], 4.8,
+                    start_ms),
+    ]
+    prometheus.write(series)
+    started = datetime.fromtimestamp(now_ms / 1000, UTC) - timedelta(seconds=450)
+    exp = run(experiment({
+        "templates": {"istio-prom": "istio-prom"},
+        "values": {"latencyPercentiles": [50, 90], "istioPromURL": prometheus.query_url,
+                   "labels": {"destination_workload": "httpbin-v2"}},
+    }), tmp_path, started)
+    assert value(exp, 0, "istio-prom/request-count") == pytest.approx(600 * FACTOR)
+    assert value(exp, 0, "istio-prom/error-count") == pytest.approx(30 * FACTOR)
+    assert value(exp, 0, "istio-prom/error-rate") == pytest.approx(0.05)
+    assert value(exp, 0, "istio-prom/latency-mean") == pytest.approx(25.0)
+    assert value(exp, 0, "istio-prom/latency-p50") == pytest.approx(10.0)  # rank 300 of 300
+    assert value(exp, 0, "istio-prom/latency-p90") == pytest.approx(50.0)  # rank 540 of 540
+    exp = run(experiment({
+        "templates": {"kserve-raw": "kserve-raw"},
+        "values": {"latencyPercentiles": [50, 90], "prometheusURL": prometheus.query_url,
+                   "labels": {"model_name": "sklearn-iris"}},
+    }), tmp_path, started)
+    assert value(exp, 0, "kserve-raw/request-count") == pytest.approx(400 * FACTOR)
+    assert value(exp, 0, "kserve-raw/latency-mean") == pytest.approx(12.0)  # 4.8 s / 400, in ms
+    assert value(exp, 0, "kserve-raw/latency-p50") == pytest.approx(7.5)  # rank 200: 5 + 5 * 100/200 ms
+    assert value(exp, 0, "kserve-raw/latency-p90") == pytest.approx(19.0)  # rank 360: 10 + 15 * 60/100 ms
