@@ -218,7 +218,7 @@ def _latency_chart(chart_id: str, axis_label: str, distributions: Sequence[Distr
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     hist_ax.set_ylim(bottom=0)
-    hist_ax.legend(handles, [d.label for d in distributions], loc="upper right", fontsize=8)
+    hist_ax.legend(handles, [d.label for d in distributions], loc="best", fontsize=8)
     return to_svg(fig, chart_id, title)
 
 
@@ -246,6 +246,8 @@ def _history_chart(chart_id: str, histories: Sequence[History], labels: Sequence
                 markersize=3, linewidth=1.3)
     for limit in limits:
         ax.axhline(limit, color=_INK, linewidth=0.8, linestyle=(0, (4, 3)), alpha=0.6)
+    longest = max(len(h.values) for h in histories)
+    ax.set_xlim(0.7, longest + 0.3)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
     ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.set_xlabel("loop")

@@ -1,0 +1,187 @@
+"""The HTML report in a real browser (Debian's headless Chromium), with the network blocked.
+
+Screenshots land in test-artifacts/reports/ for people to look at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.reports.browser import (
+    ARTIFACTS,
+    EXPERIMENTS,
+    GOLDEN,
+    HOSTILE,
+    IMG,
+    SCRIPT,
+    check_golden,
+    hostile_experiment,
+    launch_browser,
+    load_experiment,
+    open_page,
+    screenshot,
+)
+
+from canarist.core.metrics import scalar_metric_names
+from canarist.reports.html import render_html
+from canarist.reports.summary import latency_metric_names
+
+# Sections whose text is compared with golden files.
+KEY_SECTIONS = ("#status", "#no-insights", "#slos", "#latency figcaption", "#metrics")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with launch_browser() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def report_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("reports")
+    files = {}
+    for name in EXPERIMENTS:
+        path = folder / f"{name}.html"
+        path.write_text(render_html(load_experiment(name)), encoding="utf-8")
+        files[name] = path
+    return files
+
+
+def _clean(loaded: Any) -> None:
+    assert loaded.console_errors == []
+    assert loaded.page_errors == []
+    assert loaded.blocked_requests == []
+    assert all(url.startswith("file://") for url in loaded.requests)
+    assert loaded.dialogs == []
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_report_in_browser(browser: Any, report_files: dict[str, Path], name: str) -> None:
+    experiment = load_experiment(name)
+    insights = experiment.result.insights if experiment.result else None
+    with open_page(browser, report_files[name]) as loaded:
+        _clean(loaded)
+        assert loaded.count("script") == 0
+        assert loaded.count("#status") == 1
+        banner = loaded.text("#status")
+        assert f"out of {len(experiment.spec)} tasks are complete." in banner
+        tone = loaded.page.get_attribute("#status", "class")
+        if not experiment.no_failure():
+            assert "tone-failed" in tone
+            failed = experiment.result.failed_task if experiment.result else None
+            if failed:
+                assert failed.reason.split(":")[-1].strip() in loaded.text("#failed-task")
+        elif experiment.completed():
+            assert "tone-ok" in tone
+        else:
+            assert "tone-incomplete" in tone
+        if insights is None:
+            assert loaded.count("#no-insights") == 1
+            assert "Insights not found" in loaded.text("#no-insights")
+        else:
+            versions = insights.num_versions
+            slos = insights.slos
+            num_slos = len(slos.upper) + len(slos.lower) if slos else 0
+            assert loaded.count("#slos tbody tr") == num_slos
+            assert loaded.count("#slos tbody td.cell") == num_slos * versions
+            assert loaded.count("#metrics tbody tr") == len(scalar_metric_names(insights))
+            assert loaded.count("#metrics thead th.version") == versions
+            assert loaded.count("#latency svg.chart-svg") == len(latency_metric_names(insights))
+            # Each latency chart draws one CDF line per version (real SVG paths, not empty).
+            if latency_metric_names(insights):
+                assert loaded.count("#latency svg.chart-svg path") > 20
+            # Hover descriptions.
+            titles = loaded.page.eval_on_selector_all(
+                "#metrics th.metric", "els => els.map(e => e.getAttribute('title'))")
+            assert any(titles)
+        assert loaded.count("#spec details:not([open])") == 1
+        screenshot(loaded, f"{name}-light")
+
+
+def test_multi_loop_history(browser: Any, report_files: dict[str, Path]) -> None:
+    with open_page(browser, report_files["http-multi-loop"]) as loaded:
+        _clean(loaded)
+        assert loaded.count("#history figure") == 15
+        assert loaded.count("#history svg.chart-svg") == 15
+        caption = loaded.text("#history figure:has(svg[aria-label^='http/latency-mean']) figcaption")
+        assert caption == "http/latency-mean (msec)"
+        # Four loops: four markers on the latency-mean line.
+        markers = loaded.count(
+            "#history svg[aria-label^='http/latency-mean'] g[clip-path] use")
+        assert markers == 4
+
+
+def test_dark_scheme_and_print(browser: Any, report_files: dict[str, Path]) -> None:
+    with open_page(browser, report_files["http-two-versions"], color_scheme="dark") as loaded:
+        _clean(loaded)
+        background = loaded.page.evaluate("getComputedStyle(document.body).backgroundColor")
+        color = loaded.page.evaluate("getComputedStyle(document.body).color")
+        assert background == "rgb(21, 25, 30)" and color == "rgb(227, 231, 235)"
+        # Chart ink follows the text colour.
+        ink = loaded.page.evaluate(
+            "getComputedStyle(document.querySelector('#latency svg text')).fill")
+        assert ink == "rgb(227, 231, 235)"
+        screenshot(loaded, "http-two-versions-dark")
+        loaded.page.emulate_media(media="print")
+        assert loaded.page.evaluate("getComputedStyle(document.body).backgroundColor") == \
+            "rgb(255, 255, 255)"
+        assert loaded.page.evaluate(
+            "getComputedStyle(document.querySelector('#spec details')).display") == "none"
+        screenshot(loaded, "http-two-versions-print")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        loaded.page.pdf(path=str(ARTIFACTS / "http-two-versions.pdf"), format="A4")
+
+
+def test_spec_opens_and_is_redacted(browser: Any, report_files: dict[str, Path]) -> None:
+    with open_page(browser, report_files["http-one-version"]) as loaded:
+        _clean(loaded)
+        loaded.page.click("#spec summary")
+        spec = loaded.text("#spec pre")
+        assert "Authorization: '[redacted]'" in spec
+        assert "s3cr3t" not in loaded.page.content()
+        assert "url: http://127.0.0.1:" in spec
+
+
+def test_markup_never_runs(browser: Any, tmp_path: Path) -> None:
+    path = tmp_path / "hostile.html"
+    path.write_text(render_html(hostile_experiment()), encoding="utf-8")
+    with open_page(browser, path) as loaded:
+        loaded.page.click("#spec summary")
+        _clean(loaded)
+        page = loaded.page
+        assert loaded.count("script") == 0
+        assert loaded.count("img") == 0
+        assert page.evaluate(
+            "[...document.querySelectorAll('*')].filter("
+            "e => [...e.attributes].some(a => a.name.startsWith('on'))).length") == 0
+        body = page.inner_text("body")
+        for hostile in HOSTILE:
+            assert hostile in body
+        # Text inside the charts is text as well.
+        svg_text = page.evaluate(
+            "[...document.querySelectorAll('svg text')].map(t => t.textContent).join('\\n')")
+        assert SCRIPT in svg_text and IMG in svg_text
+        screenshot(loaded, "hostile-light")
+
+
+def test_the_harness_sees_network_attempts(browser: Any, tmp_path: Path) -> None:
+    page_file = tmp_path / "fetches.html"
+    page_file.write_text('<!DOCTYPE html><img src="http://127.0.0.1:9/pixel.png">'
+                         '<script>alert("ran")</script>', encoding="utf-8")
+    with open_page(browser, page_file) as loaded:
+        assert loaded.blocked_requests == ["http://127.0.0.1:9/pixel.png"]
+        assert loaded.dialogs == ["ran"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_key_sections_text_golden(browser: Any, report_files: dict[str, Path], name: str) -> None:
+    with open_page(browser, report_files[name]) as loaded:
+        parts = []
+        for selector in KEY_SECTIONS:
+            for text in loaded.page.eval_on_selector_all(selector,
+                                                         "els => els.map(e => e.innerText)"):
+                parts.append(f"== {selector} ==\n{text.strip()}\n")
+    check_golden(GOLDEN / f"{name}.html.txt", "\n".join(parts))
