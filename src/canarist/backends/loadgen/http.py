@@ -20,14 +20,18 @@ Semantics:
 * `method` None means GET, or POST when a body or content type is given (Iter8's rule).
   HEAD is not supported (the response parser cannot know a body is absent).
 * https:// uses the system trust store, or `ca_file` when given.
+* Responses must be delimited by Content-Length or chunked encoding (any HTTP/1.1 server);
+  a body that ends only when the server closes the connection is recorded as `-1`.
+* Cancelling the call stops the load at once (threads and worker processes included).
 
 Speed: the engine runs on uvloop. When the caller's loop is not uvloop, it runs on a fresh
 uvloop loop in a thread and `on_progress` is delivered back on the caller's loop.
 
-Worker processes (`workers`): each runs its own loop with its share of connections, of
-`num_requests` and of the rate (schedules interleave: worker k sends requests k, k+W, ...),
-and the recorders are merged. `workers=None` picks 1 unless the machine has at least 4 CPUs
-and the load needs more than one core; see `auto_workers` for the measurements behind it.
+Worker processes (`workers`): separate interpreters (see `_http_workers`), each with its own
+loop and its share of connections, of `num_requests` and of the rate (schedules interleave:
+worker k sends requests k, k+W, ...); their recorders are merged. `workers=None` picks 1
+unless the machine has at least 4 CPUs and the load needs more than one core; see
+`auto_workers` for the measurements behind it.
 """
 
 from __future__ import annotations
