@@ -426,3 +426,10 @@ def test_merge_values() -> None:
     assert merge_values(base, override) == {"a": {"x": 1, "y": [3], "z": {"q": 1}}, "c": 3, "d": 4}
     assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2, "c": 3}
     assert merge_values(base, None) == base
+
+
+def test_render_names_the_template_by_its_origin_whatever_it_is(tmp_path: Path) -> None:
+    text = "url: x\nmetrics:\n- {name: m, type: gauge, jqExpression: .v}\n"
+    [(version, spec)] = render_provider_specs(text, {}, [], datetime.now(UTC),
+                                              name="https://example.com/templates/mine.tpl")
+    assert version == 0 and spec["metrics"][0]["name"] == "m"

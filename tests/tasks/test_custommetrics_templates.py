@@ -106,7 +106,7 @@ def test_templates_render_as_go_renders_them(name: str) -> None:
             assert error is None and ours is not None, (data, go.out, error)
             assert ours == go.out, data
             if name in builtin_template_names():  # ours escape label values; Iter8's did not
-                parse_provider_spec(ours, name=name, provider=name)
+                parse_provider_spec(ours, name=name)
         else:
             assert ours is None, (data, go.error)
             assert error == go.error.removeprefix("template: "), data
@@ -114,7 +114,7 @@ def test_templates_render_as_go_renders_them(name: str) -> None:
 
 def test_the_tutorial_values_give_the_expected_queries() -> None:
     out = render(builtin_template("kserve-prometheus"), TUTORIAL, name="kserve-prometheus")
-    spec = parse_provider_spec(out, name="kserve-prometheus", provider="kserve-prometheus")
+    spec = parse_provider_spec(out, name="kserve-prometheus")
     queries = {m.name: m.params[0].value for m in spec.metrics}
     matchers = ('revision_name="sklearn-iris-predictor-default-00002",'
                 'service_name="sklearn-iris-predictor-default",')
@@ -138,7 +138,7 @@ def test_the_tutorial_values_give_the_expected_queries() -> None:
 def test_any_percentile_becomes_the_right_quantile(percentile: Any, quantile: str) -> None:
     for name in builtin_template_names():
         out = render(builtin_template(name), {"latencyPercentiles": [percentile]}, name=name)
-        spec = parse_provider_spec(out, name=name, provider=name)
+        spec = parse_provider_spec(out, name=name)
         [latency] = [m for m in spec.metrics if m.name.startswith("latency-p")]
         assert latency.name == f"latency-p{percentile}"
         assert f"histogram_quantile({quantile}, " in latency.params[0].value

@@ -33,6 +33,7 @@ from canarist.backends.metrics_http import (
     MetricsHttpClient,
     QueryUnavailable,
     load_credentials,
+    redact_url,
 )
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
@@ -197,7 +198,7 @@ async def _render_all(
             for version in range(num_versions):
                 own = inputs.version_values[version] if inputs.version_values else None
                 data = template_data(inputs.values, own, start_time=ctx.result.start_time, now=now)
-                rendered, spec = render_provider(template, data, name=provider, provider=provider)
+                rendered, spec = render_provider(template, data, name=provider)
                 log.debug("%s: provider %s, version %d: rendered template:\n%s", ctx.log_prefix(),
                           provider, version, client.redact(rendered))
                 queries.extend(_Query(provider, version, spec, m) for m in spec.metrics)
@@ -233,7 +234,7 @@ async def _measure(query: _Query, client: MetricsHttpClient, ctx: TaskContext) -
         headers=query.spec.headers, body=query.metric.body,
     )
     log.debug("%s: %s for version %d: %s %s %s", ctx.log_prefix(), query.full_name, query.version,
-              request.method, request.url,
+              request.method, redact_url(request.url),
               client.redact(json.dumps(dict(request.params)) if request.params else "(no params)"))
     try:
         payload = await client.query_json(request)

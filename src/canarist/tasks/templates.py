@@ -330,7 +330,7 @@ class ProviderSpec(_SpecModel):
         return "GET" if value in (None, "") else value.upper() if isinstance(value, str) else value
 
 
-def parse_provider_spec(rendered: str, *, name: str, provider: str | None = None) -> ProviderSpec:
+def parse_provider_spec(rendered: str, *, name: str) -> ProviderSpec:
     """Decode a rendered template. SpecError naming `name` (and line:col) if it is not a spec."""
     data = load_yaml(rendered, source=name)
     if data is None:
@@ -348,8 +348,7 @@ def parse_provider_spec(rendered: str, *, name: str, provider: str | None = None
                         problems) from None
     seen: set[str] = set()
     for index, metric in enumerate(spec.metrics):
-        full = f"{provider or 'provider'}/{metric.name}"
-        if "/" in metric.name or not is_valid_name(full):
+        if "/" in metric.name or not is_valid_name(f"provider/{metric.name}"):
             raise SpecError(f"{name}: metrics[{index}].name: {metric.name!r} cannot be part of a "
                             "metric name (no '/' and not empty)")
         if metric.name in seen:
@@ -371,11 +370,10 @@ def render_provider(
     data: Mapping[str, Any],
     *,
     name: str,
-    provider: str | None = None,
 ) -> tuple[str, ProviderSpec]:
     """Execute a parsed provider template with `data` (see `template_data`) and decode it."""
     rendered = template.execute(data)
-    return rendered, parse_provider_spec(rendered, name=name, provider=provider)
+    return rendered, parse_provider_spec(rendered, name=name)
 
 
 def render_provider_specs(
@@ -399,6 +397,6 @@ def render_provider_specs(
     out: list[tuple[int, dict[str, Any]]] = []
     for index, own in enumerate(versions):
         data = template_data(values, own, start_time=start_time or now, now=now)
-        _, spec = render_provider(template, data, name=name, provider=name)
+        _, spec = render_provider(template, data, name=name)
         out.append((index, spec.model_dump(by_alias=True, exclude_none=True)))
     return out
