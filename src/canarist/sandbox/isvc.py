@@ -232,7 +232,7 @@ class ModelRef:
 
 def template_of(spec: Obj) -> Obj:
     """The revision template: `spec.predictor` without `canaryTrafficPercent` (route, not config)."""
-    predictor = copy.deepcopy(spec["predictor"])
+    predictor: Obj = copy.deepcopy(spec["predictor"])
     predictor.pop("canaryTrafficPercent", None)
     if "sklearn" in predictor:  # the pre-0.8 schema names the framework instead of a modelFormat
         legacy = predictor.pop("sklearn")
@@ -466,8 +466,7 @@ def conditions_of(service: Service) -> dict[str, Condition]:
         predictor = Condition("Unknown", config.reason or route.reason,
                               config.message or route.message)
     ingress = Condition("True") if route.status == "True" else Condition(
-        route.status, "PredictorRouteReady not ready" if route.status != "True" else "",
-        route.message)
+        route.status, "PredictorRouteReady not ready", route.message)
     overall = predictor if predictor.status != "True" else ingress
     return {
         "IngressReady": ingress,
