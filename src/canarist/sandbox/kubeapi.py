@@ -47,6 +47,8 @@ log = logging.getLogger("canarist.sandbox")
 
 Obj = dict[str, Any]
 DEFAULT_WATCH_TIMEOUT_S = 1800.0
+# Kinds whose DELETE answers with the deleted object rather than a Status, as kube-apiserver's do.
+RETURNS_DELETED = frozenset({"Pod", "Service", "ServiceAccount"})
 PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/strategic-merge-patch+json": "merge",
@@ -653,6 +655,8 @@ class KubeApiServer:
             self._delete_dependents(namespace, str(deleted["metadata"].get("uid", "")))
         if resource.kind == "Pod":
             self.pod_logs.forget(namespace, target.name)
+        if resource.kind in RETURNS_DELETED:
+            return _json(_output(resource, deleted))
         return _json(_success(resource, target.name, deleted))
 
     def _delete_dependents(self, namespace: str, uid: str) -> None:

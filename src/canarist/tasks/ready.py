@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from canarist.backends.kube import KubeClient, KubeError, KubeNotFound, Resource
 from canarist.core.durations import parse_duration
-from canarist.core.errors import CanaristError, TaskError, UnavailableError
+from canarist.core.errors import CanaristError, DurationError, TaskError, UnavailableError
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
 
 INTERVAL_S = 1.0
@@ -38,7 +38,10 @@ class ReadyInputs(TaskInputs):
     @field_validator("timeout")
     @classmethod
     def _duration(cls, value: str) -> str:
-        seconds = parse_duration(value, field="timeout")
+        try:
+            seconds = parse_duration(value, field="timeout")
+        except DurationError as error:
+            raise ValueError(error.message) from None
         if seconds < 0:
             raise ValueError(f"timeout: must not be negative, got {value}")
         return value

@@ -11,5 +11,6 @@ from canarist.tasks.base import TaskDefinition
 
 TASKS: Mapping[str, TaskDefinition[Any]] = MappingProxyType(
     {definition.name: definition
-     for definition in (assess.TASK, custommetrics.TASK, grpc.TASK, http.TASK, notify.TASK, run.TASK)}
+     for definition in (assess.TASK, custommetrics.TASK, grpc.TASK, http.TASK, notify.TASK,
+                        ready.TASK, run.TASK)}
 )
