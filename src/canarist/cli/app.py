@@ -28,6 +28,20 @@ URL_TIMEOUT_S = 30.0
 REPORT_FORMATS = ("text",)
 
 
+def _cluster_options(func: Any) -> Any:
+    """Where `ready` tasks look: `-n/--namespace`, `--kubeconfig`, `--context`."""
+    for decorator in reversed([
+        click.option("-n", "--namespace", default=None,
+                     help="Namespace for ready tasks that name none (default: default)."),
+        click.option("--kubeconfig", default=None, metavar="FILE",
+                     help="Kubeconfig for ready tasks (default: $KUBECONFIG, ~/.kube/config)."),
+        click.option("--context", "kube_context", default=None,
+                     help="Kubeconfig context for ready tasks."),
+    ]):
+        func = decorator(func)
+    return func
+
+
 def _run_dir_option(func: Any) -> Any:
     return click.option(
         "--run-dir", "--runDir", "run_dir", default=".", show_default=True,
@@ -56,21 +70,27 @@ def cli(loglevel: str) -> None:
               help="Set a value to the contents of a file.")
 @click.option("--dry", is_flag=True, help="Write experiment.yaml and stop.")
 @_run_dir_option
+@_cluster_options
 def launch(values_files: tuple[str, ...], set_values: tuple[str, ...],
            set_strings: tuple[str, ...], set_files: tuple[str, ...], dry: bool,
-           run_dir: Path) -> None:
+           run_dir: Path, namespace: str | None, kubeconfig: str | None,
+           kube_context: str | None) -> None:
     """Render an experiment from values into experiment.yaml and run it."""
     values = collect_values(values_files, set_values, set_strings, set_files)
-    local.launch(values, run_dir, dry=dry, settings=_settings(run_dir))
+    local.launch(values, run_dir, dry=dry,
+                 settings=_settings(run_dir, namespace, kubeconfig, kube_context))
 
 
 @cli.command()
 @click.option("--reuse-result", "--reuseResult", "reuse_result", is_flag=True,
               help="Keep the existing result and add a loop to it.")
 @_run_dir_option
-def run(reuse_result: bool, run_dir: Path) -> None:
+@_cluster_options
+def run(reuse_result: bool, run_dir: Path, namespace: str | None, kubeconfig: str | None,
+        kube_context: str | None) -> None:
     """Run the experiment in experiment.yaml."""
-    local.run(run_dir, reuse_result=reuse_result, settings=_settings(run_dir))
+    local.run(run_dir, reuse_result=reuse_result,
+              settings=_settings(run_dir, namespace, kubeconfig, kube_context))
 
 
 @cli.command()
@@ -123,8 +143,10 @@ def version(short: bool) -> None:
 cli.add_command(template)
 
 
-def _settings(run_dir: Path) -> RunSettings:
-    return RunSettings(run_dir=run_dir, progress=terminal_progress_factory())
+def _settings(run_dir: Path, namespace: str | None = None, kubeconfig: str | None = None,
+              kube_context: str | None = None) -> RunSettings:
+    return RunSettings(run_dir=run_dir, namespace=namespace or "default", kubeconfig=kubeconfig,
+                       kube_context=kube_context, progress=terminal_progress_factory())
 
 
 def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple[str, ...],
