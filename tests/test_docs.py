@@ -30,8 +30,12 @@ def blocks(kind: str) -> list[tuple[str, str]]:
 
 
 def launch_lines() -> list[tuple[str, str]]:
-    return [(doc, line) for doc, body in blocks("shell") for line in body.splitlines()
-            if line.startswith("canarist launch ")]
+    lines = []
+    for doc, body in blocks("shell"):
+        for line in body.replace("\\\n", " ").splitlines():
+            if line.startswith("canarist launch "):
+                lines.append((doc, line))
+    return lines
 
 
 def marked_yaml(marker: str) -> list[tuple[str, str]]:
