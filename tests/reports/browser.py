@@ -32,6 +32,7 @@ UPDATE_GOLDEN = os.environ.get("CANARIST_UPDATE_GOLDEN") == "1"
 EXPERIMENTS = {
     "http-one-version": REPORT_FIXTURES / "http-one-version.yaml",
     "http-two-versions": REPORT_FIXTURES / "http-two-versions.yaml",
+    "custommetrics-two-versions": REPORT_FIXTURES / "custommetrics-two-versions.yaml",
     "kserve-two-versions": FIXTURES / "iter8" / "kserve-two-versions.yaml",
     "kserve-two-versions-unavailable": REPORT_FIXTURES / "kserve-two-versions-unavailable.yaml",
     "grpc-samples": REPORT_FIXTURES / "grpc-samples.yaml",

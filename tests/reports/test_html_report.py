@@ -77,13 +77,14 @@ def test_sections_follow_the_experiment(rendered: dict[str, str]) -> None:
     assert ids("http-two-versions") == {"status", "slos", "latency", "metrics", "spec"}
     assert ids("http-multi-loop") == {"status", "slos", "latency", "metrics", "history", "spec"}
     assert ids("kserve-two-versions") == {"status", "slos", "metrics", "spec"}
+    assert ids("custommetrics-two-versions") == {"status", "slos", "metrics", "spec"}
     assert ids("failed-grpc") == {"status", "latency", "metrics", "spec"}
     assert ids("not-started") == {"status", "no-insights", "spec"}
     assert ids("failed-no-insights") == {"status", "no-insights", "spec"}
 
 
 def test_a_typical_two_version_report_is_small(rendered: dict[str, str]) -> None:
-    for name in ("http-two-versions", "kserve-two-versions", "http-multi-loop"):
+    for name in ("http-two-versions", "custommetrics-two-versions", "http-multi-loop"):
         assert len(rendered[name].encode()) < MAX_TYPICAL_BYTES, name
 
 
@@ -168,8 +169,9 @@ def test_no_history_for_a_single_loop(rendered: dict[str, str]) -> None:
 
 
 def test_number_formatting() -> None:
-    assert [format_number(v) for v in (0.0, 200.0, 8.534, 154.26, 0.0312, 1e-5)] == \
-        ["0", "200", "8.53", "154.3", "0.0312", "1e-05"]
+    values = (0.0, -0.0, 200.0, 8.534, 8.5, 41.9999999, 154.26, 0.0312, 1e-5, 12.0004, 2e16)
+    assert [format_number(v) for v in values] == \
+        ["0", "0", "200", "8.53", "8.50", "42", "154.3", "0.0312", "1e-05", "12", "2e+16"]
 
 
 def test_histogram_distribution_is_exact() -> None:

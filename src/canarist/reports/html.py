@@ -98,17 +98,21 @@ def _environment() -> jinja2.Environment:
 
 
 def format_number(value: float) -> str:
-    """A measured value for people: whole numbers as such, otherwise 2 decimals (3 significant
-    digits below 1, so a small error rate does not read as 0.00)."""
+    """A measured value for people: 2 decimals (1 from 100 on, 3 significant digits below 1,
+    so a small error rate does not read as 0.00); no zero decimals (`42`, not `42.00`)."""
     if not math.isfinite(value):
         return str(value)
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
+    if abs(value) >= 1e15:
+        return f"{value:.6g}"
     if abs(value) >= 100:
-        return f"{value:.1f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
+        text = f"{value:.1f}"
+    elif abs(value) >= 1:
+        text = f"{value:.2f}"
+    else:
+        text = f"{value:.3g}"
+    if "." in text and "e" not in text and text.rstrip("0").endswith("."):
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "0") else text
 
 
 def relative_change(readings: tuple[Reading, ...], index: int) -> str:
