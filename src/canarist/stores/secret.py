@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+import yaml
+
 from canarist.core.errors import InputError, SpecError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data, parse_experiment
 from canarist.core.yamltext import dump_yaml, load_yaml
@@ -138,7 +140,7 @@ class SecretStore:
             text = (secret.get("stringData") or {}).get(EXPERIMENT_KEY)
         if text is None:
             raise SpecError(f"{source}: no {EXPERIMENT_KEY} key")
-        data = load_yaml(text, source=f"{source}:{EXPERIMENT_KEY}")
+        data = _load(text, source=f"{source}:{EXPERIMENT_KEY}")
         if not isinstance(data, dict):
             raise SpecError(f"{source}: {EXPERIMENT_KEY} is not a mapping with spec and result")
         return data
@@ -151,8 +153,8 @@ class SecretStore:
             self.read()
         for _attempt in range(MAX_CONFLICT_RETRIES):
             assert self._secret is not None and self._server is not None and self._own is not None
-            merged = compact(merge(self._own, own, self._server), self.limits)
-            body = self._body(self._secret, merged)
+            merged, text = compact_text(merge(self._own, own, self._server), self.limits)
+            body = self._body(self._secret, text)
             try:
                 written = self.kube.replace_secret(self.namespace, self.group, body)
             except Exception as error:
@@ -184,15 +186,47 @@ class SecretStore:
                 f"{_revision(latest)}); this run stops")
         self._secret, self._server = latest, self._decode(latest)
 
-    def _body(self, secret: Obj, data: Obj) -> Obj:
+    def _body(self, secret: Obj, text: str) -> Obj:
         meta = secret.get("metadata") or {}
         kept = {key: meta[key] for key in ("name", "namespace", "labels", "annotations",
                                            "resourceVersion", "ownerReferences") if meta.get(key)}
         kept["name"] = self.group
-        text = dump_yaml(data).encode("utf-8")
+        encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
         return {"apiVersion": "v1", "kind": "Secret", "metadata": kept,
-                "type": secret.get("type") or "Opaque",
-                "data": {EXPERIMENT_KEY: base64.b64encode(text).decode("ascii")}}
+                "type": secret.get("type") or "Opaque", "data": {EXPERIMENT_KEY: encoded}}
+
+
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
+_FAST_DUMPER: Any = getattr(yaml, "CSafeDumper", None)
+
+
+def _load(text: str, *, source: str) -> Any:
+    """YAML text to data: libyaml when present (a looped experiment is large), else load_yaml."""
+    if _FAST_LOADER is not None:
+        try:
+            return yaml.load(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            pass  # load_yaml reports the position
+    return load_yaml(text, source=source)
+
+
+def _dump(data: Obj) -> str:
+    """Data to YAML text in dump_yaml's layout, with libyaml when present."""
+    if _FAST_DUMPER is None:
+        return dump_yaml(data)
+    return str(yaml.dump(data, Dumper=_LiteralDumper, sort_keys=True, default_flow_style=False,
+                         allow_unicode=True, width=1_000_000))
+
+
+if _FAST_DUMPER is not None:
+    class _LiteralDumper(_FAST_DUMPER):  # type: ignore[misc]
+        """Multi-line strings as literal blocks, as dump_yaml writes them."""
+
+    def _literal(dumper: Any, value: str) -> Any:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value,
+                                       style="|" if "\n" in value else None)
+
+    _LiteralDumper.add_representer(str, _literal)
 
 
 def _revision(secret: Obj) -> str:
@@ -221,9 +255,8 @@ _MISSING: Final[Any] = object()
 def merge(base: Any, ours: Any, theirs: Any, key: str = "") -> Any:
     """Our changes (from `base` to `ours`) applied onto `theirs`.
 
-    Maps merge key by key; lists that both sides only appended to keep both appends
-    (theirs first); per-version lists merge element by element; anything else both sides
-    changed takes our value.
+    Maps merge key by key; what we appended to a list is appended to theirs; per-version
+    lists merge element by element; anything else both sides changed takes our value.
     """
     if _same(ours, base):
         return theirs
@@ -244,7 +277,7 @@ def merge(base: Any, ours: Any, theirs: Any, key: str = "") -> Any:
             return [merge(base_list[i] if i < len(base_list) else _MISSING, o, t)
                     for i, (o, t) in enumerate(zip(ours, theirs, strict=True))]
         size = len(base_list)
-        if ours[:size] == base_list and theirs[:size] == base_list:
+        if ours[:size] == base_list:
             return theirs + ours[size:]
     return ours
 
@@ -260,15 +293,21 @@ def _same(a: Any, b: Any) -> bool:
 
 def compact(data: Obj, limits: HistoryLimits) -> Obj:
     """`data` with per-loop history trimmed so that its YAML text fits `limits.max_bytes`."""
+    return compact_text(data, limits)[0]
+
+
+def compact_text(data: Obj, limits: HistoryLimits) -> tuple[Obj, str]:
+    """`compact`, and the YAML text of the result."""
     current = limits
     while True:
         trimmed = _trim(data, current)
-        if len(dump_yaml(trimmed).encode("utf-8")) <= current.max_bytes:
-            return trimmed
+        text = _dump(trimmed)
+        if len(text.encode("utf-8")) <= current.max_bytes:
+            return trimmed, text
         if current.values == 1 and current.samples == 1 and current.buckets == 1:
             log.warning("experiment is larger than %d bytes even without history",
                         current.max_bytes)
-            return trimmed
+            return trimmed, text
         current = HistoryLimits(values=max(1, current.values // 2),
                                 samples=max(1, current.samples // 2),
                                 buckets=max(1, current.buckets // 2),
