@@ -207,6 +207,62 @@ def child_main(args: list[str]) -> None:
     print(json.dumps(out))
 
 
+NGINX_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 27 Nov 2026 00:50:00 GMT\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 22\r\nConnection: keep-alive\r\n\r\n"
+    + BODY.encode()
+)
+
+
+def micro_hot_path(n: int = 200_000) -> dict[str, float]:
+    """CPU µs per response spent in canarist's Python code, without sockets.
+
+    Feeds a recorded nginx response to one connection whose transport discards writes:
+    parse, record and send the next request, as in a real run minus the event loop and the
+    kernel. Also the two ways of recording a value (HDR directly vs the bucketed dict).
+    """
+
+    import uvloop
+    from hdrh.histogram import HdrHistogram
+
+    from canarist.backends.loadgen._http_engine import Engine
+    from canarist.backends.loadgen.http import HttpLoadSpec, prepare
+    from canarist.backends.loadgen.recorder import Recorder
+
+    class Sink:
+        def write(self, data: bytes) -> None:
+            pass
+
+    async def per_response(qps: float | None) -> float:
+        target, plan = prepare(HttpLoadSpec(url="http://127.0.0.1:1/", num_requests=10**9, qps=qps))
+        engine = Engine(target, plan)
+        conn = engine.conns[0]
+        conn.connection_made(Sink())  # type: ignore[arg-type]
+        engine.t0 = time.perf_counter_ns() - 10**12
+        conn.send(0, 0)
+        feed = conn.data_received
+        t = time.process_time()
+        for _ in range(n):
+            feed(NGINX_RESPONSE)
+        return (time.process_time() - t) / n * 1e6
+
+    out = {
+        "closed loop": uvloop.run(per_response(None)),
+        "open loop": uvloop.run(per_response(1e9)),
+    }
+    hdr = HdrHistogram(1, 3_600_000_000, 3)
+    t = time.process_time()
+    for i in range(n):
+        hdr.record_value(100 + i % 300)
+    out["HdrHistogram.record_value"] = (time.process_time() - t) / n * 1e6
+    rec = Recorder()
+    t = time.process_time()
+    for i in range(n):
+        rec.record(0, 0, (100 + i % 300) * 1000, 200)
+    out["Recorder.record (2 values)"] = (time.process_time() - t) / n * 1e6
+    return out
+
+
 def run_canarist(pin: bool = True, **params: Any) -> dict[str, Any]:
     argv = [sys.executable, __file__, "--child", json.dumps(params)]
     proc = subprocess.run(pinned(CLIENT_CPU, argv) if pin else argv, capture_output=True, text=True)
@@ -248,6 +304,10 @@ def main() -> None:
     if args.child is not None:
         child_main([args.child])
         return
+    micro = micro_hot_path()
+    print("CPU µs per response in canarist's Python code (no sockets):")
+    for name, value in micro.items():
+        print(f"  {name:<28} {value:6.2f}")
     ensure_tools()
     nginx, url = start_nginx()
     dur = args.duration
