@@ -34,7 +34,6 @@ from matplotlib.ticker import MaxNLocator
 
 from canarist.core.experiment import HistBucket
 
-
 PALETTE = ("#3a86c8", "#e8833a", "#2aa876", "#a066c8", "#d9534f", "#a47148", "#d46aa6",
            "#8c8c8c")
 _INK = "#010203"  # replaced by currentColor in the SVG
