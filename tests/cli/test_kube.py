@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,6 +22,7 @@ from tests.cli.test_kube_env import (
 from tests.servers.http_target import ThreadedHttpTarget
 
 from canarist.sandbox.jobs import wait_for
+from canarist.sandbox.kubeconfig import write_kubeconfig
 
 __all__ = ["cluster"]
 
@@ -99,3 +102,81 @@ def test_cronjob_loops_and_relaunch_replaces(cluster: Cluster, target: str) -> N
     assert wait_for(lambda: job_done(cluster, "default-2-job"), 60)
     assert experiment_in(cluster)["result"]["numLoops"] == 1
     assert cluster.k("delete").returncode == 0
+
+
+def one_error_line(stderr: str) -> str:
+    errors = [line for line in stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+def test_runner_none_then_run_by_hand_with_iter8_spellings(cluster: Cluster, target: str,
+                                                           tmp_path: Path) -> None:
+    done = cluster.k("launch", *experiment_args(target), "--group", "manual")
+    assert done.returncode == 0, done.stderr
+    assert cluster.names(JOBS) == [] and cluster.names(CRONJOBS) == []
+    pending = cluster.k("assert", "--group", "manual", "--condition", "completed")
+    assert pending.returncode == 1
+    assert "experiment did not complete" in pending.stderr
+    for _ in range(2):
+        ran = cluster.k("run", "--group", "manual", "--reuseResult", cwd=tmp_path)
+        assert ran.returncode == 0, ran.stderr
+    assert experiment_in(cluster, "manual")["result"]["numLoops"] == 2
+    asserted = cluster.k("assert", "-g", "manual", "-c", "completed", "-c", "nofailure,slos")
+    assert asserted.returncode == 0, asserted.stderr
+    text = cluster.k("report", "-g", "manual", "--outputFormat", "TEXT")
+    assert text.returncode == 0, text.stderr
+    assert "http/error-count" in text.stdout
+    bad = cluster.k("report", "-g", "manual", "-o", "pdf")
+    assert bad.returncode == 2 and "unsupported report format pdf" in one_error_line(bad.stderr)
+    empty = cluster.k("log", "-g", "manual")
+    assert empty.returncode == 0
+    assert empty.stderr.rstrip().endswith("indented-trace=below ...")
+
+
+def test_dry_writes_manifest_and_creates_nothing(cluster: Cluster, target: str,
+                                                 tmp_path: Path) -> None:
+    done = cluster.k("launch", "--dry", *experiment_args(target), "--set", "runner=job",
+                     "-n", "team-a", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "wrote kubernetes manifest into manifest.yaml" in done.stderr
+    assert "dry run complete" in done.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all((tmp_path / "manifest.yaml").read_text())]
+    assert kinds == ["Secret", "ServiceAccount", "Role", "RoleBinding", "Job"]
+    assert cluster.names(SECRETS) == [] and cluster.names(SECRETS, "team-a") == []
+
+
+def test_errors_are_one_clear_line(cluster: Cluster, target: str, tmp_path: Path) -> None:
+    missing = cluster.k("report", "--kubeconfig", str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert "kubeconfig" in one_error_line(missing.stderr)
+    context = cluster.k("report", "--context", "elsewhere")
+    assert context.returncode == 2
+    assert "elsewhere" in one_error_line(context.stderr)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = write_kubeconfig(tmp_path / "dead", f"http://127.0.0.1:{port}", "token")
+    unreachable = cluster.k("report", "--kubeconfig", str(dead))
+    assert unreachable.returncode == 3
+    assert "cannot reach the Kubernetes API server" in one_error_line(unreachable.stderr)
+    no_namespace = cluster.k("launch", *experiment_args(target), "-n", "nowhere")
+    assert no_namespace.returncode == 2
+    assert one_error_line(no_namespace.stderr) == "Error: namespace nowhere not found"
+    for command in ("report", "delete", "log", "assert -c completed"):
+        unknown = cluster.k(*command.split(), "-g", "ghost")
+        if command == "log":
+            assert unknown.returncode == 0  # no pods: nothing to show
+            continue
+        assert unknown.returncode == 2, command
+        assert one_error_line(unknown.stderr) == \
+            "Error: experiment group ghost not found in namespace default"
+    schedule = cluster.k("launch", *experiment_args(target), "--set", "runner=cronjob",
+                         "--set", "cronjobSchedule=every minute")
+    assert schedule.returncode == 2
+    assert "cronjobSchedule" in one_error_line(schedule.stderr)
+    assert cluster.names(SECRETS) == []
+    group = cluster.k("launch", *experiment_args(target), "-g", "Bad_Name")
+    assert group.returncode == 2
+    assert "not a valid experiment group name" in one_error_line(group.stderr)
