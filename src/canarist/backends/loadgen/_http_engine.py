@@ -207,11 +207,24 @@ class _OpenConn(_Conn):
         status = parser.get_status_code()
         intended = self.intended
         start = self.start
-        self.busy = False
-        eng.in_flight -= 1
         if parser.should_keep_alive():
-            eng.next_open(self)
+            i = eng.issued
+            nxt = eng.t0 + int(i * eng.period)
+            if nxt <= end and i < eng.limit and not eng.stopping:
+                # the oldest due request goes out on this connection right away
+                eng.issued = i + 1
+                if end - nxt > LATE_SEND_THRESHOLD_NS:
+                    eng.recorder.late_sends += 1
+                self.intended = nxt
+                self.start = end
+                self.transport.write(eng.request)  # type: ignore[union-attr]
+            else:
+                self.busy = False
+                eng.in_flight -= 1
+                eng.idle.append(self)
         else:
+            self.busy = False
+            eng.in_flight -= 1
             self.transport.close()  # type: ignore[union-attr]
         v = (end - intended + 500) // 1000
         if v >= 2048:
@@ -352,22 +365,6 @@ class Engine:
         self.issued += 1
         start = perf_counter_ns()
         conn.send(start, start)
-
-    def next_open(self, conn: _Conn) -> None:
-        if self.stopping or self.issued >= self.limit:
-            self.idle.append(conn)
-            if self.in_flight == 0:
-                self.check_finish()
-            return
-        now = perf_counter_ns()
-        if now >= self.t0 and self.issued < int((now - self.t0) / self.period) + 1:
-            intended = self.t0 + int(self.issued * self.period)
-            self.issued += 1
-            if now - intended > LATE_SEND_THRESHOLD_NS:
-                self.recorder.late_sends += 1
-            conn.send(intended, now)
-        else:
-            self.idle.append(conn)
 
     def _tick(self) -> None:
         if self.stopping or self.issued >= self.limit:
