@@ -18,14 +18,16 @@ from canarist.core import values as helm_values
 from canarist.core.assertions import parse_conditions
 from canarist.core.durations import parse_duration
 from canarist.core.errors import ExperimentFailed, UnavailableError, ValuesError
+from canarist.core.experiment import Experiment
 from canarist.core.yamltext import load_yaml
 from canarist.reports.text import render_text
+from canarist.reports.verdict import render_json
 from canarist.runners import local
 from canarist.runners.engine import RunSettings
 from canarist.stores.file import FileStore
 
 URL_TIMEOUT_S = 30.0
-REPORT_FORMATS = ("text",)
+REPORT_FORMATS = ("text", "html", "json")
 
 
 def _cluster_options(func: Any) -> Any:
@@ -95,7 +97,7 @@ def run(reuse_result: bool, run_dir: Path, namespace: str | None, kubeconfig: st
 
 @cli.command()
 @click.option("-o", "--output", "--outputFormat", "output_format", default="text",
-              show_default=True, help="Report format: text.")
+              show_default=True, help="Report format: text, html or json.")
 @_run_dir_option
 def report(output_format: str, run_dir: Path) -> None:
     """Print a report of the experiment."""
@@ -104,7 +106,18 @@ def report(output_format: str, run_dir: Path) -> None:
         raise click.BadParameter(f"unsupported report format {output_format}; expected "
                                  + " or ".join(REPORT_FORMATS), param_hint="'-o'")
     experiment = FileStore(run_dir).read()
-    click.echo(render_text(experiment), nl=False)
+    click.echo(render_report(experiment, fmt), nl=False)
+
+
+def render_report(experiment: Experiment, fmt: str) -> str:
+    """The report in `fmt` (text, html or json); shared by `report` and `k report`."""
+    if fmt == "html":
+        from canarist.reports.html import render_html  # matplotlib: imported only when needed
+
+        return render_html(experiment)
+    if fmt == "json":
+        return render_json(experiment)
+    return render_text(experiment)
 
 
 @cli.command(name="assert")
