@@ -1,0 +1,1 @@
+"""Load generators: HTTP (`http`) and gRPC, sharing `recorder.Recorder` and `LoadResult`."""
