@@ -18,16 +18,17 @@ from canarist.sandbox import interpreter, prometheus
 from canarist.sandbox.client import SandboxApi, load_manifests
 from canarist.sandbox.revisions import tail
 from canarist.sandbox.state import StateDir, cmdline, pid_alive
-from canarist.sandbox.supervisor import Config, Ports, check_ports, run
+from canarist.sandbox.supervisor import Ports, check_ports
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 
 
 def _dir_option(func: Any) -> Any:
-    return click.option("--dir", "state_dir", default=None, metavar="DIR",
+    return click.option("--dir", "state_dir", default=None, metavar="DIR", envvar="CANARIST_SANDBOX_DIR",
                         type=click.Path(file_okay=False, path_type=Path),
-                        help="State directory  [default: ~/.canarist/sandbox]")(func)
+                        help="State directory  [env: CANARIST_SANDBOX_DIR; default: "
+                             "~/.canarist/sandbox]")(func)
 
 
 @click.group(name="sandbox")
@@ -70,6 +71,8 @@ def _already_running(state: StateDir) -> str:
 
 
 def _run_foreground(state: StateDir, ports: Ports, python: str, binary: str) -> None:
+    from canarist.sandbox.supervisor import Config, run
+
     lock = state.lock()
     if lock is None:
         raise InputError(_already_running(state))
@@ -239,7 +242,12 @@ def render_status(data: dict[str, Any]) -> str:
               help="Manifest file (YAML or JSON), or - for stdin; repeatable.")
 @click.option("-n", "--namespace", default="default", show_default=True,
               help="Namespace for manifests that name none.")
-def apply(state_dir: Path | None, files: tuple[str, ...], namespace: str) -> None:
+@click.option("--wait", is_flag=True,
+              help="Wait until each InferenceService is Ready with its newest revision.")
+@click.option("--timeout", default=180.0, show_default=True, metavar="SECONDS",
+              help="How long --wait waits.")
+def apply(state_dir: Path | None, files: tuple[str, ...], namespace: str, wait: bool,
+          timeout: float) -> None:
     """Create or update InferenceServices in the sandbox (through its Kubernetes API)."""
     state = StateDir.at(state_dir)
     docs = []
@@ -256,9 +264,15 @@ def apply(state_dir: Path | None, files: tuple[str, ...], namespace: str) -> Non
     if not state.locked():
         raise UnavailableError(f"no sandbox is running in {state.path}; start it with: "
                                "canarist sandbox up" + (f" --dir {state.path}" if state_dir else ""))
-    api = SandboxApi(state.kubeconfig)
-    for doc in docs:
-        click.echo(api.apply(doc, namespace))
+    with SandboxApi(state.kubeconfig) as api:
+        for doc in docs:
+            click.echo(api.apply(doc, namespace))
+        if wait:
+            deadline = time.monotonic() + timeout
+            for doc in docs:
+                ns, name = doc["metadata"].get("namespace") or namespace, doc["metadata"]["name"]
+                api.wait_ready(ns, name, max(0.0, deadline - time.monotonic()))
+                click.echo(f"inferenceservice.serving.kserve.io/{name} ready")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,6 +16,7 @@ from canarist.sandbox.isvc import API_VERSION, KIND, ManifestError, validate_man
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "inferenceservices"
 TIMEOUT_S = 10.0
+POLL_S = 0.5
 
 Obj = dict[str, Any]
 
@@ -54,6 +56,15 @@ class SandboxApi:
         self.server = configuration.host
         self.api = client.CustomObjectsApi(client.ApiClient(configuration))
 
+    def close(self) -> None:
+        self.api.api_client.close()
+
+    def __enter__(self) -> SandboxApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def apply(self, doc: Obj, default_namespace: str = "default") -> str:
         """Create or replace one InferenceService; returns kubectl's kind of answer."""
         from kubernetes.client.exceptions import ApiException
@@ -89,6 +100,31 @@ class SandboxApi:
             raise UnavailableError(f"the sandbox API at {self.server} is not reachable: "
                                    f"{type(exc).__name__}") from None
 
+    def get(self, namespace: str, name: str) -> Obj:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return cast(Obj, self.api.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=TIMEOUT_S))
+        except ApiException as exc:
+            raise _api_error(exc, f"{namespace}/{name}") from None
+        except Exception as exc:
+            raise UnavailableError(f"the sandbox API at {self.server} is not reachable: "
+                                   f"{type(exc).__name__}") from None
+
+    def wait_ready(self, namespace: str, name: str, timeout_s: float) -> None:
+        """Block until the InferenceService is Ready for its current spec, or raise why not."""
+        deadline = time.monotonic() + timeout_s
+        verdict = "no status yet"
+        while time.monotonic() < deadline:
+            verdict = readiness(self.get(namespace, name))
+            if verdict == "":
+                return
+            if verdict.startswith("failed: "):
+                raise UnavailableError(f"{namespace}/{name} is not ready: {verdict[8:]}")
+            time.sleep(POLL_S)
+        raise UnavailableError(f"{namespace}/{name} was not ready within {timeout_s:g}s: {verdict}")
+
     def list(self) -> list[Obj]:
         from kubernetes.client.exceptions import ApiException
 
@@ -102,6 +138,24 @@ class SandboxApi:
                                    f"{type(exc).__name__}") from None
         items: list[Obj] = found.get("items", [])
         return items
+
+
+def readiness(obj: Obj) -> str:
+    """"" when the object is Ready for its current generation with its newest revision;
+    "failed: <reason: message>" when it cannot get there; otherwise what it waits for."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj.get("metadata", {}).get("generation"):
+        return "waiting for the controller"
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    ready = conditions.get("Ready", {})
+    predictor = (status.get("components") or {}).get("predictor") or {}
+    if ready.get("status") == "False":
+        cause = conditions.get("PredictorReady", ready)
+        return f"failed: {cause.get('reason', '')}: {cause.get('message', '')}"
+    if ready.get("status") == "True" and (
+            predictor.get("latestCreatedRevision") == predictor.get("latestReadyRevision")):
+        return ""
+    return ready.get("message") or "waiting for the revision to become ready"
 
 
 def _same_meta(current: Obj, wanted: Obj) -> bool:

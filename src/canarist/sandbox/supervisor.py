@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -115,11 +116,14 @@ class Supervisor:
     async def stop(self) -> None:
         self.phase = "stopping"
         self.snapshot()
-        await self.controller.stop()
+        started = time.monotonic()
+        stops = [self.controller.stop()]
         if self.prometheus is not None:
-            await self.prometheus.stop()
+            stops.append(self.prometheus.stop())
+        await asyncio.gather(*stops, return_exceptions=True)
         await gather_stop(*(p for p in (self.api, self.http, self.grpc, self.metrics_server)
                             if p is not None))
+        log.info("sandbox stopped in %.1fs", time.monotonic() - started)
 
     def endpoints(self) -> dict[str, str]:
         out = {"http": f"{HOST}:{self.http.port}", "grpc": f"{HOST}:{self.grpc.port}",
