@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.servers.kserve_fixture import IRIS_V2_GRPC_REQUEST, KServeServer, kserve_server
 
 from canarist.core.experiment import Experiment, parse_experiment
 from canarist.core.metrics import scalar_value
-from tests.servers.kserve_fixture import IRIS_V2_GRPC_REQUEST, KServeServer, kserve_server
 
 __all__ = ["kserve_server"]
 

@@ -13,6 +13,7 @@ import click
 from canarist import __version__
 from canarist.cli import logs
 from canarist.cli.progress import terminal_progress_factory
+from canarist.cli.sandbox import sandbox
 from canarist.cli.templates import template
 from canarist.core import values as helm_values
 from canarist.core.assertions import parse_conditions
@@ -154,6 +155,7 @@ def version(short: bool) -> None:
 
 
 cli.add_command(template)
+cli.add_command(sandbox)
 
 
 def _settings(run_dir: Path, namespace: str | None = None, kubeconfig: str | None = None,
