@@ -21,8 +21,11 @@ from tests.cli.test_kube_env import (
 )
 from tests.servers.http_target import ThreadedHttpTarget
 
+from canarist.backends import kube
+from canarist.backends.kube import KubeClient
 from canarist.sandbox.jobs import wait_for
 from canarist.sandbox.kubeconfig import write_kubeconfig
+from canarist.sandbox.store import ResourceKey
 
 __all__ = ["cluster"]
 
@@ -180,3 +183,31 @@ def test_errors_are_one_clear_line(cluster: Cluster, target: str, tmp_path: Path
     group = cluster.k("launch", *experiment_args(target), "-g", "Bad_Name")
     assert group.returncode == 2
     assert "not a valid experiment group name" in one_error_line(group.stderr)
+
+
+def test_ready_runs_in_the_pod_with_only_its_roles(cluster: Cluster) -> None:
+    isvcs = ResourceKey("serving.kserve.io", "v1beta1", "inferenceservices")
+    cluster.store.create(isvcs, "default", {
+        "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+        "metadata": {"name": "sklearn-iris"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    done = cluster.k("launch", "--set", "tasks={ready}", "--set", "ready.isvc=sklearn-iris",
+                     "--set", "runner=job")
+    assert done.returncode == 0, done.stderr
+    assert wait_for(lambda: job_done(cluster, "default-1-job"), 60)
+    pod = cluster.store.list(PODS, "default")[0]["metadata"]["name"]
+    assert cluster.store.get(JOBS, "default", "default-1-job")["status"].get("succeeded") == 1, \
+        cluster.api.pod_logs.read("default", pod)
+    # the pod's token can read that InferenceService and the Secret, and nothing else
+    token = cluster.api.issue_token("default", "default-canarist-sa")
+    client = KubeClient.connect(str(write_kubeconfig(cluster.kubeconfig.parent / "sa", cluster.api.url,
+                                                     token)))
+    with client:
+        client.get(kube.INFERENCE_SERVICES, "default", "sklearn-iris")
+        client.get(kube.SECRETS, "default", "default")
+        for resource, name in ((kube.SECRETS, "other"), (kube.INFERENCE_SERVICES, "other"),
+                               (kube.PODS, pod), (kube.JOBS, "default-1-job")):
+            with pytest.raises(kube.KubeForbidden):
+                client.get(resource, "default", name)
+        with pytest.raises(kube.KubeForbidden):
+            client.list(kube.SECRETS, "default")
