@@ -141,10 +141,7 @@ async def _serve(port: int, ready: Any, ssl_context: ssl.SSLContext | None = Non
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024, ssl_context=ssl_context)
     await site.start()
-    server = site._server
-    assert server is not None
-    bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    ready(bound)
+    ready(int(runner.addresses[0][1]))
     return runner
 
 
