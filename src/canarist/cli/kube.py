@@ -17,13 +17,17 @@ import click
 
 from canarist.backends.kube import KubeClient, load_configuration
 from canarist.cli import logs
+from canarist.cli.common import (
+    assert_options,
+    check_conditions,
+    collect_values,
+    render_report,
+    report_option,
+    value_options,
+)
 from canarist.cli.progress import terminal_progress_factory
-from canarist.core.assertions import parse_conditions
-from canarist.core.durations import parse_duration
-from canarist.core.errors import ExperimentFailed, InputError, UnavailableError
-from canarist.core.experiment import Experiment
+from canarist.core.errors import InputError
 from canarist.runners import kubernetes as kube_runner
-from canarist.runners import local
 from canarist.runners.engine import RunSettings
 
 log = logging.getLogger("canarist")
@@ -65,14 +69,7 @@ def _cluster(kubeconfig: str | None, context: str | None,
 
 
 @k.command()
-@click.option("-f", "--values", "values_files", multiple=True, metavar="FILE|URL",
-              help="Values file (YAML); repeatable, later files win.")
-@click.option("--set", "set_values", multiple=True, metavar="K=V",
-              help="Set values (Helm strvals syntax); repeatable.")
-@click.option("--set-string", "set_strings", multiple=True, metavar="K=V",
-              help="Set values, keeping every value a string.")
-@click.option("--set-file", "set_files", multiple=True, metavar="K=PATH",
-              help="Set a value to the contents of a file.")
+@value_options
 @click.option("--dry", is_flag=True,
               help=f"Write the objects into {MANIFEST_FILE} in the current directory; create nothing.")
 @_kube_options
@@ -81,8 +78,6 @@ def launch(values_files: tuple[str, ...], set_values: tuple[str, ...],
            namespace: str | None, kubeconfig: str | None, context: str | None,
            loglevel: str | None) -> None:
     """Launch an experiment in the cluster (relaunching replaces the group's experiment)."""
-    from canarist.cli.app import collect_values
-
     values = collect_values(values_files, set_values, set_strings, set_files)
     if dry:
         if loglevel:
@@ -127,57 +122,25 @@ def run(reuse_result: bool, group: str, namespace: str | None, kubeconfig: str |
 
 
 @k.command()
-@click.option("-o", "--output", "--outputFormat", "output_format", default="text",
-              show_default=True, help="Report format.")
+@report_option
 @_kube_options
 def report(output_format: str, group: str, namespace: str | None, kubeconfig: str | None,
            context: str | None, loglevel: str | None) -> None:
     """Print a report of the group's experiment."""
-    render = _report_renderer(output_format)
     with _cluster(kubeconfig, context, namespace, loglevel) as (calls, ns):
         experiment = kube_runner.reader(calls, group=group, namespace=ns)()
-    click.echo(render(experiment), nl=False)
-
-
-def _report_renderer(output_format: str) -> Callable[[Experiment], str]:
-    """The renderer the local `report` command uses for this format."""
-    from canarist.cli import app
-
-    fmt = output_format.lower()
-    formats: tuple[str, ...] = tuple(getattr(app, "REPORT_FORMATS", ("text",)))
-    if fmt not in formats:
-        raise click.BadParameter(f"unsupported report format {output_format}; expected "
-                                 + " or ".join(formats), param_hint="'-o'")
-    render_report = getattr(app, "render_report", None)
-    if render_report is not None:
-        return lambda experiment: str(render_report(experiment, fmt))
-    from canarist.reports.text import render_text
-
-    return render_text
+    click.echo(render_report(experiment, output_format), nl=False)
 
 
 @k.command(name="assert")
-@click.option("-c", "--condition", "conditions", multiple=True, required=True,
-              help="completed, nofailure, slos; repeatable or comma-separated.")
-@click.option("--timeout", default="0s", show_default=True,
-              help="Keep checking every 3 s until this Go duration passes.")
+@assert_options
 @_kube_options
 def assert_(conditions: tuple[str, ...], timeout: str, group: str, namespace: str | None,
             kubeconfig: str | None, context: str | None, loglevel: str | None) -> None:
     """Check that the group's experiment meets the conditions (exit 0), or not (exit 1)."""
-    wanted = parse_conditions(list(conditions))
-    timeout_s = parse_duration(timeout, field="--timeout")
     with _cluster(kubeconfig, context, namespace, loglevel) as (calls, ns):
-        read = kube_runner.reader(calls, group=group, namespace=ns)
-        verdicts = local.assert_conditions(read, wanted, timeout_s=timeout_s)
-    if all(v.holds for v in verdicts):
-        log.info("all conditions were satisfied")
-        return
-    log.info("not all conditions were satisfied")
-    failed = [v for v in verdicts if not v.holds]
-    if all(v.undecidable for v in failed):
-        raise UnavailableError("cannot decide: " + "; ".join(v.message for v in failed))
-    raise ExperimentFailed("assert conditions failed: " + "; ".join(v.message for v in failed))
+        check_conditions(kube_runner.reader(calls, group=group, namespace=ns), conditions,
+                         timeout)
 
 
 @k.command(name="log")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
+from canarist.cli.common import collect_values, value_options
 from canarist.core.errors import ValuesError
 from canarist.core.yamltext import dump_yaml
 from canarist.tasks.templates import (
@@ -17,22 +17,6 @@ from canarist.tasks.templates import (
     render_provider_specs,
     render_raw,
 )
-
-
-def value_options(func: Any) -> Any:
-    """`-f/--values`, `--set`, `--set-string`, `--set-file`, as Helm and `launch` take them."""
-    for decorator in reversed([
-        click.option("-f", "--values", "values_files", multiple=True, metavar="FILE|URL",
-                     help="Values file (YAML); repeatable, later files win."),
-        click.option("--set", "set_values", multiple=True, metavar="K=V",
-                     help="Set values (Helm strvals syntax); repeatable."),
-        click.option("--set-string", "set_strings", multiple=True, metavar="K=V",
-                     help="Set values, keeping every value a string."),
-        click.option("--set-file", "set_files", multiple=True, metavar="K=PATH",
-                     help="Set a value to the contents of a file."),
-    ]):
-        func = decorator(func)
-    return func
 
 
 @click.group()
@@ -59,8 +43,6 @@ def render(ref: str, values_files: tuple[str, ...], set_values: tuple[str, ...],
     Values are those of `canarist launch`: `custommetrics.values.*` and
     `custommetrics.versionValues[i].*`, merged per version as the custommetrics task does.
     """
-    from canarist.cli.app import collect_values
-
     values = collect_values(values_files, set_values, set_strings, set_files)
     source = asyncio.run(load_template(ref, base_dir=Path.cwd()))
     if raw:

@@ -1,0 +1,125 @@
+"""What several commands share: value flags, reports, and the verdict of `assert`."""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from canarist.core import values as helm_values
+from canarist.core.assertions import Verdict, parse_conditions
+from canarist.core.durations import parse_duration
+from canarist.core.errors import ExperimentFailed, UnavailableError, ValuesError
+from canarist.core.experiment import Experiment
+from canarist.core.yamltext import load_yaml
+from canarist.reports.text import render_text
+from canarist.reports.verdict import render_json
+from canarist.runners import local
+
+log = logging.getLogger("canarist")
+URL_TIMEOUT_S = 30.0
+REPORT_FORMATS = ("text", "html", "json")
+
+
+def value_options(func: Any) -> Any:
+    """`-f/--values`, `--set`, `--set-string`, `--set-file`, as Helm takes them."""
+    for decorator in reversed([
+        click.option("-f", "--values", "values_files", multiple=True, metavar="FILE|URL",
+                     help="Values file (YAML); repeatable, later files win."),
+        click.option("--set", "set_values", multiple=True, metavar="K=V",
+                     help="Set values (Helm strvals syntax); repeatable."),
+        click.option("--set-string", "set_strings", multiple=True, metavar="K=V",
+                     help="Set values, keeping every value a string."),
+        click.option("--set-file", "set_files", multiple=True, metavar="K=PATH",
+                     help="Set a value to the contents of a file."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple[str, ...],
+                   set_files: tuple[str, ...]) -> dict[str, Any]:
+    """Helm's order: values files merged in order, then --set, --set-string, --set-file."""
+    return helm_values.build_values(
+        [_read_values_file(source) for source in files],
+        set_values=sets, set_string_values=strings, set_file_values=set_files,
+        read_file=lambda path: Path(path).read_text(encoding="utf-8"),
+    )
+
+
+def _read_values_file(source: str) -> dict[str, Any]:
+    if source.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(source, timeout=URL_TIMEOUT_S) as response:
+                text = response.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UnavailableError(f"-f {source}: cannot fetch values: {exc}") from None
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValuesError(f"-f {source}: cannot read values file: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
+    data = load_yaml(text, source=source)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValuesError(f"-f {source}: expected a mapping of values at the top level")
+    return data
+
+
+def report_option(func: Any) -> Any:
+    return click.option("-o", "--output", "--outputFormat", "output_format", default="text",
+                        show_default=True, type=click.Choice(REPORT_FORMATS, case_sensitive=False),
+                        help="Report format.")(func)
+
+
+def render_report(experiment: Experiment, output_format: str) -> str:
+    """The report in text, html or json (case-insensitive)."""
+    fmt = output_format.lower()
+    if fmt == "html":
+        from canarist.reports.html import render_html  # matplotlib: imported only when needed
+
+        return render_html(experiment)
+    if fmt == "json":
+        return render_json(experiment)
+    return render_text(experiment)
+
+
+def assert_options(func: Any) -> Any:
+    for decorator in reversed([
+        click.option("-c", "--condition", "conditions", multiple=True, required=True,
+                     help="completed, nofailure, slos; repeatable or comma-separated."),
+        click.option("--timeout", default="0s", show_default=True,
+                     help="Keep checking every 3 s until this Go duration passes."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def check_conditions(read: Callable[[], Experiment], conditions: tuple[str, ...],
+                     timeout: str) -> None:
+    """Poll the experiment until the conditions hold or time is up; raise if they do not.
+
+    Exit 1 when a condition does not hold; exit 3 when the only reason is that SLO values
+    could not be had (canarist could not evaluate, which says nothing about the release).
+    """
+    wanted = parse_conditions(list(conditions))
+    timeout_s = parse_duration(timeout, field="--timeout")
+    verdicts = local.assert_conditions(read, wanted, timeout_s=timeout_s)
+    _conclude(verdicts)
+
+
+def _conclude(verdicts: list[Verdict]) -> None:
+    if all(v.holds for v in verdicts):
+        log.info("all conditions were satisfied")
+        return
+    log.info("not all conditions were satisfied")
+    failed = [v for v in verdicts if not v.holds]
+    if all(v.undecidable for v in failed):
+        raise UnavailableError("cannot decide: " + "; ".join(v.message for v in failed))
+    raise ExperimentFailed("assert conditions failed: " + "; ".join(v.message for v in failed))
