@@ -152,16 +152,17 @@ def _tutorial(out_dir: Path, state: Path, ports: dict[str, int], traffic_seconds
         for left in range(traffic_seconds, 0, -5):
             click.echo(f"    {traffic.sent} requests sent, {left}s to go", err=True)
             time.sleep(min(5, left))
-        _say("Launching the experiment: ready, custommetrics (kserve-prometheus), assess")
+        _say("Launching the experiment inside the (sandbox) cluster as a CronJob that loops "
+             "every minute: ready, custommetrics (kserve-prometheus), assess")
         prometheus = f"http://127.0.0.1:{ports['prometheus']}/api/v1/query"
+        kube = ("--kubeconfig", str(state / "kubeconfig"))
         _canarist(
-            "launch", "--run-dir", str(out_dir), "--kubeconfig", str(state / "kubeconfig"),
+            "k", "launch", *kube,
             "--set", "tasks={ready,custommetrics,assess}",
             "--set", "ready.isvc=sklearn-iris",
             "--set", "ready.timeout=180s",
             "--set", "custommetrics.templates.kserve-prometheus=kserve-prometheus",
             "--set", f"custommetrics.values.prometheusURL={prometheus}",
-            "--set", f"custommetrics.values.startingTime={started}",
             "--set", "custommetrics.values.labels.service_name=sklearn-iris-predictor-default",
             "--set", "custommetrics.versionValues[0].labels.revision_name="
                      "sklearn-iris-predictor-default-00002",
@@ -171,12 +172,19 @@ def _tutorial(out_dir: Path, state: Path, ports: dict[str, int], traffic_seconds
             "--set", "assess.SLOs.upper.kserve-prometheus/latency-mean=50",
             "--set", "assess.SLOs.upper.kserve-prometheus/latency-p90=75",
             "--set", "assess.SLOs.upper.kserve-prometheus/error-count=0",
+            "--set", "runner=cronjob",
+            "--set", "cronjobSchedule=*/1 * * * *",
         )
+        _say("Waiting for the first loop (the CronJob fires at the next minute), as CI would")
+        _canarist("k", "assert", *kube, "-c", "nofailure,slos", "--timeout", "150s")
     click.echo(f"    {traffic.sent} requests sent in all, {traffic.failed} failed", err=True)
     _say("The report (version 0 is the canary, revision 00002; version 1 is revision 00001)")
-    _canarist("report", "--run-dir", str(out_dir))
-    _canarist("report", "-o", "html", "--run-dir", str(out_dir), stdout=out_dir / "report.html")
-    _say("Asserting the outcome, as a CI job would")
-    _canarist("assert", "-c", "completed,nofailure,slos", "--run-dir", str(out_dir))
-    click.echo(f"\nExperiment: {out_dir / 'experiment.yaml'}\nHTML report: "
-               f"{out_dir / 'report.html'}", err=True)
+    _canarist("k", "report", *kube)
+    _canarist("k", "report", *kube, "-o", "html", stdout=out_dir / "report.html")
+    _canarist("k", "report", *kube, "-o", "json", stdout=out_dir / "verdict.json")
+    _say("The experiment's logs, from its pods")
+    _canarist("k", "log", *kube)
+    _say("Cleaning up the experiment")
+    _canarist("k", "delete", *kube)
+    click.echo(f"\nHTML report: {out_dir / 'report.html'}\nJSON verdict: "
+               f"{out_dir / 'verdict.json'}", err=True)

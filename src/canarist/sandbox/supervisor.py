@@ -23,6 +23,7 @@ from canarist.core.errors import CanaristError, UnavailableError
 from canarist.sandbox import prometheus
 from canarist.sandbox.controller import ISVC_KEY, Controller, now
 from canarist.sandbox.ingress import GrpcIngress, HttpIngress, MetricsServer, gather_stop
+from canarist.sandbox.jobs import JobController
 from canarist.sandbox.kubeapi import KubeApiServer
 from canarist.sandbox.kubeconfig import write_kubeconfig
 from canarist.sandbox.metrics import RequestMetrics
@@ -90,6 +91,7 @@ class Supervisor:
         self.grpc = GrpcIngress(self.routes, self.metrics)
         self.metrics_server = MetricsServer(self.metrics)
         self.api: KubeApiServer | None = None
+        self.jobs: JobController | None = None
         self.prometheus: prometheus.Prometheus | None = None
         self.runner = RevisionRunner(config.kserve_python, self.state.logs)
         self.controller = Controller(self.store, self.runner, self.routes, self.snapshot)
@@ -106,6 +108,12 @@ class Supervisor:
         self.api = KubeApiServer(self.store, token)
         await self.api.start(HOST, ports.api)
         write_kubeconfig(self.state.kubeconfig, self.api.url, token)
+        # Jobs and CronJobs (`canarist k launch`) run as local processes against this API.
+        self.jobs = JobController(self.store, api_url=self.api.url, admin_token=token,
+                                  state_dir=self.state.path, pod_logs=self.api.pod_logs,
+                                  issue_token=self.api.issue_token,
+                                  revoke_token=self.api.revoke_token)
+        self.jobs.start()
         self.prometheus = await prometheus.start(
             self.config.prometheus_binary, self.state.path, ports.prometheus,
             f"{HOST}:{self.metrics_server.port}")
@@ -117,6 +125,8 @@ class Supervisor:
         self.phase = "stopping"
         self.snapshot()
         started = time.monotonic()
+        if self.jobs is not None:
+            await asyncio.to_thread(self.jobs.stop)
         stops = [self.controller.stop()]
         if self.prometheus is not None:
             stops.append(self.prometheus.stop())
