@@ -24,7 +24,7 @@ from canarist.core.experiment import (
 from canarist.core.insights import add_value, ensure_insights, register_metric
 from canarist.reports import charts
 from canarist.reports.html import format_number, render_html
-from canarist.reports.redact import REDACTED, redact, redact_text
+from canarist.core.redact import REDACTED, redact, redact_text
 
 MAX_TYPICAL_BYTES = 1_500_000
 

@@ -293,7 +293,7 @@ def test_report_experiment_redacts_secrets_anywhere_in_the_spec(
     body = server.requests[0].body.decode()
     assert "secret" not in body.replace("[redacted]", "")
     redacted = server.requests[0].json()["client_payload"]["experiment"]["spec"]
-    assert redacted[0]["with"]["url"] == "http://user:[redacted]@model/x?access_token=[redacted]&a=1"
+    assert redacted[0]["with"]["url"] == "http://[redacted]@model/x?access_token=[redacted]&a=1"
     assert redacted[0]["with"]["headers"] == {"Authorization": "[redacted]", "X-Api-Key": "[redacted]"}
     assert redacted[2]["with"]["values"] == {"githubToken": "[redacted]", "maxTokens": 5}
     assert redacted[3]["with"] == {

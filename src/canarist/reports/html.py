@@ -25,7 +25,7 @@ from canarist.core.gofmt import format_value
 from canarist.core.metrics import name_with_units, normalize_name
 from canarist.core.yamltext import dump_yaml
 from canarist.reports import summary
-from canarist.reports.redact import redact
+from canarist.core.redact import redact
 from canarist.reports.summary import MetricRow, Reading, SLORow, Status
 
 

@@ -17,7 +17,7 @@ from canarist.core.metrics import (
     scalar_metric_names,
     scalar_value,
 )
-from canarist.reports.redact import redact_text
+from canarist.core.redact import redact_text
 
 Bound = Literal["upper", "lower"]
 Tone = Literal["ok", "failed", "incomplete"]

@@ -14,7 +14,7 @@ from typing import Any
 from canarist.core.assertions import CONDITIONS, evaluate
 from canarist.core.experiment import Experiment
 from canarist.reports import summary
-from canarist.reports.redact import redact_text
+from canarist.core.redact import redact_text
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "verdict.schema.json"

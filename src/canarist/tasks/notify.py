@@ -42,10 +42,10 @@ from canarist.core.errors import CanaristError, TaskError, TemplateError, Unavai
 from canarist.core.experiment import Experiment, experiment_to_data
 from canarist.core.gotemplate import render
 from canarist.core.metrics import scalar_value
+from canarist.core.redact import REDACTED, redact, redact_text
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
 
 BUILTIN_TEMPLATES: Final = ("slack", "github")
-REDACTED: Final = "[redacted]"
 DEFAULT_TIMEOUT: Final = "30s"
 TEMPLATE_SIZE_LIMIT: Final = 1024 * 1024
 BODY_LOG_LIMIT: Final = 2048
@@ -207,53 +207,15 @@ def _hide(text: str, *urls: str | None) -> str:
     for url in urls:
         if url:
             text = text.replace(url, shown_url(url))
-    return scrub_text(text)
+    return redact_text(text)
 
 
 # -- redaction of the experiment -------------------------------------------------------------
 
-_SECRET_CONTAINS = ("password", "passwd", "secret", "apikey", "authorization", "credential",
-                    "privatekey", "accesskey")
-_SECRET_ENDS = ("token", "cookie", "auth")
 _NOTIFY_PLAIN_KEYS = frozenset(
     {"method", "softfailure", "payloadtemplate", "payloadtemplatefile", "timeout", "tokenscheme"}
 )
 _NOTIFY_URL_KEYS = frozenset({"url", "payloadtemplateurl"})
-_URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@\"']+:)[^\s/@\"']+@")
-_QUERY_ITEM = re.compile(r"(?P<head>[?&](?P<key>[^=&#\s\"']+)=)(?P<value>[^&#\s\"']*)")
-_AUTH_LINE = re.compile(
-    r"(?P<head>\b(?:proxy-)?authorization\s*:\s*|\bx-api-key\s*:\s*|\bcookie\s*:\s*)"
-    r"(?P<value>[^\"'\r\n]+)",
-    re.IGNORECASE,
-)
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a key names a secret (`githubToken`, `X-Api-Key`, `password` ...)."""
-    norm = re.sub(r"[^a-z0-9]", "", key.lower())
-    return any(word in norm for word in _SECRET_CONTAINS) or norm.endswith(_SECRET_ENDS)
-
-
-def scrub_text(text: str) -> str:
-    """Hide URL passwords, secret-looking query values and `Authorization:` values in text."""
-    text = _URL_CREDENTIALS.sub(lambda m: m.group("head") + REDACTED + "@", text)
-    text = _QUERY_ITEM.sub(
-        lambda m: m.group("head") + REDACTED if is_secret_key(m.group("key")) else m.group(0), text
-    )
-    return _AUTH_LINE.sub(lambda m: m.group("head") + REDACTED, text)
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            key: (REDACTED if is_secret_key(str(key)) and item is not None else _scrub(item))
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_scrub(item) for item in value]
-    if isinstance(value, str):
-        return scrub_text(value)
-    return value
 
 
 def _redact_notify_with(with_: dict[str, Any]) -> dict[str, Any]:
@@ -261,7 +223,7 @@ def _redact_notify_with(with_: dict[str, Any]) -> dict[str, Any]:
     for key, value in with_.items():
         lowered = str(key).lower()
         if value is None or lowered in _NOTIFY_PLAIN_KEYS:
-            redacted[key] = _scrub(value)
+            redacted[key] = redact(value)
         elif lowered in _NOTIFY_URL_KEYS and isinstance(value, str):
             redacted[key] = shown_url(value)
         elif lowered in ("headers", "params") and isinstance(value, dict):
@@ -276,7 +238,7 @@ def redacted_experiment(experiment: Experiment) -> dict[str, Any]:
     data = experiment_to_data(experiment)
     spec: list[dict[str, Any]] = []
     for entry in data.get("spec", []):
-        entry = _scrub(entry)
+        entry = redact(entry)
         with_ = entry.get("with")
         if str(entry.get("task", "")).lower() == "notify" and isinstance(with_, dict):
             entry["with"] = _redact_notify_with(with_)
@@ -351,7 +313,7 @@ def report_summary(experiment: Experiment) -> dict[str, Any]:
             problems = "; ".join(_violation_text(v) for v in version["violations"])
             details.append(f"{version['name']}: SLOs not satisfied: {problems}")
     if failed is not None:
-        text = f"task {failed.number} ({failed.name}) failed: {scrub_text(failed.reason)}"
+        text = f"task {failed.number} ({failed.name}) failed: {redact_text(failed.reason)}"
         details.insert(0, text)
     elif slos is None:
         text = "no SLOs were assessed"
@@ -366,7 +328,7 @@ def report_summary(experiment: Experiment) -> dict[str, Any]:
         "slos": slos,
         "versions": versions,
         "failedTask": None if failed is None else {
-            "number": failed.number, "name": failed.name, "reason": scrub_text(failed.reason),
+            "number": failed.number, "name": failed.name, "reason": redact_text(failed.reason),
         },
     }
 

@@ -1,8 +1,9 @@
-"""Keep secrets out of reports: header values, tokens, passwords, credentials in URLs.
+"""Keep secrets out of what canarist shows or sends: header values, tokens, passwords,
+credentials in URLs.
 
-Reports show the experiment spec so a reader can see what was measured and how. The spec may
-hold what a user put into headers, gRPC metadata, notify payloads or `run` scripts; anything
-that looks like a secret is replaced by `REDACTED` before it is shown.
+Reports and notification payloads carry the experiment spec so a reader can see what was
+measured and how. The spec may hold what a user put into headers, gRPC metadata, notify
+settings or `run` scripts; anything that looks like a secret is replaced by `REDACTED`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 REDACTED = "[redacted]"
 
 _SECRET_KEY = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|authori[sz]ation|auth(?!or)|api[-_]?key|apikey|"
+    r"pass(word|wd|phrase)?|secret|token(?!s)|authori[sz]ation|auth(?!or)|api[-_]?key|apikey|"
     r"credential|private[-_]?key|cookie|session|signature|access[-_]?key|bearer|jwt|cert[-_]?data",
     re.IGNORECASE,
 )
@@ -22,6 +23,11 @@ _SECRET_KEY = re.compile(
 _REFERENCE_SUFFIX = re.compile(r"(env|file|path|scheme|url)$", re.IGNORECASE)
 # Maps whose every value is sent to a server as is: HTTP headers, gRPC call metadata.
 _ALL_VALUES_SECRET = frozenset({"headers", "metadata", "header"})
+_HEADER_LINE = re.compile(
+    r"(?P<head>\b(?:proxy-)?authorization\s*:\s*|\bx-api-key\s*:\s*|\bcookie\s*:\s*)"
+    r"(?P<value>[^\"'\r\n]+)",
+    re.IGNORECASE,
+)
 _SCHEME_CREDENTIAL = re.compile(r"\b(bearer|basic|token|digest)\s+[^\s\"']+", re.IGNORECASE)
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 _ASSIGNMENT = re.compile(
@@ -38,8 +44,10 @@ def is_secret_key(key: str) -> bool:
 
 def redact_text(text: str) -> str:
     """Remove credentials from free text: URL user info and secret query values,
-    `Bearer …`/`Basic …` credentials, and `password=…`-style assignments."""
+    `Authorization: …`-style header lines, `Bearer …`/`Basic …` credentials, and
+    `password=…`-style assignments."""
     text = _URL.sub(lambda m: _redact_url(m.group(0)), text)
+    text = _HEADER_LINE.sub(lambda m: m.group("head") + REDACTED, text)
     text = _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _ASSIGNMENT.sub(
         lambda m: m.group(0) if m.group("value") == REDACTED
