@@ -22,9 +22,9 @@ from canarist.core.experiment import (
     new_result,
 )
 from canarist.core.insights import add_value, ensure_insights, register_metric
+from canarist.core.redact import REDACTED, redact, redact_text
 from canarist.reports import charts
 from canarist.reports.html import format_number, render_html
-from canarist.core.redact import REDACTED, redact, redact_text
 
 MAX_TYPICAL_BYTES = 1_500_000
 

@@ -17,7 +17,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -145,7 +144,6 @@ def _tutorial(out_dir: Path, state: Path, ports: dict[str, int], traffic_seconds
     _canarist("sandbox", "status", "--dir", str(state))
 
     traffic = Traffic(f"127.0.0.1:{ports['http']}", per_second=5)
-    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     _say(f"Sending prediction requests through the ingress for {traffic_seconds}s "
          "(Host: sklearn-iris.default.example.com)")
     with traffic.running():

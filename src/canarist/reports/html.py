@@ -23,9 +23,9 @@ from canarist import __version__
 from canarist.core.experiment import Experiment, Insights, MetricType
 from canarist.core.gofmt import format_value
 from canarist.core.metrics import name_with_units, normalize_name
+from canarist.core.redact import redact
 from canarist.core.yamltext import dump_yaml
 from canarist.reports import summary
-from canarist.core.redact import redact
 from canarist.reports.summary import MetricRow, Reading, SLORow, Status
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from canarist.core.assertions import CONDITIONS, evaluate
 from canarist.core.experiment import Experiment
-from canarist.reports import summary
 from canarist.core.redact import redact_text
+from canarist.reports import summary
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "verdict.schema.json"
