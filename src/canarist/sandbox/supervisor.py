@@ -117,6 +117,9 @@ class Supervisor:
         self.prometheus = await prometheus.start(
             self.config.prometheus_binary, self.state.path, ports.prometheus,
             f"{HOST}:{self.metrics_server.port}")
+        # Experiments the sandbox runs (Jobs, CronJobs) query this Prometheus by default, so
+        # the tutorial's values work here unchanged.
+        os.environ["CANARIST_PROMETHEUS_URL"] = f"{self.prometheus.url}/api/v1/query"
         self.controller.start()
         self.phase = "ready"
         self.snapshot()

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from canarist.tasks.templates import (
 )
 
 MAX_CONCURRENT_QUERIES: Final = 8
+PROMETHEUS_URL_ENV: Final = "CANARIST_PROMETHEUS_URL"
 _NONFINITE_KEY: Final = "__canarist_nonfinite__"
 _WRAPPER: Final = (
     '({expr}) | if type == "number" then (if isnan then {{"{key}": "NaN"}} '
@@ -185,6 +187,7 @@ async def _render_all(
     now: datetime,
 ) -> list[_Query]:
     queries: list[_Query] = []
+    values = _with_default_prometheus(inputs.values)
     for provider, ref in inputs.templates.items():
         try:
             source = await load_template(ref, base_dir=ctx.run_dir, client=client)
@@ -197,7 +200,7 @@ async def _render_all(
             template = gotemplate.parse(source.text, name=provider)
             for version in range(num_versions):
                 own = inputs.version_values[version] if inputs.version_values else None
-                data = template_data(inputs.values, own, start_time=ctx.result.start_time, now=now)
+                data = template_data(values, own, start_time=ctx.result.start_time, now=now)
                 rendered, spec = render_provider(template, data, name=provider)
                 log.debug("%s: provider %s, version %d: rendered template:\n%s", ctx.log_prefix(),
                           provider, version, client.redact(rendered))
@@ -207,6 +210,18 @@ async def _render_all(
         if not any(q.provider == provider for q in queries):
             log.warning("%s: provider %s defines no metrics", ctx.log_prefix(), provider)
     return queries
+
+
+def _with_default_prometheus(values: dict[str, Any]) -> dict[str, Any]:
+    """`prometheusURL` from `CANARIST_PROMETHEUS_URL` when the values do not set it.
+
+    The built-in templates default to the KServe quick-start Prometheus; a platform (or the
+    sandbox) that runs Prometheus elsewhere sets the variable once instead of every experiment.
+    """
+    default = os.environ.get(PROMETHEUS_URL_ENV)
+    if default and "prometheusURL" not in values:
+        return {**values, "prometheusURL": default}
+    return values
 
 
 def _register(insights: Insights, queries: list[_Query], num_versions: int) -> None:
