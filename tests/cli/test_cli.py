@@ -142,7 +142,7 @@ def test_sigkill_never_leaves_a_torn_experiment_file(tmp_path: Path) -> None:
     import random
 
     rng = random.Random(7)
-    for attempt in range(25):
+    for attempt in range(12):
         process = subprocess.Popen([*CANARIST, "run", "--reuse-result", "--run-dir", str(tmp_path)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.3, 1.2))

@@ -434,8 +434,13 @@ def _min(a: object, *vs: object) -> Int64:
 def _round(a: object, places: int, *opt: float) -> float:
     round_on = opt[0] if opt else 0.5
     val = to_float64(a)
-    pow10 = math.pow(10, places)
+    try:
+        pow10 = math.pow(10, places)
+    except OverflowError:  # Go's math.Pow10 overflows to +Inf
+        pow10 = math.inf
     digit = pow10 * val
+    if not math.isfinite(digit):  # Go's Floor/Ceil pass NaN and Inf through
+        return digit / pow10 if math.isfinite(pow10) else math.nan
     frac = math.modf(digit)[0]
     r = math.ceil(digit) if frac >= round_on else math.floor(digit)
     return float(r) / pow10
