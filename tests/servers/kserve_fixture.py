@@ -1,4 +1,4 @@
-"""pytest fixture: a real KServe ModelServer (`kserve_server.py`) in a child process.
+"""pytest fixture: a real KServe ModelServer (the sandbox's `modelserver.py`) in a child process.
 
 kserve pins protobuf and grpcio-tools to versions other than canarist's, so it usually
 lives in its own virtualenv. The interpreter is the first of
@@ -33,7 +33,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SERVER_SCRIPT = Path(__file__).resolve().with_name("kserve_server.py")
+# The sandbox's model-server program: a kserve ModelServer with a locally trained iris model.
+SERVER_SCRIPT = REPO / "src" / "canarist" / "sandbox" / "modelserver.py"
 MODEL_NAME = "sklearn-iris"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -150,7 +151,8 @@ def running_kserve_server(python: str, log_dir: Path, model_name: str = MODEL_NA
     log_path = log_dir / "kserve-server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [python, str(SERVER_SCRIPT), str(http_port), str(grpc_port), model_name],
+            [python, str(SERVER_SCRIPT), "--name", model_name, "--model", "iris-logreg",
+             "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
