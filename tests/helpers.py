@@ -13,3 +13,20 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def load_fixture_experiment(name: str) -> Experiment:
     path = FIXTURES / "iter8" / name
     return parse_experiment(load_yaml(path.read_text(), source=str(path)), source=str(path))
+
+
+def require(available: bool, message: str) -> None:
+    """Skip a test whose tool is missing on a developer's machine; in CI, fail instead.
+
+    CI installs every tool the tests use (scripts/setup), so a missing one there is a broken
+    set-up, never a reason to pass quietly.
+    """
+    import os
+
+    import pytest
+
+    if available:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI must install it: see scripts/setup)", pytrace=False)
+    pytest.skip(message)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from tests.helpers import require
 
 from canarist.backends.metrics_http import (
     AuthSource,
@@ -273,8 +274,7 @@ def test_redact_url() -> None:
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed")
+    require(openssl is not None, "openssl is not installed")
     directory = tmp_path_factory.mktemp("tls")
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",

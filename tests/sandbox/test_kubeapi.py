@@ -19,6 +19,7 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client import ApiClient
 from kubernetes.dynamic import DynamicClient
+from tests.helpers import require
 
 from canarist.sandbox.kubeapi import RunningApi, serve_api
 from canarist.sandbox.kubeconfig import write_kubeconfig
@@ -465,9 +466,9 @@ def test_writes_reach_store_listeners(kc: ApiClient, api: RunningApi) -> None:
     assert heard == [("ADDED", "sk"), ("DELETED", "sk")]
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None or shutil.which("openssl") is None,
-                    reason="needs kubectl and openssl")
 def test_kubectl_over_tls(tmp_path: Path) -> None:
+    require(shutil.which("kubectl") is not None and shutil.which("openssl") is not None,
+            "needs kubectl and openssl")
     with serve_api(ObjectStore(), token=TOKEN, tls_dir=tmp_path / "tls") as running:
         assert running.url.startswith("https://127.0.0.1:")
         path = write_kubeconfig(tmp_path / "kubeconfig", running.url, TOKEN, ca_data=running.ca_data)

@@ -26,6 +26,7 @@ import aiohttp
 import grpc
 import pytest
 from google.protobuf import json_format
+from tests.helpers import require
 
 from canarist.backends.loadgen.grpc_schema import SHIPPED_INFERENCE_PROTO, load_method_from_proto
 from canarist.sandbox.client import SandboxApi
@@ -404,8 +405,7 @@ def test_prometheus_missing_is_one_line(tmp_path: Path) -> None:
 
 
 def test_kserve_missing_is_one_line(tmp_path: Path) -> None:
-    if shutil.which("prometheus") is None:
-        pytest.skip("needs prometheus, checked before kserve")
+    require(shutil.which("prometheus") is not None, "needs prometheus, checked before kserve")
     ports = [str(free_port()) for _ in range(5)]
     done = sandbox_cli("up", "--dir", str(tmp_path), "--http-port", ports[0], "--grpc-port", ports[1],
                        "--metrics-port", ports[2], "--prometheus-port", ports[3], "--api-port", ports[4],

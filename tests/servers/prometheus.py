@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers import require
 from tests.servers.remote_write import Series, push
 
 START_TIMEOUT_S = 30.0
@@ -134,8 +135,8 @@ def _wait_ready(server: PrometheusServer) -> None:
 def run_prometheus(workdir: Path) -> Iterator[PrometheusServer]:
     """Start a Prometheus with its config, data and log under `workdir`; always stop it."""
     binary = prometheus_binary()
-    if binary is None:
-        pytest.skip("the Prometheus server is not installed: apt-get install -y prometheus")
+    require(binary is not None, "the Prometheus server is not installed: apt-get install -y prometheus")
+    assert binary is not None
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     config.write_text(CONFIG)

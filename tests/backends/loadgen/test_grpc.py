@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers import require
 from tests.servers.grpc_v2_server import ECHO_PROTO, ThreadedV2Server
 
 from canarist.backends.loadgen.grpc import GrpcLoadSpec, run_grpc_load
@@ -393,8 +394,7 @@ def test_spec_validation(kwargs: dict[str, Any], pattern: str) -> None:
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed")
+    require(openssl is not None, "openssl is not installed")
     d = tmp_path_factory.mktemp("tls")
     cert, key = d / "cert.pem", d / "key.pem"
     subprocess.run(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.helpers import require
 from tests.servers.http_target import clear_stats, get_stats, target_process
 
 from canarist.backends.loadgen.http import (
@@ -309,8 +310,7 @@ def test_bad_input_is_one_line_naming_the_field(spec: HttpLoadSpec, field: str) 
 
 @pytest.fixture(scope="module")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
+    require(shutil.which("openssl") is not None, "openssl is not installed")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
