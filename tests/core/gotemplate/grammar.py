@@ -11,7 +11,8 @@ LITERALS = ["1", "0", "-3", "2.5", "1e6", "0.5", '"x"', '"hello world"', '""', "
             "'a'", "0x1F", "`raw`"]
 FUNCS1 = ["len", "not", "upper", "lower", "quote", "squote", "toJson", "toYaml", "kindOf",
           "typeOf", "empty", "toString", "int", "float64", "add1", "first", "last", "title",
-          "trim", "b64enc", "print", "println", "html", "js", "urlquery", "uniq", "keys"]
+          "trim", "b64enc", "print", "println", "html", "js", "urlquery", "uniq"]
+# Not generated: `keys`, whose order Go leaves random (canarist sorts; see the table cases).
 FUNCS2 = ["eq", "ne", "lt", "le", "gt", "ge", "and", "or", "default", "index", "add", "sub",
           "mul", "max", "min", "hasKey", "has", "contains", "hasPrefix", "join", "split",
           "splitList", "printf", "print", "list", "dict", "coalesce", "append", "kindIs",

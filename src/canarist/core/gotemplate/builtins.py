@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote_plus
 
-from canarist.core.gofmt import format_verb, go_type_name, sprint, sprintf, sprintln
+from canarist.core.gofmt import format_value, format_verb, go_kind, go_type_name, sprint, sprintf, sprintln
 from canarist.core.gotemplate.funcspec import FuncError, FuncSpec
 from canarist.core.gotemplate.values import MISSING, Box, elem_is_interface, is_true
 
@@ -64,6 +64,10 @@ def eq(arg1: object, *args: object) -> bool:
             if a == b:
                 return True
             continue
+        if not _is_nil(a) and not _is_nil(b) and go_kind(a) != go_kind(b):
+            # Go 1.19 (text/template's canCompare): different kinds, e.g. a map and a slice.
+            raise FuncError(f"non-comparable types {_pct_s(a)}: {go_type_name(a)}, "
+                            f"{go_type_name(b)}: {format_value(b)}")
         if _is_nil(a) or _is_nil(b):
             if _is_nil(a) == _is_nil(b):
                 return True
