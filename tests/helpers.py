@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from canarist.core.experiment import Experiment, parse_experiment
@@ -30,3 +31,15 @@ def require(available: bool, message: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI must install it: see scripts/setup)", pytrace=False)
     pytest.skip(message)
+
+
+def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """Terminate a test server process, killing it if it does not exit within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    if proc.stdout is not None:
+        proc.stdout.close()

@@ -210,14 +210,9 @@ def target_process(port: int = 0, tls: tuple[str, str] | None = None) -> Iterato
         scheme = "https" if tls is not None else "http"
         yield f"{scheme}://127.0.0.1:{int(line.split()[1])}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        from tests.helpers import stop_process  # here: this file also runs as a script
+
+        stop_process(proc)
 
 
 def get_stats(base_url: str) -> dict[str, Any]:

@@ -55,6 +55,14 @@ def forwarded_content_type(content_type: str | None, body: bytes) -> str | None:
     return content_type
 
 
+async def serve_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve an aiohttp app on host:port (0: a free port); returns the runner and the port."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner, int(runner.addresses[0][1])
+
+
 class HttpIngress:
     def __init__(self, routes: RouteTable, metrics: RequestMetrics,
                  rng: random.Random | None = None) -> None:
@@ -71,10 +79,7 @@ class HttpIngress:
             connector=aiohttp.TCPConnector(limit=256), auto_decompress=False)
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        self.port = int(self._runner.addresses[0][1])
+        self._runner, self.port = await serve_app(app, host, port)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -126,10 +131,7 @@ class MetricsServer:
     async def start(self, host: str, port: int) -> None:
         app = web.Application()
         app.router.add_get("/metrics", self._serve)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        self.port = int(self._runner.addresses[0][1])
+        self._runner, self.port = await serve_app(app, host, port)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import require
+from tests.helpers import require, stop_process
 from tests.servers.grpc_v2_server import ECHO_PROTO, ThreadedV2Server
 
 from canarist.backends.loadgen.grpc import GrpcLoadSpec, run_grpc_load
@@ -79,14 +79,7 @@ def subprocess_server() -> Iterator[str]:
             raise RuntimeError(f"the V2 test server did not start: {line!r}")
         yield f"127.0.0.1:{int(line[0].split()[1])}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_process(proc)
 
 
 # ---------------------------------------------------------------- counts and concurrency
