@@ -26,12 +26,13 @@ def run_dir_with(tmp_path: Path, fixture: str) -> Path:
 
 
 def test_launch_dry_writes_sorted_slos(tmp_path: Path) -> None:
-    done = canarist("launch", "--dry", "--set", "tasks={assess}",
+    done = canarist("launch", "--dry", "--set", "tasks={http,assess}",
+                    "--set", "http.url=http://127.0.0.1:8080/",
                     "--set", "assess.SLOs.upper.http/latency-mean=50",
                     "--set", "assess.SLOs.upper.http/error-count=0", "--runDir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     experiment = yaml.safe_load((tmp_path / "experiment.yaml").read_text())
-    assert experiment["spec"] == [{"task": "assess", "with": {"SLOs": {"upper": [
+    assert experiment["spec"][1:] == [{"task": "assess", "with": {"SLOs": {"upper": [
         {"metric": "http/error-count", "limit": 0},
         {"metric": "http/latency-mean", "limit": 50}]}}}]
     assert experiment["result"]["numLoops"] == 0
@@ -99,7 +100,8 @@ def test_assert_timeout_expires_with_exit_1(tmp_path: Path) -> None:
     ("args", "code", "message"),
     [
         (["assert", "-c", "fast"], 2, "Error: --condition: unsupported assert condition detected; fast"),
-        (["assert", "-c", "slos", "--timeout", "soon"], 2, "Error: --timeout: invalid duration"),
+        (["assert", "-c", "slos", "--timeout", "soon"], 2,
+             'Error: --timeout: expected a Go duration such as 30s, 1m30s or 500ms, got "soon"'),
         (["report", "-o", "pdf"], 2, "Error: Invalid value for '-o' / '--output'"),
         (["launch", "--set", "tasks={assess"], 2, "Error: --set"),
         (["launch", "--set", "tasks={bogus}"], 2, "Error: tasks"),

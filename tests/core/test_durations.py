@@ -115,10 +115,11 @@ INVALID = [
 def test_invalid_durations(text: str) -> None:
     with pytest.raises(DurationError) as caught:
         parse_duration(text, field="ready.timeout")
-    quoted = '"' + text + '"'
-    assert str(caught.value) == (
-        f"ready.timeout: invalid duration {quoted}, expected a Go duration such as 30s, 1m30s or 500ms"
-    )
+    message = str(caught.value)
+    assert message.startswith("ready.timeout: expected a Go duration such as 30s, 1m30s or 500ms, "
+                              'got "')
+    assert len(message) < 150  # a long value is shortened, the line stays readable
+    assert text[:20] in message
 
 
 def test_duration_errors_are_input_errors() -> None:
@@ -127,7 +128,7 @@ def test_duration_errors_are_input_errors() -> None:
 
 
 def test_quotes_in_the_message_are_escaped() -> None:
-    with pytest.raises(DurationError, match=r'invalid duration "a\\"b\\nc"'):
+    with pytest.raises(DurationError, match=r'got "a\\"b\\nc"'):
         parse_duration('a"b\nc', field="f")
 
 
@@ -136,15 +137,17 @@ def test_numbers_are_refused(value: float) -> None:
     with pytest.raises(DurationError) as caught:
         parse_duration(value, field="ready.timeout")
     assert str(caught.value) == (
-        f"ready.timeout: invalid duration {value!r} (a number has no unit; write it as a "
-        f'string such as "{value}s"), expected a Go duration such as 30s, 1m30s or 500ms'
+        f"ready.timeout: expected a Go duration such as {value}s, got the number {value} "
+        "(a number has no unit)"
     )
 
 
-@pytest.mark.parametrize(("value", "kind"), [(True, "bool"), (None, "NoneType"), ([1], "list")])
-def test_other_types_are_refused(value: object, kind: str) -> None:
-    with pytest.raises(DurationError, match=f"^grpc.timeout: invalid duration of type {kind}, "):
+@pytest.mark.parametrize(("value", "shown"), [(True, "true"), (None, "null"), ([1], "a list")])
+def test_other_types_are_refused(value: object, shown: str) -> None:
+    with pytest.raises(DurationError) as caught:
         parse_duration(value, field="grpc.timeout")
+    assert str(caught.value) == (
+        f"grpc.timeout: expected a Go duration such as 30s, 1m30s or 500ms, got {shown}")
 
 
 FORMATTED = [

@@ -18,6 +18,7 @@ from canarist.core.values import (
     merge_values,
     parse_set,
     parse_set_file,
+    parse_set_json,
     parse_set_string,
     quote,
 )
@@ -370,6 +371,58 @@ def test_build_values_uses_helms_order() -> None:
         "f": "contents of path",
     }
     assert files == [{"a": 1, "l": [1, 2, 3]}, {"b": {"c": 2}}]
+
+
+# -- --set-json: Helm 3.10+'s JSON values -------------------------------------------------
+
+SET_JSON = [
+    # scalars replace one existing key, keep the others
+    ('outer.inner1="1",outer.inner3=3,outer.inner4=true,outer.inner5="true"',
+     {"outer": {"inner1": "overwrite", "inner2": "value2"}},
+     {"outer": {"inner1": "1", "inner2": "value2", "inner3": 3, "inner4": True,
+                "inner5": "true"}}),
+    # objects and arrays, commas inside them included
+    ('outer.inner1={"a":"1","b":2,"c":[1,2,3]},outer.inner3=["v1","v2"],'
+     'outer.inner5=[{"A":"1","C":[1,2]}]',
+     {"outer": {"inner1": {"x": "overwrite"}, "inner2": "value2", "inner3": ["overwrite"]}},
+     {"outer": {"inner1": {"a": "1", "b": 2, "c": [1, 2, 3]}, "inner2": "value2",
+                "inner3": ["v1", "v2"], "inner5": [{"A": "1", "C": [1, 2]}]}}),
+    # an empty value is null; a key can go on into a value just set
+    ('outer.inner1=,outer.inner3={"aa":"1","cc":[1,2,3]},outer.inner3.cc[1]=null',
+     {"outer": {"inner1": {"x": "overwrite"}, "inner2": "value2"}},
+     {"outer": {"inner1": None, "inner2": "value2", "inner3": {"aa": "1", "cc": [1, None, 3]}}}),
+    # blanks around values, list indexes
+    ('a = {"x": 1} , b[1]="s"', {}, {"a ": {"x": 1}, " b": [None, "s"]}),
+    # a whole JSON object is merged into the values
+    ('{"http": {"payloadStr": {"instances": [[1, 2]]}}}', {"http": {"url": "u"}},
+     {"http": {"url": "u", "payloadStr": {"instances": [[1, 2]]}}}),
+]
+
+
+@pytest.mark.parametrize(("expr", "base", "expected"), SET_JSON)
+def test_set_json(expr: str, base: dict[str, Any], expected: dict[str, Any]) -> None:
+    before = copy.deepcopy(base)
+    assert parse_set_json(expr, base) == expected
+    assert base == before
+
+
+@pytest.mark.parametrize(("expr", "message"), [
+    ('a={"x":1}]', 'key "]" has no value'),
+    ('a={"x":}', "invalid JSON value at character 6: Expecting value"),
+    ("a=[1,2", "invalid JSON value"),
+    ('{"a": 1', "invalid JSON at character"),
+    ("[1, 2]", "invalid list index"),
+])
+def test_set_json_errors_name_the_flag(expr: str, message: str) -> None:
+    with pytest.raises(ValuesError) as caught:
+        parse_set_json(expr)
+    assert str(caught.value).startswith("--set-json ")
+    assert message in str(caught.value)
+
+
+def test_set_json_comes_right_after_values_files() -> None:
+    got = build_values([{"a": 0, "b": 0}], set_values=["a=2"], set_json_values=["a=1,b=1"])
+    assert got == {"a": 2, "b": 1}
 
 
 def test_build_values_needs_a_reader_for_set_file() -> None:

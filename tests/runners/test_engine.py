@@ -12,8 +12,9 @@ import pytest
 from canarist.core.errors import SpecError, TaskError, UnavailableError
 from canarist.core.experiment import Experiment, MetricMeta, MetricType, TaskEntry
 from canarist.core.insights import add_value, ensure_insights, register_metric
+from canarist.core.metrics import MetricCatalog
 from canarist.runners.engine import RunSettings, prepare, run_experiment
-from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs
+from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
 from canarist.tasks.registry import TASKS
 
 
@@ -58,8 +59,12 @@ async def _note(inputs: NoteInputs, ctx: TaskContext) -> None:
         add_value(insights, 0, "t/value", inputs.value)
 
 
+def _note_records(inputs: NoteInputs, base_dir: Path) -> TaskCheck:
+    return TaskCheck(MetricCatalog(frozenset({"t/value"} if inputs.value is not None else set())))
+
+
 REGISTRY: dict[str, TaskDefinition[Any]] = {
-    **TASKS, "note": TaskDefinition(name="note", inputs=NoteInputs, run=_note)
+    **TASKS, "note": TaskDefinition(name="note", inputs=NoteInputs, run=_note, check=_note_records)
 }
 
 
@@ -180,10 +185,11 @@ def test_all_spec_problems_are_reported_at_once() -> None:
         prepare(spec, REGISTRY)
     problems = caught.value.problems
     assert len(problems) == 5
-    assert problems[0].startswith("spec[0].task: unknown task: nope")
-    assert problems[1] == "spec[1].with.lable: unknown key"
-    assert problems[2].startswith("spec[2]: ")
-    assert "spec[3].timeout" in problems[3]
+    assert problems[0] == 'spec[0].task: unknown task "nope"; did you mean note?'
+    assert problems[1] == 'spec[1].with.lable: unknown key "lable"; did you mean label?'
+    assert problems[2].startswith("spec[2].if: ")
+    assert problems[3] == ('spec[3].timeout: expected a Go duration such as 30s, 1m30s or 500ms, '
+                           'got "soon"')
     assert problems[4].startswith("spec[4].with.SLOs.upper[0].metric: invalid metric name")
 
 

@@ -58,7 +58,8 @@ CASES: dict[str, tuple[dict[str, Any], str, str, int]] = {
                             "canary", "experiments", 3),
     "own-service-account": ({**TUTORIAL, "runner": "job", "serviceAccountName": "runner"},
                             "mine", "default", 2),
-    "runner-none": ({"tasks": ["assess"], "assess": {"SLOs": {"upper": {"http/error-count": 0}}}},
+    "runner-none": ({"tasks": ["http", "assess"], "http": {"url": "http://model.team-a/predict"},
+                     "assess": {"SLOs": {"upper": {"http/error-count": 0}}}},
                     "default", "team-a", 1),
 }
 

@@ -13,7 +13,6 @@ from canarist.cli import logs
 from canarist.cli.common import (
     assert_options,
     check_conditions,
-    collect_values,
     render_report,
     report_option,
     value_options,
@@ -64,12 +63,9 @@ def cli(loglevel: str) -> None:
 @click.option("--dry", is_flag=True, help="Write experiment.yaml and stop.")
 @_run_dir_option
 @_cluster_options
-def launch(values_files: tuple[str, ...], set_values: tuple[str, ...],
-           set_strings: tuple[str, ...], set_files: tuple[str, ...], dry: bool,
-           run_dir: Path, namespace: str | None, kubeconfig: str | None,
-           kube_context: str | None) -> None:
+def launch(values: dict[str, Any], dry: bool, run_dir: Path, namespace: str | None,
+           kubeconfig: str | None, kube_context: str | None) -> None:
     """Render an experiment from values into experiment.yaml and run it."""
-    values = collect_values(values_files, set_values, set_strings, set_files)
     local.launch(values, run_dir, dry=dry,
                  settings=_settings(run_dir, namespace, kubeconfig, kube_context))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import urllib.request
 from collections.abc import Callable
@@ -26,7 +27,19 @@ REPORT_FORMATS = ("text", "html", "json")
 
 
 def value_options(func: Any) -> Any:
-    """`-f/--values`, `--set`, `--set-string`, `--set-file`, as Helm takes them."""
+    """`-f/--values`, `--set`, `--set-string`, `--set-json`, `--set-file`, as Helm takes them.
+
+    The command receives them merged, in Helm's order, as one `values` argument.
+    """
+
+    @functools.wraps(func)
+    def with_values(*args: Any, values_files: tuple[str, ...], set_values: tuple[str, ...],
+                    set_strings: tuple[str, ...], set_jsons: tuple[str, ...],
+                    set_files: tuple[str, ...], **kwargs: Any) -> Any:
+        values = collect_values(values_files, set_values, set_strings, set_jsons, set_files)
+        return func(*args, values=values, **kwargs)
+
+    command: Any = with_values
     for decorator in reversed([
         click.option("-f", "--values", "values_files", multiple=True, metavar="FILE|URL",
                      help="Values file (YAML); repeatable, later files win."),
@@ -34,19 +47,23 @@ def value_options(func: Any) -> Any:
                      help="Set values (Helm strvals syntax); repeatable."),
         click.option("--set-string", "set_strings", multiple=True, metavar="K=V",
                      help="Set values, keeping every value a string."),
+        click.option("--set-json", "set_jsons", multiple=True, metavar="K=JSON",
+                     help="Set values to JSON documents, e.g. 'http.payloadStr={\"a\":1}'."),
         click.option("--set-file", "set_files", multiple=True, metavar="K=PATH",
                      help="Set a value to the contents of a file."),
     ]):
-        func = decorator(func)
-    return func
+        command = decorator(command)
+    return command
 
 
 def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple[str, ...],
-                   set_files: tuple[str, ...]) -> dict[str, Any]:
-    """Helm's order: values files merged in order, then --set, --set-string, --set-file."""
+                   jsons: tuple[str, ...], set_files: tuple[str, ...]) -> dict[str, Any]:
+    """Helm's order: values files merged in order, then --set-json, --set, --set-string,
+    --set-file."""
     return helm_values.build_values(
         [_read_values_file(source) for source in files],
-        set_values=sets, set_string_values=strings, set_file_values=set_files,
+        set_json_values=jsons, set_values=sets, set_string_values=strings,
+        set_file_values=set_files,
         read_file=lambda path: Path(path).read_text(encoding="utf-8"),
     )
 

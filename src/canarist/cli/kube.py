@@ -20,7 +20,6 @@ from canarist.cli import logs
 from canarist.cli.common import (
     assert_options,
     check_conditions,
-    collect_values,
     render_report,
     report_option,
     value_options,
@@ -73,12 +72,9 @@ def _cluster(kubeconfig: str | None, context: str | None,
 @click.option("--dry", is_flag=True,
               help=f"Write the objects into {MANIFEST_FILE} in the current directory; create nothing.")
 @_kube_options
-def launch(values_files: tuple[str, ...], set_values: tuple[str, ...],
-           set_strings: tuple[str, ...], set_files: tuple[str, ...], dry: bool, group: str,
-           namespace: str | None, kubeconfig: str | None, context: str | None,
-           loglevel: str | None) -> None:
+def launch(values: dict[str, Any], dry: bool, group: str, namespace: str | None,
+           kubeconfig: str | None, context: str | None, loglevel: str | None) -> None:
     """Launch an experiment in the cluster (relaunching replaces the group's experiment)."""
-    values = collect_values(values_files, set_values, set_strings, set_files)
     if dry:
         if loglevel:
             logs.configure(loglevel)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from canarist.cli.common import collect_values, value_options
+from canarist.cli.common import value_options
 from canarist.core.errors import ValuesError
 from canarist.core.yamltext import dump_yaml
 from canarist.tasks.templates import (
@@ -36,14 +37,12 @@ def list_templates() -> None:
 @value_options
 @click.option("--raw", is_flag=True,
               help="Execute any Go template with the values as its data; print the text as is.")
-def render(ref: str, values_files: tuple[str, ...], set_values: tuple[str, ...],
-           set_strings: tuple[str, ...], set_files: tuple[str, ...], raw: bool) -> None:
+def render(ref: str, values: dict[str, Any], raw: bool) -> None:
     """Print the provider spec REF renders to for each version.
 
     Values are those of `canarist launch`: `custommetrics.values.*` and
     `custommetrics.versionValues[i].*`, merged per version as the custommetrics task does.
     """
-    values = collect_values(values_files, set_values, set_strings, set_files)
     source = asyncio.run(load_template(ref, base_dir=Path.cwd()))
     if raw:
         click.echo(render_raw(source.text, values, name=source.origin), nl=False)

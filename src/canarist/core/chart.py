@@ -42,19 +42,24 @@ import math
 import re
 import shlex
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from canarist.core.errors import SpecError
 from canarist.core.experiment import format_time
 from canarist.core.metrics import NAME_RULE, is_valid_name
-from canarist.core.values import merge_values, quote
+from canarist.core.validation import Location, ValuesKeys, spell_key, unknown_key
+from canarist.core.validation import show_value as _show
+from canarist.core.values import merge_values
 
 __all__ = [
     "CHART_ONLY_KEYS",
     "RUNNERS",
     "TASK_NAMES",
+    "RenderedChart",
     "chart_defaults",
+    "render_chart",
     "render_experiment",
     "resolve_values",
 ]
@@ -88,7 +93,6 @@ GRPC_DOWNLOADS: tuple[tuple[str, str, str], ...] = (
     ("metadataURL", "metadata.json", "metadata-file"),
 )
 
-_DURATION = re.compile(r"[-+]?(?:0|(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+)")
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _FLOAT = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*?/,#-]+")
@@ -97,6 +101,9 @@ _CRON_MACROS = frozenset(
 )
 _GITHUB_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _SAFE_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+Entry = tuple[dict[str, Any], ValuesKeys | None]
+"""A spec entry and how the keys of its `with` are spelled in the values (None: not values)."""
 
 
 def chart_defaults() -> dict[str, Any]:
@@ -148,36 +155,9 @@ def _truthy(value: Any) -> bool:
     return True
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return quote(value)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dict):
-        return "a map"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
-
-
 def _key(*parts: str | int) -> str:
     """A value key as the user would write it (`a.b\\.c`, `a[0]`)."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            text = part.replace(".", "\\.")
-            out = f"{out}.{text}" if out else text
-    return out
-
-
-def _is_duration(value: Any) -> bool:
-    return isinstance(value, str) and bool(_DURATION.fullmatch(value))
+    return spell_key("", parts)
 
 
 def _scalar_text(value: Any) -> str | None:
@@ -234,7 +214,7 @@ class _Renderer:
         self.values = values
         self.namespace = namespace
         self.problems: list[str] = []
-        self.spec: list[dict[str, Any]] = []
+        self.spec: list[Entry] = []
 
     def problem(self, key: str, message: str) -> None:
         line = f"{key}: {message}"
@@ -256,9 +236,7 @@ class _Renderer:
     ) -> None:
         for key in section:
             if key not in allowed:
-                self.problem(
-                    f"{prefix}.{_key(key)}", f"unknown key, expected one of {', '.join(allowed)}"
-                )
+                self.problem(f"{prefix}.{_key(key)}", unknown_key(str(key), allowed))
 
     def string(self, key: str, value: Any, what: str) -> str | None:
         if isinstance(value, str) and value:
@@ -277,7 +255,7 @@ class _Renderer:
                 'expected a non-empty list of task names, e.g. --set "tasks={http,assess}"',
             )
             return
-        expanders: dict[str, Callable[[], list[dict[str, Any]]]] = {
+        expanders: dict[str, Callable[[], list[Entry]]] = {
             "assess": self.assess,
             "custommetrics": self.custommetrics,
             "grpc": self.grpc,
@@ -337,23 +315,19 @@ class _Renderer:
 
     # -- ready -----------------------------------------------------------------------------
 
-    def ready(self) -> list[dict[str, Any]]:
+    def ready(self) -> list[Entry]:
         section = self.section("ready")
         if section is None:
             return []
         allowed = (*(kind[0] for kind in READY_KINDS), "timeout", "namespace")
         self.unknown_keys("ready", section, allowed)
         timeout = section.get("timeout")
-        if timeout is not None and not _is_duration(timeout):
-            self.problem(
-                "ready.timeout", f"expected a Go duration such as 180s, got {_show(timeout)}"
-            )
         namespace: str | None = self.namespace
         if _truthy(section.get("namespace")):
             namespace = _scalar_text(section["namespace"])
             if namespace is None:
                 self.problem("ready.namespace", "expected a namespace name")
-        entries: list[dict[str, Any]] = []
+        entries: list[Entry] = []
         for key, group, version, resource, condition in READY_KINDS:
             value = section.get(key)
             if not _truthy(value):
@@ -373,7 +347,8 @@ class _Renderer:
                 with_["namespace"] = namespace
             if _truthy(timeout):
                 with_["timeout"] = timeout
-            entries.append({"task": "ready", "with": with_})
+            keys = ValuesKeys("ready", {("name",): _key("ready", key)})
+            entries.append(({"task": "ready", "with": with_}, keys))
         if not entries and not any(_truthy(section.get(kind[0])) for kind in READY_KINDS):
             self.problem(
                 "ready",
@@ -406,40 +381,6 @@ class _Renderer:
                 )
         return out
 
-    def require(self, task: str, section: Mapping[str, Any], field: str) -> None:
-        """Iter8's check: `field` at the top level, or on every endpoint."""
-        if _truthy(section.get(field)):
-            return
-        endpoints = self.endpoints(task, section)
-        if not _truthy(section.get("endpoints")):
-            self.problem(
-                _key(task, field), f"please set the {field} parameter or the endpoints parameter"
-            )
-            return
-        for endpoint_id, endpoint in endpoints.items():
-            if not _truthy(endpoint.get(field)):
-                self.problem(
-                    _key(task, "endpoints", endpoint_id, field),
-                    f'endpoint "{endpoint_id}" does not have a {field} parameter',
-                )
-
-    def warmup_settings(self, task: str, section: Mapping[str, Any]) -> tuple[Any, Any]:
-        count = section.get("warmupNumRequests")
-        duration = section.get("warmupDuration")
-        if count is not None and not (
-            isinstance(count, int) and not isinstance(count, bool) and count > 0
-        ):
-            self.problem(
-                _key(task, "warmupNumRequests"),
-                f"expected a positive number of requests, got {_show(count)}",
-            )
-        if duration is not None and not _is_duration(duration):
-            self.problem(
-                _key(task, "warmupDuration"),
-                f"expected a Go duration such as 10s, got {_show(duration)}",
-            )
-        return count, duration
-
     def download(
         self, task: str, where: list[str | int], params: dict[str, Any], url_key: str,
         target: str, sets: str,
@@ -461,76 +402,55 @@ class _Renderer:
         params[sets] = target
         return _curl(url, target)
 
-    def http(self) -> list[dict[str, Any]]:
-        section = self.section("http")
-        if section is None:
-            return []
-        self.require("http", section, "url")
-        count, duration = self.warmup_settings("http", section)
-        params = copy.deepcopy(section)
-        for key in ("warmupNumRequests", "warmupDuration"):
-            params.pop(key, None)
-        runs: list[dict[str, Any]] = []
-        run = self.download("http", [], params, "payloadURL", "payload.dat", "payloadFile")
-        if run:
-            runs.append(run)
-        for endpoint_id, endpoint in self.endpoints("http", params).items():
-            run = self.download(
-                "http", ["endpoints", endpoint_id], endpoint, "payloadURL",
-                f"{endpoint_id}_payload.dat", "payloadFile",
-            )
-            if run:
-                runs.append(run)
-        entries = list(runs)
-        if _truthy(count) or _truthy(duration):
-            warm = copy.deepcopy(params)
-            if _truthy(count):
-                warm["numRequests"] = count
-            else:
-                warm.pop("numRequests", None)
-                warm["duration"] = duration
-            warm["warmup"] = True
-            entries.append({"task": "http", "with": warm})
-        entries.append({"task": "http", "with": params})
-        return entries
+    def http(self) -> list[Entry]:
+        return self.load_test("http", downloads=(("payloadURL", "payload.dat", "payloadFile"),),
+                              count_key="numRequests")
 
-    def grpc(self) -> list[dict[str, Any]]:
-        section = self.section("grpc")
+    def grpc(self) -> list[Entry]:
+        return self.load_test("grpc", downloads=GRPC_DOWNLOADS, count_key="total")
+
+    def load_test(self, task: str, *, downloads: tuple[tuple[str, str, str], ...],
+                  count_key: str) -> list[Entry]:
+        """Downloads (`curl` run tasks), then a warmup copy if asked for, then the load test.
+
+        A warmup copy takes `warmupNumRequests` as its count, or `warmupDuration` as its
+        duration; problems with those are reported at those keys.
+        """
+        section = self.section(task)
         if section is None:
             return []
-        self.require("grpc", section, "host")
-        self.require("grpc", section, "call")
-        count, duration = self.warmup_settings("grpc", section)
         params = copy.deepcopy(section)
-        for key in ("warmupNumRequests", "warmupDuration"):
-            params.pop(key, None)
-        entries: list[dict[str, Any]] = []
-        for url_key, target, sets in GRPC_DOWNLOADS:
-            run = self.download("grpc", [], params, url_key, target, sets)
+        count = params.pop("warmupNumRequests", None)
+        duration = params.pop("warmupDuration", None)
+        entries: list[Entry] = []
+        for url_key, target, sets in downloads:
+            run = self.download(task, [], params, url_key, target, sets)
             if run:
-                entries.append(run)
-        for endpoint_id, endpoint in self.endpoints("grpc", params).items():
-            for url_key, target, sets in GRPC_DOWNLOADS:
-                run = self.download(
-                    "grpc", ["endpoints", endpoint_id], endpoint, url_key,
-                    f"{endpoint_id}_{target}", sets,
-                )
+                entries.append((run, None))
+        for endpoint_id, endpoint in self.endpoints(task, params).items():
+            for url_key, target, sets in downloads:
+                run = self.download(task, ["endpoints", endpoint_id], endpoint, url_key,
+                                    f"{endpoint_id}_{target}", sets)
                 if run:
-                    entries.append(run)
+                    entries.append((run, None))
         if _truthy(count) or _truthy(duration):
             warm = copy.deepcopy(params)
+            renames: dict[Location, str]
             if _truthy(count):
-                warm["total"] = count
+                warm[count_key] = count
+                renames = {(count_key,): _key(task, "warmupNumRequests")}
             else:
+                warm.pop(count_key, None)
                 warm["duration"] = duration
+                renames = {("duration",): _key(task, "warmupDuration")}
             warm["warmup"] = True
-            entries.append({"task": "grpc", "with": warm})
-        entries.append({"task": "grpc", "with": params})
+            entries.append(({"task": task, "with": warm}, ValuesKeys(task, renames)))
+        entries.append(({"task": task, "with": params}, ValuesKeys(task)))
         return entries
 
     # -- custommetrics and assess -----------------------------------------------------------
 
-    def custommetrics(self) -> list[dict[str, Any]]:
+    def custommetrics(self) -> list[Entry]:
         section = self.section("custommetrics")
         if section is None:
             return []
@@ -570,9 +490,10 @@ class _Renderer:
                             _key("custommetrics", "versionValues", index),
                             f"expected a map of values for version {index}, got {_show(item)}",
                         )
-        return [{"task": "custommetrics", "with": copy.deepcopy(section)}]
+        return [({"task": "custommetrics", "with": copy.deepcopy(section)},
+                 ValuesKeys("custommetrics"))]
 
-    def assess(self) -> list[dict[str, Any]]:
+    def assess(self) -> list[Entry]:
         section = self.section("assess")
         if section is None:
             return []
@@ -584,6 +505,7 @@ class _Renderer:
         slos = slos or {}
         self.unknown_keys("assess.SLOs", slos, ("upper", "lower"))
         with_slos: dict[str, list[dict[str, Any]]] = {}
+        renames: dict[tuple[str | int, ...], str] = {}
         for side in ("upper", "lower"):
             limits = slos.get(side)
             if limits is None:
@@ -604,6 +526,8 @@ class _Renderer:
                 if limit is None:
                     self.problem(key, f"expected a number, got {_show(limits[metric])}")
                     continue
+                for field in ("metric", "limit"):
+                    renames[("SLOs", side, len(listed), field)] = key
                 listed.append({"metric": metric, "limit": limit})
             if listed:
                 with_slos[side] = listed
@@ -614,7 +538,7 @@ class _Renderer:
                 "assess.SLOs",
                 "please set at least one SLO, e.g. assess.SLOs.upper.http/latency-mean=50",
             )
-        return [{"task": "assess", "with": {"SLOs": with_slos}}]
+        return [({"task": "assess", "with": {"SLOs": with_slos}}, ValuesKeys("assess", renames))]
 
     # -- notifications ---------------------------------------------------------------------
 
@@ -647,7 +571,7 @@ class _Renderer:
         entry["with"] = with_
         return entry
 
-    def slack(self) -> list[dict[str, Any]]:
+    def slack(self) -> list[Entry]:
         section = self.section("slack")
         if section is None:
             return []
@@ -657,9 +581,10 @@ class _Renderer:
             self.problem("slack.url", "please set a value for the url parameter")
         else:
             self.string("slack.url", url, "a Slack webhook URL")
-        return [self.notify_entry("slack", section, {"url": url, "method": "POST"})]
+        return [(self.notify_entry("slack", section, {"url": url, "method": "POST"}),
+                 ValuesKeys("slack"))]
 
-    def github(self) -> list[dict[str, Any]]:
+    def github(self) -> list[Entry]:
         section = self.section("github")
         if section is None:
             return []
@@ -711,9 +636,9 @@ class _Renderer:
                 with_[source] = value
                 with_["tokenScheme"] = "token"
         with_["headers"] = headers
-        return [self.notify_entry("github", section, with_)]
+        return [(self.notify_entry("github", section, with_), ValuesKeys("github"))]
 
-    def notify(self) -> list[dict[str, Any]]:
+    def notify(self) -> list[Entry]:
         section = self.section("notify")
         if section is None:
             return []
@@ -727,18 +652,27 @@ class _Renderer:
             if text:
                 entry["if"] = text
         entry["with"] = with_
-        return [entry]
+        return [(entry, ValuesKeys("notify"))]
 
 
-def render_experiment(
+@dataclass(frozen=True)
+class RenderedChart:
+    """A rendered experiment and, per spec entry, how its keys are spelled in the values."""
+
+    data: dict[str, Any]
+    keys: list[ValuesKeys | None]
+
+
+def render_chart(
     values: Mapping[str, Any], *, now: datetime, namespace: str | None = None
-) -> dict[str, Any]:
+) -> RenderedChart:
     """Render the experiment Iter8's chart would: `{"spec": [...], "result": {...}}`.
 
     `values` are the user's values (chart defaults are applied here). `now` becomes
     `result.startTime` (a naive datetime is taken as UTC). `namespace` plays the part of
     Helm's release namespace: `ready` tasks get it unless `ready.namespace` is set.
-    Raises SpecError listing every problem, each naming the value key.
+    Raises SpecError listing every problem, each naming the value key. Task inputs are not
+    checked here but by the tasks' own input models, which report at `keys`.
     """
     renderer = _Renderer(resolve_values(values), namespace)
     renderer.render()
@@ -750,8 +684,8 @@ def render_experiment(
         )
         raise SpecError(message, problems)
     moment = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-    return {
-        "spec": renderer.spec,
+    data = {
+        "spec": [entry for entry, _ in renderer.spec],
         "result": {
             "startTime": format_time(moment),
             "numCompletedTasks": 0,
@@ -759,3 +693,11 @@ def render_experiment(
             "iter8Version": renderer.values["majorMinor"],
         },
     }
+    return RenderedChart(data, [keys for _, keys in renderer.spec])
+
+
+def render_experiment(
+    values: Mapping[str, Any], *, now: datetime, namespace: str | None = None
+) -> dict[str, Any]:
+    """`render_chart`'s experiment data alone."""
+    return render_chart(values, now=now, namespace=namespace).data

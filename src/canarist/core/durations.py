@@ -14,11 +14,11 @@ mean seconds), so the user is asked to write "10s".
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Final
 
 from canarist.core.errors import DurationError
+from canarist.core.validation import show_value
 
 __all__ = ["format_duration", "format_duration_ns", "parse_duration", "parse_duration_ns"]
 
@@ -34,7 +34,6 @@ _NS_PER_UNIT: Final = {
 }
 _LIMIT: Final = 1 << 63
 _DIGITS: Final = frozenset("0123456789")
-_EXAMPLES: Final = "expected a Go duration such as 30s, 1m30s or 500ms"
 
 
 def parse_duration(text: object, *, field: str) -> float:
@@ -44,17 +43,23 @@ def parse_duration(text: object, *, field: str) -> float:
 
 def parse_duration_ns(text: object, *, field: str) -> int:
     """Nanoseconds in a Go duration string (exact, unlike the float seconds)."""
-    if not isinstance(text, str):
-        if isinstance(text, int | float) and not isinstance(text, bool):
-            raise DurationError(
-                f"{field}: invalid duration {text!r} (a number has no unit; write it as a "
-                f'string such as "{text}s"), {_EXAMPLES}'
-            )
-        raise DurationError(f"{field}: invalid duration of type {type(text).__name__}, {_EXAMPLES}")
+    problem = duration_problem(text)
+    if problem is not None:
+        raise DurationError(f"{field}: {problem}" if field else problem)
+    assert isinstance(text, str)
     nanoseconds = _parse(text)
-    if nanoseconds is None:
-        raise DurationError(f"{field}: invalid duration {json.dumps(text, ensure_ascii=False)}, {_EXAMPLES}")
+    assert nanoseconds is not None
     return nanoseconds
+
+
+def duration_problem(text: object) -> str | None:
+    """What is wrong with `text` as a Go duration, without naming a field; None if nothing."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return (f"expected a Go duration such as {text}s, got the number {text} "
+                "(a number has no unit)")
+    if not isinstance(text, str) or _parse(text) is None:
+        return f"expected a Go duration such as 30s, 1m30s or 500ms, got {show_value(text)}"
+    return None
 
 
 def _parse(text: str) -> int | None:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from canarist.core.errors import SpecError
+from canarist.core.validation import problems, spell_key
 
 
 def _fold_keys(data: Any, model: type[BaseModel]) -> Any:
@@ -228,18 +229,8 @@ def parse_experiment(data: Any, *, source: str) -> Experiment:
     try:
         return Experiment.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{source}: {_location(err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise SpecError(problems[0] if len(problems) == 1 else "; ".join(problems), problems) from None
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif not item.startswith(("function-", "model-")):
-            parts.append(f".{item}" if parts else item)
-    return "".join(parts) or "(root)"
+        found = problems(exc, Experiment, lambda loc: f"{source}: {spell_key('', loc) or '(root)'}")
+        raise SpecError(found[0] if len(found) == 1 else "; ".join(found), found) from None
 
 
 def format_time(moment: datetime) -> str:

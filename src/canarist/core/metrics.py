@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import statistics
@@ -15,6 +16,7 @@ NAME_RULE = (
     "b is the id of a metric name, and c is a valid aggregation function"
 )
 _AGGREGATIONS = ("count", "mean", "stddev", "min", "max")
+_ESCAPED_DOT = "\\."
 _DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 # Built-in percentile metrics whose percent is normalised (`p50.0` -> `p50`). Unlike Iter8,
 # endpoint providers (`http-<id>`, `grpc-<id>`) are normalised too.
@@ -191,3 +193,52 @@ def name_with_units(insights: Insights, name: str) -> str:
     if meta is not None and meta.units is not None:
         return f"{name} ({meta.units})"
     return name
+
+
+@dataclass(frozen=True)
+class MetricCatalog:
+    """The metrics an experiment's tasks will record, known before anything runs.
+
+    `names` are exact metric names; a name starting with one of `percentile_prefixes`
+    followed by a percentile in (0, 100] is measured on demand (`http/latency-p97.5`);
+    `open_providers` record metrics whose names are known only when they run (a template
+    fetched from a URL), so any name under them may exist.
+    """
+
+    names: frozenset[str] = frozenset()
+    percentile_prefixes: frozenset[str] = frozenset()
+    open_providers: frozenset[str] = frozenset()
+
+    def __or__(self, other: MetricCatalog) -> MetricCatalog:
+        return MetricCatalog(self.names | other.names,
+                             self.percentile_prefixes | other.percentile_prefixes,
+                             self.open_providers | other.open_providers)
+
+    def records(self, name: str) -> bool:
+        """Whether a metric of this name will be recorded (or may be, for open providers)."""
+        name = normalize_name(name)
+        if name.split("/")[0] in self.open_providers or name in self.names:
+            return True
+        for prefix in self.percentile_prefixes:
+            if name.startswith(prefix) and _DECIMAL.match(name[len(prefix):]):
+                return 0 < float(name[len(prefix):]) <= 100
+        return False
+
+    def unknown_reason(self, name: str) -> str:
+        """Why `name` will not be recorded, with the likeliest name meant."""
+        reason = f"no task in this experiment records {name}"
+        for prefix in self.percentile_prefixes:
+            rest = name[len(prefix):]
+            if name.startswith(prefix) and rest.isdigit() and float(rest) > 100:
+                meant = f"{rest[:2]}.{rest[2:]}"
+                escaped = meant.replace(".", _ESCAPED_DOT)
+                return (f"{reason}: {rest} is not a percentile (at most 100); for the "
+                        f"{meant}th percentile write {prefix}{meant} (in --set, "
+                        f"{prefix}{escaped})")
+        guess = difflib.get_close_matches(name, sorted(self.names), n=1, cutoff=0.75)
+        if guess:
+            return f"{reason}; did you mean {guess[0]}?"
+        providers = sorted({n.split("/")[0] for n in self.names} | self.open_providers)
+        if not providers:
+            return f"{reason}: no task before it records metrics (add http, grpc or custommetrics)"
+        return f"{reason}; its metrics come from {', '.join(providers)}"

@@ -8,6 +8,9 @@ command line written for `iter8 k launch` yields the same values here:
   Indexes above 65536 are refused. `a[0][1]=x` nests lists.
 * `a={x,y}` - a list value. `a={}` gives `[""]` (one empty string), as in Helm.
 * `\\.`, `\\,`, `\\=`, `\\[` ... - a backslash takes the next character literally.
+* `--set-json` (Helm 3.10+): the same keys, but each value is one JSON document
+  (`a.b={"x":[1,2]},c=null`); an empty value is `null`. An expression that starts with
+  `{` is a whole JSON object merged into the values, as newer Helm releases accept.
 * Typing (`--set` only): `true`/`false` (any case) become bools, `null` becomes `None`,
   and a decimal integer that fits in int64 and does not start with `0` (or is exactly
   `0`) becomes an int. **Floats stay strings**: Helm's `typedVal` parses only int64,
@@ -17,8 +20,9 @@ command line written for `iter8 k launch` yields the same values here:
 * A key whose existing value has the wrong kind (`a=1,a.b=2`, or `a[0]` when `a` is a
   map) is an error, as it is in Helm.
 
-Helm applies the layers in a fixed order: values files (deep-merged), then every `--set`,
-then every `--set-string`, then every `--set-file` (`build_values`). Unlike Helm, key
+Helm applies the layers in a fixed order: values files (deep-merged), then every
+`--set-json`, then every `--set`, then every `--set-string`, then every `--set-file`
+(`build_values`). Unlike Helm, key
 nesting is also capped overall (200 levels) so no input can exhaust the stack.
 
 Every problem raises `ValuesError` with one line naming the flag, the expression and what
@@ -27,6 +31,7 @@ was expected; nothing else escapes.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +46,7 @@ __all__ = [
     "merge_values",
     "parse_set",
     "parse_set_file",
+    "parse_set_json",
     "parse_set_string",
     "quote",
 ]
@@ -64,6 +70,7 @@ _LIST_STOP = frozenset(",}")
 _VALUE_STOP = frozenset(",")
 
 Reader = Callable[[str], Any]
+_JSON = json.JSONDecoder()
 
 
 def quote(text: str) -> str:
@@ -138,7 +145,8 @@ def _typed(value: str) -> Any:
 class _Parser:
     """A port of Helm's recursive strvals parser over a string."""
 
-    def __init__(self, text: str, data: dict[str, Any], reader: Reader) -> None:
+    def __init__(self, text: str, data: dict[str, Any], reader: Reader | None) -> None:
+        """`reader` types each raw value; None reads JSON documents (`--set-json`)."""
         self.text = text
         self.pos = 0
         self.data = data
@@ -224,6 +232,9 @@ class _Parser:
 
     def _assign(self, store: Callable[[Any], None]) -> bool:
         """Read the value after `=` and store it; True when the input is exhausted."""
+        if self.reader is None:
+            self._assign_json(store)
+            return False
         first = self._read()
         if first is None:
             store("")
@@ -235,6 +246,30 @@ class _Parser:
         raw, _ = self._until(_VALUE_STOP)
         store(self.reader(raw))
         return False
+
+    def _assign_json(self, store: Callable[[Any], None]) -> None:
+        """One JSON document, then optional blanks and a comma (Helm's `emptyVal`)."""
+        if self._empty_value():
+            store(None)
+            return
+        start = self.pos
+        try:
+            value, self.pos = _JSON.raw_decode(self.text, self.pos)
+        except json.JSONDecodeError as exc:
+            raise _Fail(f"invalid JSON value at character {exc.pos - start + 1}: {exc.msg}"
+                        ) from None
+        store(value)
+        self._empty_value()
+
+    def _empty_value(self) -> bool:
+        """Skip blanks; True at a comma (consumed) or the end of input."""
+        while True:
+            ch = self._read()
+            if ch is None or ch == ",":
+                return True
+            if not ch.isspace():
+                self._unread()
+                return False
 
     def _index(self) -> int:
         text, last = self._until(_INDEX_STOP)
@@ -285,6 +320,8 @@ class _Parser:
 
     def _list_value(self) -> list[Any]:
         """The items of `{a,b,...}` after the opening brace."""
+        reader = self.reader
+        assert reader is not None, "JSON values have no {a,b} lists"
         out: list[Any] = []
         while True:
             raw, last = self._until(_LIST_STOP)
@@ -294,9 +331,9 @@ class _Parser:
                 after = self._read()
                 if after is not None and after != ",":
                     self._unread()
-                out.append(self.reader(raw))
+                out.append(reader(raw))
                 return out
-            out.append(self.reader(raw))
+            out.append(reader(raw))
 
 
 def _put(data: dict[str, Any], key: str, value: Any) -> None:
@@ -372,21 +409,40 @@ def merge_values(*layers: Mapping[str, Any]) -> dict[str, Any]:
 # -- public parsing -----------------------------------------------------------------------
 
 
-def _run(flag: str, expr: str, base: Mapping[str, Any] | None, reader: Reader) -> dict[str, Any]:
+def _run(
+    flag: str, expr: str, base: Mapping[str, Any] | None, reader: Reader | None
+) -> dict[str, Any]:
     if not isinstance(expr, str):
         raise ValuesError(f"{flag}: expected a string of key=value pairs, got {_kind(expr)}")
     data = merge_values(base) if base is not None else {}
     try:
         _Parser(expr, data, reader).parse()
     except _Fail as exc:
-        shown = expr if len(expr) <= _SHOWN else expr[: _SHOWN - 3] + "..."
-        raise ValuesError(f"{flag} {quote(shown)}: {exc}") from None
+        raise ValuesError(f"{flag} {quote(_shown(expr))}: {exc}") from None
     return data
+
+
+def _shown(expr: str) -> str:
+    return expr if len(expr) <= _SHOWN else expr[: _SHOWN - 3] + "..."
 
 
 def parse_set(expr: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Apply one `--set` expression on top of (a copy of) `base`, with Helm's typing."""
     return _run("--set", expr, base, _typed)
+
+
+def parse_set_json(expr: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Apply one `--set-json` expression: `key=<JSON>` pairs, or one whole JSON object."""
+    if isinstance(expr, str) and expr.strip().startswith("{"):
+        try:
+            layer = json.loads(expr)
+        except json.JSONDecodeError as exc:
+            raise ValuesError(f"--set-json {quote(_shown(expr))}: invalid JSON at character "
+                              f"{exc.pos + 1}: {exc.msg}") from None
+        if not isinstance(layer, dict):
+            raise ValuesError(f"--set-json {quote(_shown(expr))}: expected a JSON object")
+        return merge_values(base or {}, layer)
+    return _run("--set-json", expr, base, None)
 
 
 def parse_set_string(expr: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -425,6 +481,7 @@ def parse_set_file(
 def build_values(
     files: Sequence[Mapping[str, Any]] = (),
     *,
+    set_json_values: Sequence[str] = (),
     set_values: Sequence[str] = (),
     set_string_values: Sequence[str] = (),
     set_file_values: Sequence[str] = (),
@@ -432,12 +489,14 @@ def build_values(
 ) -> dict[str, Any]:
     """The user-supplied values, in Helm's order.
 
-    Values files are deep-merged in order (`merge_values`), then every `--set` is applied in
-    command-line order, then every `--set-string`, then every `--set-file` - the order
-    Helm uses whatever the interleaving on the command line. `read_file` is required when
-    `set_file_values` is not empty.
+    Values files are deep-merged in order (`merge_values`), then every `--set-json` is
+    applied in command-line order, then every `--set`, every `--set-string` and every
+    `--set-file` - the order Helm uses whatever the interleaving on the command line.
+    `read_file` is required when `set_file_values` is not empty.
     """
     values = merge_values(*files)
+    for expr in set_json_values:
+        values = parse_set_json(expr, values)
     for expr in set_values:
         values = parse_set(expr, values)
     for expr in set_string_values:

@@ -7,8 +7,9 @@ but their work.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from canarist.core.durations import parse_duration
+from canarist.core.chart import render_chart
+from canarist.core.durations import duration_problem, parse_duration
 from canarist.core.errors import (
     CanaristError,
     ExperimentFailed,
@@ -25,9 +27,12 @@ from canarist.core.errors import (
     TaskError,
     UnavailableError,
 )
-from canarist.core.experiment import Experiment, FailedTask, TaskEntry, new_result
+from canarist.core.experiment import Experiment, FailedTask, TaskEntry, new_result, parse_experiment
 from canarist.core.expressions import Expression, compile_expression
-from canarist.tasks.base import ProgressSink, TaskContext, TaskDefinition, TaskInputs
+from canarist.core.metrics import MetricCatalog
+from canarist.core.validation import Location, ValuesKeys, closest, show_value, spell_key
+from canarist.core.validation import problems as validation_problems
+from canarist.tasks.base import ProgressSink, TaskCheck, TaskContext, TaskDefinition, TaskInputs
 
 log = logging.getLogger("canarist")
 
@@ -58,35 +63,72 @@ class RunSettings:
     """Makes a progress sink per task (a terminal status line); None: throttled log lines."""
 
 
-def prepare(spec: list[TaskEntry], tasks: Mapping[str, TaskDefinition[Any]]) -> list[PreparedTask]:
-    """Validate every task's inputs, condition and timeout; report all problems at once."""
+def prepare(
+    spec: list[TaskEntry],
+    tasks: Mapping[str, TaskDefinition[Any]],
+    *,
+    keys: Sequence[ValuesKeys | None] | None = None,
+    base_dir: Path | None = None,
+) -> list[PreparedTask]:
+    """Validate every task's inputs, condition and timeout, and check that every metric an
+    SLO names will be recorded; report all problems at once.
+
+    `keys` (one per spec entry, from `render_chart`) spell each problem at the values key
+    the user typed (`http.duration`); without them, at the entry's path in the file
+    (`spec[0].with.duration`). `base_dir` is where relative paths in inputs start; with
+    it, tasks also look at their files and templates (`TaskDefinition.check`).
+    """
     problems: list[str] = []
     prepared: list[PreparedTask] = []
+    checks: list[TaskCheck] = []
+
+    def key(index: int, loc: Location, *, in_with: bool = True) -> str:
+        mapping = keys[index] if keys is not None and index < len(keys) else None
+        if mapping is not None:
+            return mapping.key(loc)
+        return spell_key(f"spec[{index}].with" if in_with else f"spec[{index}]", loc)
+
     for index, entry in enumerate(spec):
-        where = f"spec[{index}]"
         definition = tasks.get("run" if entry.run is not None else str(entry.task))
         if definition is None:
-            problems.append(f"{where}.task: unknown task: {entry.task}; expected one of "
-                            + ", ".join(sorted(n for n in tasks if n != "run")))
+            known = sorted(n for n in tasks if n != "run")
+            guess = closest(str(entry.task), known)
+            problems.append(f"{key(index, ('task',), in_with=False)}: unknown task "
+                            f"{show_value(entry.task)}; "
+                            + (f"did you mean {guess}?" if guess else
+                               f"expected one of {', '.join(known)}"))
             continue
-        raw = {"script": entry.run} if entry.run is not None else entry.with_
         try:
-            inputs = definition.inputs.model_validate(raw)
+            if entry.run is not None:
+                inputs = definition.inputs.model_validate({"script": entry.run})
+            else:
+                inputs = definition.inputs.model_validate(entry.with_)
         except ValidationError as exc:
-            problems.extend(_validation_lines(exc, f"{where}.with" if entry.run is None else where))
+            problems.extend(validation_problems(exc, definition.inputs,
+                                                functools.partial(key, index)))
             continue
         condition = None
         timeout_s = None
         try:
             if entry.if_ is not None:
                 condition = compile_expression(entry.if_)
-            if entry.timeout is not None:
-                timeout_s = parse_duration(entry.timeout, field=f"{where}.timeout")
         except InputError as exc:
-            problems.append(f"{where}: {exc.message}" if not exc.message.startswith(where)
-                            else exc.message)
-            continue
+            problems.append(f"{key(index, ('if',), in_with=False)}: {exc.message}")
+        if entry.timeout is not None:
+            problem = duration_problem(entry.timeout)
+            if problem is None and parse_duration(entry.timeout, field="") <= 0:
+                problem = f"expected a positive Go duration, got {show_value(entry.timeout)}"
+            if problem is not None:
+                problems.append(f"{key(index, ('timeout',), in_with=False)}: {problem}")
+            else:
+                timeout_s = parse_duration(entry.timeout, field="")
+        if definition.check is not None and base_dir is not None:
+            check = definition.check(inputs, base_dir)
+            problems.extend(f"{key(index, loc)}: {message}" for loc, message in check.problems)
+            checks.append(check)
         prepared.append(PreparedTask(index + 1, entry, definition, inputs, condition, timeout_s))
+    if base_dir is not None and not problems:
+        problems.extend(_unrecorded_slo_metrics(prepared, checks, key))
     if problems:
         raise SpecError(problems[0] if len(problems) == 1 else
                         f"{len(problems)} problems in the experiment: " + "; ".join(problems),
@@ -94,17 +136,40 @@ def prepare(spec: list[TaskEntry], tasks: Mapping[str, TaskDefinition[Any]]) -> 
     return prepared
 
 
-def _validation_lines(exc: ValidationError, where: str) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        lines.append(f"{where}{loc}: {message}")
-    return lines
+def _unrecorded_slo_metrics(prepared: list[PreparedTask], checks: list[TaskCheck],
+                            key: Callable[[int, Location], str]) -> list[str]:
+    """An SLO on a metric that no task of the experiment records is a typo, found now rather
+    than after a whole load test ends in "cannot decide"."""
+    catalog = MetricCatalog()
+    for check in checks:
+        catalog = catalog | check.metrics
+    problems: list[str] = []
+    for task in prepared:
+        slos = getattr(task.inputs, "slos", None) if task.entry.task == "assess" else None
+        if slos is None:
+            continue
+        for side in ("upper", "lower"):
+            for position, slo in enumerate(getattr(slos, side)):
+                if not catalog.records(slo.metric):
+                    problems.append(f"{key(task.number - 1, ('SLOs', side, position, 'metric'))}: "
+                                    f"{catalog.unknown_reason(slo.metric)}")
+    return problems
+
+
+def experiment_from_values(
+    values: Mapping[str, Any],
+    tasks: Mapping[str, TaskDefinition[Any]],
+    *,
+    now: datetime,
+    base_dir: Path,
+    namespace: str | None = None,
+) -> Experiment:
+    """Values -> a validated experiment, every problem named by the values key the user
+    typed. Raises SpecError (exit 2) listing them all; nothing is written."""
+    rendered = render_chart(values, now=now, namespace=namespace)
+    experiment = parse_experiment(rendered.data, source="values")
+    prepare(experiment.spec, tasks, keys=rendered.keys, base_dir=base_dir)
+    return experiment
 
 
 def condition_env(experiment: Experiment) -> dict[str, object]:
@@ -146,7 +211,7 @@ async def run_experiment(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Experiment:
     """Run one loop of the experiment. Raises ExperimentFailed (or a subclass) if a task fails."""
-    prepared = prepare(experiment.spec, tasks)
+    prepared = prepare(experiment.spec, tasks, base_dir=settings.run_dir)
     if not reuse_result or experiment.result is None:
         previous = experiment.result
         experiment.result = new_result(

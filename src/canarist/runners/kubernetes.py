@@ -19,14 +19,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
 
 from canarist.backends import kube as kube_backend
-from canarist.core.chart import render_experiment, resolve_values
+from canarist.core.chart import resolve_values
 from canarist.core.errors import InputError, UnavailableError
-from canarist.core.experiment import Experiment, experiment_to_data, parse_experiment
+from canarist.core.experiment import Experiment, experiment_to_data
 from canarist.core.yamltext import dump_yaml
-from canarist.runners.engine import RunSettings, prepare, run_experiment
+from canarist.runners.engine import RunSettings, experiment_from_values, run_experiment
 from canarist.stores.secret import (
     REVISION_ANNOTATION,
     SecretsApi,
@@ -74,9 +75,8 @@ def workload_name(group: str, revision: int, runner: str) -> str:
 def render_experiment_data(values: dict[str, Any], *, namespace: str, now: datetime,
                            tasks: Mapping[str, TaskDefinition[Any]] = TASKS) -> dict[str, Any]:
     """The experiment as stored in the Secret; raises SpecError for invalid values."""
-    experiment = parse_experiment(render_experiment(values, now=now, namespace=namespace),
-                                  source="values")
-    prepare(experiment.spec, tasks)
+    experiment = experiment_from_values(values, tasks, now=now, namespace=namespace,
+                                        base_dir=Path.cwd())
     return experiment_to_data(experiment)
 
 

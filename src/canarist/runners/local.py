@@ -11,25 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from canarist.core.assertions import Verdict, evaluate
-from canarist.core.chart import render_experiment
-from canarist.core.experiment import Experiment, parse_experiment
-from canarist.runners.engine import RunSettings, prepare, run_experiment
+from canarist.core.experiment import Experiment
+from canarist.runners.engine import RunSettings, experiment_from_values, run_experiment
 from canarist.stores.file import FileStore
 from canarist.tasks.registry import TASKS
 
 log = logging.getLogger("canarist")
 
 
-def build_experiment(values: dict[str, Any], *, now: datetime | None = None) -> Experiment:
-    """Values -> a validated experiment. Nothing is written if any part of it is invalid."""
-    data = render_experiment(values, now=now or datetime.now(UTC))
-    experiment = parse_experiment(data, source="values")
-    prepare(experiment.spec, TASKS)
-    return experiment
-
-
 def launch(values: dict[str, Any], run_dir: Path, *, dry: bool, settings: RunSettings) -> Experiment:
-    experiment = build_experiment(values)
+    """Render and check the experiment (nothing is written if any part is invalid), write
+    it into `run_dir`, and run it unless `dry`."""
+    experiment = experiment_from_values(values, TASKS, now=datetime.now(UTC), base_dir=run_dir)
     store = FileStore(run_dir)
     store.write(experiment)
     log.info("created experiment.yaml file")

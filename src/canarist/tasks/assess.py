@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import math
-
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from canarist.core.errors import TaskError
 from canarist.core.experiment import SLO, SLOLimits, SLOsSatisfied
+from canarist.core.fields import FiniteNumber, MetricName
 from canarist.core.insights import set_slos
-from canarist.core.metrics import NAME_RULE, is_valid_name, scalar_value
+from canarist.core.metrics import scalar_value
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
 
 
 class SLOInput(TaskInputs):
-    metric: str
-    limit: float
-
-    @field_validator("metric")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not is_valid_name(value):
-            raise ValueError(f"invalid metric name {value!r}; {NAME_RULE}")
-        return value
-
-    @field_validator("limit")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("limit must be a finite number")
-        return value
+    metric: MetricName
+    limit: FiniteNumber
 
 
 class SLOsInput(TaskInputs):

@@ -12,6 +12,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from canarist.core.experiment import Experiment, Result
+from canarist.core.metrics import MetricCatalog
+from canarist.core.validation import Location
 
 log = logging.getLogger("canarist")
 
@@ -100,9 +102,20 @@ InputsT = TypeVar("InputsT", bound=TaskInputs)
 
 
 @dataclass(frozen=True)
+class TaskCheck:
+    """What a task can tell before it runs: the metrics it will record, and problems with
+    its inputs that only a look at files or templates reveals (each at a location in `with`)."""
+
+    metrics: MetricCatalog = field(default_factory=MetricCatalog)
+    problems: list[tuple[Location, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class TaskDefinition(Generic[InputsT]):
-    """A task: its name, its input model and the coroutine that runs it."""
+    """A task: its name, its input model, the coroutine that runs it, and an optional check
+    run before anything runs (`base_dir` is where relative paths in the inputs start)."""
 
     name: str
     inputs: type[InputsT]
     run: Callable[[InputsT, TaskContext], Awaitable[None]]
+    check: Callable[[InputsT, Path], TaskCheck] | None = None

@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import jq
@@ -38,13 +39,17 @@ from canarist.backends.metrics_http import (
 )
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
-from canarist.core.errors import InputError, TaskError, UnavailableError
+from canarist.core.errors import CanaristError, InputError, TaskError, UnavailableError
 from canarist.core.experiment import Insights, MetricMeta, MetricType
+from canarist.core.fields import Duration
 from canarist.core.insights import add_value, ensure_insights, mark_unavailable, register_metric
-from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
+from canarist.core.metrics import MetricCatalog
+from canarist.core.validation import Location
+from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs, log
 from canarist.tasks.templates import (
     MetricSpec,
     ProviderSpec,
+    load_local_template,
     load_template,
     render_provider,
     template_data,
@@ -106,7 +111,7 @@ class CustomMetricsInputs(TaskInputs):
     values: dict[str, Any] = Field(default_factory=dict)
     version_values: list[dict[str, Any] | None] = Field(default_factory=list, alias="versionValues")
     auth: AuthInputs | None = None
-    timeout: str = "10s"
+    timeout: Duration = "10s"
 
     @field_validator("templates")
     @classmethod
@@ -126,16 +131,6 @@ class CustomMetricsInputs(TaskInputs):
     def _null_version_values(cls, value: Any) -> Any:
         return [] if value is None else value
 
-    @field_validator("timeout")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        try:
-            seconds = parse_duration(value, field="timeout")
-        except InputError as exc:
-            raise ValueError(exc.message.removeprefix("timeout: ")) from None
-        if seconds <= 0:
-            raise ValueError(f"timeout must be positive, got {value}")
-        return value
 
 
 @dataclass(frozen=True)
@@ -323,4 +318,30 @@ def _excerpt(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-TASK = TaskDefinition(name="custommetrics", inputs=CustomMetricsInputs, run=run)
+def check(inputs: CustomMetricsInputs, base_dir: Path) -> TaskCheck:
+    """Render each local template (built-in or file) now, so a wrong template name, a
+    template that fails for these values, or an SLO on a metric it does not define is found
+    before anything runs. Templates behind URLs are fetched only when the task runs."""
+    names: set[str] = set()
+    open_providers: set[str] = set()
+    problems: list[tuple[Location, str]] = []
+    values = _with_default_prometheus(inputs.values)
+    now = datetime.now(UTC)
+    for provider, ref in inputs.templates.items():
+        try:
+            source = load_local_template(ref, base_dir)
+            if source is None:
+                open_providers.add(provider)
+                continue
+            template = gotemplate.parse(source.text, name=provider)
+            for own in inputs.version_values or [None]:
+                data = template_data(values, own, start_time=now, now=now)
+                _, spec = render_provider(template, data, name=provider)
+                names.update(f"{provider}/{metric.name}" for metric in spec.metrics)
+        except CanaristError as exc:
+            problems.append((("templates", provider), exc.message))
+    return TaskCheck(MetricCatalog(frozenset(names), open_providers=frozenset(open_providers)),
+                     problems)
+
+
+TASK = TaskDefinition(name="custommetrics", inputs=CustomMetricsInputs, run=run, check=check)

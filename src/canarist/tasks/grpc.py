@@ -13,14 +13,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from canarist.backends.loadgen.grpc import GrpcLoadSpec, run_grpc_load
 from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
 from canarist.core.durations import parse_duration
-from canarist.tasks.base import ITER8_CHART_KEYS, TaskContext, TaskDefinition, TaskInputs
-from canarist.tasks.http import check_duration
-from canarist.tasks.loadmetrics import measure_endpoints
+from canarist.core.fields import Duration, Percentile, PositiveInt, Text
+from canarist.core.validation import FieldProblem
+from canarist.tasks.base import (
+    ITER8_CHART_KEYS,
+    TaskCheck,
+    TaskContext,
+    TaskDefinition,
+    TaskInputs,
+)
+from canarist.tasks.loadmetrics import load_check, measure_endpoints
 
 log = logging.getLogger("canarist")
 
@@ -46,18 +53,18 @@ class GrpcEndpoint(TaskInputs):
     data: Any = None
     data_file: str | None = Field(default=None, alias="data-file")
     binary_file: str | None = Field(default=None, alias="binary-file")
-    metadata: dict[str, str] | list[dict[str, str]] | None = None
+    metadata: dict[str, Text] | list[dict[str, Text]] | None = None
     metadata_file: str | None = Field(default=None, alias="metadata-file")
-    total: int | None = Field(default=None, ge=1)
-    duration: str | None = None
+    total: PositiveInt | None = None
+    duration: Duration | None = None
     duration_stop: Literal["close", "wait", "ignore"] | None = Field(default=None,
                                                                      alias="duration-stop")
-    concurrency: int | None = Field(default=None, ge=1)
-    connections: int | None = Field(default=None, ge=1)
+    concurrency: PositiveInt | None = None
+    connections: PositiveInt | None = None
     rps: float | None = Field(default=None, ge=0)
     skip_first: int | None = Field(default=None, alias="skipFirst", ge=0)
-    timeout: str | None = None
-    connect_timeout: str | None = Field(default=None, alias="connect-timeout")
+    timeout: Duration | None = None
+    connect_timeout: Duration | None = Field(default=None, alias="connect-timeout")
     insecure: bool | None = None
     cacert: str | None = None
     cert: str | None = None
@@ -65,12 +72,7 @@ class GrpcEndpoint(TaskInputs):
     skip_tls: bool | None = Field(default=None, alias="skipTLS")
     cname: str | None = None
     authority: str | None = None
-    percentiles: list[float] | None = None
-
-    @field_validator("duration", "timeout", "connect_timeout")
-    @classmethod
-    def _durations(cls, value: str | None) -> str | None:
-        return check_duration(value, "duration")
+    percentiles: list[Percentile] | None = None
 
 
 class GrpcInputs(GrpcEndpoint):
@@ -81,11 +83,11 @@ class GrpcInputs(GrpcEndpoint):
     def _host_and_call(self) -> GrpcInputs:
         targets = list(self.endpoints.items()) if self.endpoints else [("", self)]
         for eid, ep in targets:
-            where = f'endpoint "{eid}" ' if eid else ""
+            where: tuple[str, ...] = ("endpoints", eid) if eid else ()
             if not (ep.host or self.host):
-                raise ValueError(f"{where}host: required, as host:port")
+                raise FieldProblem((*where, "host"), "required, as host:port")
             if not (ep.call or self.call):
-                raise ValueError(f"{where}call: required, as package.Service.Method")
+                raise FieldProblem((*where, "call"), "required, as package.Service.Method")
         return self
 
 
@@ -154,4 +156,9 @@ async def run(inputs: GrpcInputs, ctx: TaskContext) -> None:
                             warmup=inputs.warmup, sep="/")
 
 
-TASK = TaskDefinition(name="grpc", inputs=GrpcInputs, run=run)
+def check(inputs: GrpcInputs, base_dir: Path) -> TaskCheck:
+    providers = [f"grpc-{eid}" for eid in inputs.endpoints] if inputs.endpoints else ["grpc"]
+    return load_check(providers, sep="/")
+
+
+TASK = TaskDefinition(name="grpc", inputs=GrpcInputs, run=run, check=check)

@@ -10,14 +10,16 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from canarist.backends.loadgen.http import HttpLoadSpec, run_http_load
 from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
 from canarist.core.durations import parse_duration
-from canarist.core.errors import DurationError, InputError
-from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs
-from canarist.tasks.loadmetrics import measure_endpoints
+from canarist.core.errors import InputError
+from canarist.core.fields import Duration, Percentile, PositiveInt, RequestBody, Text
+from canarist.core.validation import FieldProblem
+from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
+from canarist.tasks.loadmetrics import load_check, measure_endpoints
 
 log = logging.getLogger("canarist")
 
@@ -31,45 +33,20 @@ class ErrorRange(TaskInputs):
     upper: int | None = None
 
 
-def check_duration(value: str | None, field: str) -> str | None:
-    """A pydantic field check: a positive Go duration (errors become validation errors)."""
-    if value is not None:
-        try:
-            seconds = parse_duration(value, field=field)
-        except DurationError as exc:
-            raise ValueError(exc.message) from None
-        if seconds <= 0:
-            raise ValueError(f"must be a positive duration, got {value}")
-    return value
-
-
 class HttpEndpoint(TaskInputs):
     url: str | None = None
-    headers: dict[str, str] | None = None
-    payload_str: str | None = Field(default=None, alias="payloadStr")
+    headers: dict[str, Text] | None = None
+    payload_str: RequestBody | None = Field(default=None, alias="payloadStr")
     payload_file: str | None = Field(default=None, alias="payloadFile")
     content_type: str | None = Field(default=None, alias="contentType")
-    num_requests: int | None = Field(default=None, alias="numRequests", ge=1)
-    duration: str | None = None
+    num_requests: PositiveInt | None = Field(default=None, alias="numRequests")
+    duration: Duration | None = None
     qps: float | None = None
-    connections: int | None = Field(default=None, ge=1)
+    connections: PositiveInt | None = None
     error_ranges: list[ErrorRange] | None = Field(default=None, alias="errorRanges")
-    percentiles: list[float] | None = None
+    percentiles: list[Percentile] | None = None
     allow_initial_errors: bool | None = Field(default=None, alias="allowInitialErrors")
-    timeout: str | None = None
-
-    @field_validator("duration", "timeout")
-    @classmethod
-    def _durations(cls, value: str | None) -> str | None:
-        return check_duration(value, "duration")
-
-    @field_validator("percentiles")
-    @classmethod
-    def _percent(cls, value: list[float] | None) -> list[float] | None:
-        for p in value or []:
-            if not 0 < p <= 100:
-                raise ValueError(f"percentiles must be in (0, 100], got {p}")
-        return value
+    timeout: Duration | None = None
 
 
 class HttpInputs(HttpEndpoint):
@@ -79,11 +56,13 @@ class HttpInputs(HttpEndpoint):
     @model_validator(mode="after")
     def _url_somewhere(self) -> HttpInputs:
         if self.endpoints:
-            missing = [eid for eid, ep in self.endpoints.items() if not (ep.url or self.url)]
-            if missing:
-                raise ValueError(f'endpoint "{missing[0]}" does not have a url parameter')
+            for eid, ep in self.endpoints.items():
+                if not (ep.url or self.url):
+                    raise FieldProblem(("endpoints", eid, "url"),
+                                       "required (or a url for every endpoint at the top level)")
         elif not self.url:
-            raise ValueError("please set the url parameter or the endpoints parameter")
+            raise FieldProblem("url", "required: the URL to send requests to (or endpoints, "
+                                      "each with its url)")
         return self
 
 
@@ -148,4 +127,9 @@ async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
                             warmup=inputs.warmup, sep="-")
 
 
-TASK = TaskDefinition(name="http", inputs=HttpInputs, run=run)
+def check(inputs: HttpInputs, base_dir: Path) -> TaskCheck:
+    providers = [f"http-{eid}" for eid in inputs.endpoints] if inputs.endpoints else ["http"]
+    return load_check(providers, sep="-")
+
+
+TASK = TaskDefinition(name="http", inputs=HttpInputs, run=run, check=check)

@@ -23,7 +23,8 @@ from canarist.core.insights import (
     mark_unavailable,
     register_metric,
 )
-from canarist.tasks.base import TaskContext
+from canarist.core.metrics import MetricCatalog
+from canarist.tasks.base import TaskCheck, TaskContext
 
 log = logging.getLogger("canarist")
 
@@ -60,6 +61,16 @@ def _scalar_names(provider: str, sep: str, percentiles: Iterable[float]) -> dict
         description="requests sent more than 2 ms after they were due (generator fell behind)",
         type=MetricType.COUNTER)
     return metrics
+
+
+def load_check(providers: Iterable[str], sep: str) -> TaskCheck:
+    """The metrics a load test records under `providers` (any latency percentile on demand)."""
+    names: set[str] = set()
+    prefixes: set[str] = set()
+    for provider in providers:
+        names.update(_scalar_names(provider, sep, DEFAULT_PERCENTILES))
+        prefixes.add(f"{provider}/latency{sep}p")
+    return TaskCheck(MetricCatalog(frozenset(names), frozenset(prefixes)))
 
 
 def record_load(

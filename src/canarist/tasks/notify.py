@@ -38,8 +38,9 @@ from pydantic import Field, StrictBool, field_validator, model_validator
 from yarl import URL
 
 from canarist.core.durations import parse_duration
-from canarist.core.errors import CanaristError, TaskError, TemplateError, UnavailableError
+from canarist.core.errors import TaskError, TemplateError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data
+from canarist.core.fields import Duration
 from canarist.core.gotemplate import render
 from canarist.core.metrics import scalar_value
 from canarist.core.redact import REDACTED, redact, redact_text
@@ -89,7 +90,7 @@ class NotifyInputs(TaskInputs):
     token_env: str | None = Field(default=None, alias="tokenEnv")
     token_file: str | None = Field(default=None, alias="tokenFile")
     token_scheme: str | None = Field(default=None, alias="tokenScheme")
-    timeout: str = DEFAULT_TIMEOUT
+    timeout: Duration = DEFAULT_TIMEOUT
 
     @field_validator("params", "headers", mode="before")
     @classmethod
@@ -128,17 +129,6 @@ class NotifyInputs(TaskInputs):
                 f"payloadTemplate: unknown built-in template {value!r}; expected one of "
                 + ", ".join(BUILTIN_TEMPLATES)
             )
-        return value
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _positive_timeout(cls, value: Any) -> Any:
-        try:
-            seconds = parse_duration(value, field="timeout")
-        except CanaristError as exc:
-            raise ValueError(exc.message) from None
-        if seconds <= 0:
-            raise ValueError("timeout: must be greater than zero")
         return value
 
     @field_validator("token_scheme")

@@ -15,11 +15,12 @@ import random
 import time
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from canarist.backends.kube import KubeClient, KubeError, KubeNotFound, Resource
 from canarist.core.durations import parse_duration
-from canarist.core.errors import CanaristError, DurationError, TaskError, UnavailableError
+from canarist.core.errors import CanaristError, TaskError, UnavailableError
+from canarist.core.fields import Duration
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
 
 INTERVAL_S = 1.0
@@ -33,18 +34,7 @@ class ReadyInputs(TaskInputs):
     name: str = Field(min_length=1)
     namespace: str | None = None
     condition: str | None = None
-    timeout: str = "10s"
-
-    @field_validator("timeout")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        try:
-            seconds = parse_duration(value, field="timeout")
-        except DurationError as error:
-            raise ValueError(error.message) from None
-        if seconds < 0:
-            raise ValueError(f"timeout: must not be negative, got {value}")
-        return value
+    timeout: Duration = "10s"
 
 
 class NotReady(Exception):

@@ -36,6 +36,8 @@ from canarist.backends.metrics_http import (
 from canarist.core import gotemplate
 from canarist.core.errors import InputError, SpecError, UnavailableError, ValuesError
 from canarist.core.metrics import is_valid_name
+from canarist.core.validation import closest, spell_key
+from canarist.core.validation import problems as validation_problems
 from canarist.core.yamltext import load_yaml
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "builtin_template",
     "builtin_template_names",
     "elapsed_seconds",
+    "load_local_template",
     "load_template",
     "merge_values",
     "parse_provider_spec",
@@ -115,16 +118,28 @@ async def load_template(
     return _load_local(ref, base_dir)
 
 
+def load_local_template(ref: str, base_dir: Path) -> TemplateSource | None:
+    """A built-in or file template without any network access; None for a URL.
+
+    InputError when `ref` names neither a built-in template nor an existing file.
+    """
+    if ref.startswith(("http://", "https://")):
+        return None
+    return _load_local(ref, base_dir)
+
+
 def _load_local(ref: str, base_dir: Path) -> TemplateSource:
     if ref.startswith("file://"):
         return _read_file(Path(ref[len("file://"):]), base_dir)
     if ref in builtin_template_names():
         return TemplateSource(builtin_template(ref), f"built-in template {ref}")
     path = Path(ref).expanduser()
-    if "/" not in ref and not ref.endswith(_SUFFIX) and not (base_dir / path).exists():
-        raise UnavailableError(
-            f"template {ref!r} is not a built-in template ("
-            + ", ".join(builtin_template_names()) + "), a URL or an existing file")
+    if not (path if path.is_absolute() else base_dir / path).is_file():
+        names = builtin_template_names()
+        guess = closest(ref.removesuffix(_SUFFIX), names)
+        hint = f"did you mean {guess}? " if guess else ""
+        raise InputError(f"{ref!r} is not a built-in template, a URL or an existing file; "
+                         f"{hint}(built-in: {', '.join(names)})")
     return _read_file(path, base_dir)
 
 
@@ -341,9 +356,8 @@ def parse_provider_spec(rendered: str, *, name: str) -> ProviderSpec:
     try:
         spec = ProviderSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{name}: " + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                           for p in err["loc"]).lstrip(".") + f": {err['msg']}"
-                    for err in exc.errors()]
+        problems = validation_problems(exc, ProviderSpec,
+                                       lambda loc: f"{name}: {spell_key('', loc) or '(top level)'}")
         raise SpecError(problems[0] if len(problems) == 1 else "; ".join(problems),
                         problems) from None
     seen: set[str] = set()
