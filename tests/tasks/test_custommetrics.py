@@ -243,9 +243,9 @@ def test_a_later_loop_appends_and_the_version_count_must_match(tmp_path: Path) -
     ("url: x\nmetrics:\n- name: a\n  {{ .x ", "templates.p ({path}): p:4:8: unclosed action"),
     ('{{ fail "labels must be a map" }}', "error calling fail: labels must be a map"),
     ("url: x\nmetrics: [\n", "templates.p ({path}): p:3:1: invalid YAML"),
-    ("metrics: []\n", "p: url: Field required"),
+    ("metrics: []\n", "p: url: required"),
     ("url: x\nmetrics:\n- name: a\n  type: histogram\n  jqExpression: .v\n", "p: metrics[0].type:"),
-    ("url: x\nmetrics:\n- name: a\n  type: gauge\n", "p: metrics[0].jqExpression: Field required"),
+    ("url: x\nmetrics:\n- name: a\n  type: gauge\n", "p: metrics[0].jqExpression: required"),
     ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v}\n"
      "- {name: a, type: counter, jqExpression: .v}\n", "metric 'a' is defined twice"),
     ("url: x\nmetrics:\n- {name: a/b, type: gauge, jqExpression: .v}\n", "'a/b' cannot be part of"),
@@ -258,7 +258,7 @@ def test_template_problems_fail_the_task(tmp_path: Path, text: str, message: str
     exp = experiment({"templates": {"p": "t.tpl"}})
     with pytest.raises(ExperimentFailed) as caught:
         run(exp, tmp_path)
-    assert caught.value.exit_code == 1
+    assert caught.value.exit_code == 2  # a bad template is bad input
     assert exp.result is not None and exp.result.failure
     assert exp.result.failed_task is not None
     assert message.format(path=path) in exp.result.failed_task.reason
@@ -272,16 +272,18 @@ def test_a_bad_starting_time_fails_the_task(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("ref", "message"), [
-    ("missing.tpl", "templates.p: cannot read template {tmp}/missing.tpl: No such file or directory"),
-    ("kserve-prom", "templates.p: template 'kserve-prom' is not a built-in template "
-                    "(istio-prom, kserve-prometheus, kserve-raw), a URL or an existing file"),
+    ("missing.tpl", "templates.p: 'missing.tpl' is not a built-in template, a URL or an existing "
+                    "file (built-in: istio-prom, kserve-prometheus, kserve-raw)"),
+    ("kserve-prom", "templates.p: 'kserve-prom' is not a built-in template, a URL or an existing "
+                    "file; did you mean kserve-prometheus? (built-in: istio-prom, "
+                    "kserve-prometheus, kserve-raw)"),
 ])
-def test_a_template_that_cannot_be_read_fails_with_exit_3(tmp_path: Path, ref: str,
-                                                          message: str) -> None:
+def test_a_template_that_does_not_exist_is_bad_input(tmp_path: Path, ref: str,
+                                                     message: str) -> None:
     exp = experiment({"templates": {"p": ref}})
     with pytest.raises(ExperimentFailed) as caught:
         run(exp, tmp_path)
-    assert caught.value.exit_code == 3
+    assert caught.value.exit_code == 2
     assert exp.result is not None and exp.result.failed_task is not None
     assert exp.result.failed_task.reason == message.format(tmp=tmp_path)
 
@@ -320,8 +322,10 @@ def test_missing_credentials_fail_the_task_with_exit_3(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("inputs", "message"), [
     ({"templates": {"a/b": "x"}}, "provider name 'a/b' must be non-empty and contain no '/'"),
-    ({"templates": {"p": "x"}, "timeout": "10"}, 'timeout: invalid duration "10", expected a Go duration'),
-    ({"templates": {"p": "x"}, "timeout": "0s"}, "timeout must be positive"),
+    ({"templates": {"p": "x"}, "timeout": "10"},
+     'timeout: expected a Go duration such as 30s, 1m30s or 500ms, got "10"'),
+    ({"templates": {"p": "x"}, "timeout": "0s"},
+     'timeout: expected a positive Go duration such as 30s, got "0s"'),
     ({"templates": {"p": "x"}, "auth": {"bearerTokenFile": "a", "bearerTokenEnv": "b"}},
      "set only one of bearerTokenFile and bearerTokenEnv"),
     ({"templates": {"p": "x"}, "auth": {"bearerTokenEnv": "a", "username": "u"}},

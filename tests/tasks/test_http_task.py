@@ -118,5 +118,5 @@ def test_bad_inputs_are_rejected_before_anything_runs(tmp_path: Path) -> None:
 def test_missing_payload_file(tmp_path: Path) -> None:
     done = launch(tmp_path, "tasks={http}", "http.url=http://127.0.0.1:9/",
                   "http.payloadFile=nope.json")
-    assert done.returncode == 1
+    assert done.returncode == 2  # bad input, found when the task reads it
     assert "payloadFile: cannot read" in done.stderr

@@ -98,12 +98,12 @@ def test_fails_after_the_timeout_with_the_condition_message(api: RunningApi, kub
 
 def test_missing_object_and_missing_condition(api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
     with pytest.raises(TaskError, match="inferenceservices sklearn-iris in default: not found"):
-        asyncio.run(run(inputs(timeout="0s"), context(tmp_path, kubeconfig)))
+        asyncio.run(run(inputs(timeout="1ms"), context(tmp_path, kubeconfig)))
     add_isvc(api, ready="True")
     with pytest.raises(TaskError, match="expected condition not found: Serving"):
         asyncio.run(run(inputs(timeout="1s", condition="Serving"), context(tmp_path, kubeconfig)))
-    asyncio.run(run(inputs(timeout="0s", condition="ready"), context(tmp_path, kubeconfig)))
-    asyncio.run(run(inputs(timeout="0s", condition=None), context(tmp_path, kubeconfig)))
+    asyncio.run(run(inputs(timeout="1ms", condition="ready"), context(tmp_path, kubeconfig)))
+    asyncio.run(run(inputs(timeout="1ms", condition=None), context(tmp_path, kubeconfig)))
 
 
 def test_existence_only_in_another_namespace(api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
@@ -151,7 +151,7 @@ def test_forbidden_is_exit_3(api: RunningApi, tmp_path: Path) -> None:
     path = write_kubeconfig(tmp_path / "sa", api.url, api.issue_token("default", "sa"))
     add_isvc(api, ready="True")
     with pytest.raises(UnavailableError, match="is forbidden"):
-        asyncio.run(run(inputs(timeout="0s"), context(tmp_path, path)))
+        asyncio.run(run(inputs(timeout="1ms"), context(tmp_path, path)))
 
 
 def test_invalid_inputs() -> None:

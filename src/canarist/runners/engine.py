@@ -25,7 +25,6 @@ from canarist.core.errors import (
     InputError,
     SpecError,
     TaskError,
-    UnavailableError,
 )
 from canarist.core.experiment import Experiment, FailedTask, TaskEntry, new_result, parse_experiment
 from canarist.core.expressions import Expression, compile_expression
@@ -211,7 +210,9 @@ async def run_experiment(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Experiment:
     """Run one loop of the experiment. Raises ExperimentFailed (or a subclass) if a task fails."""
-    prepared = prepare(experiment.spec, tasks, base_dir=settings.run_dir)
+    # Files and templates were checked at launch; a problem found now is recorded as the
+    # failure of the task that meets it.
+    prepared = prepare(experiment.spec, tasks)
     if not reuse_result or experiment.result is None:
         previous = experiment.result
         experiment.result = new_result(
@@ -252,13 +253,16 @@ async def run_experiment(
         except CanaristError as exc:
             _fail(experiment, store, task, exc.message)
             failure = TaskError(f"{prefix}: {exc.message}")
-            # A task that could not reach what it needs is "could not evaluate" (exit 3).
-            failure.exit_code = 3 if isinstance(exc, UnavailableError) else 1
+            # The cause keeps its exit code: 1 when the service is at fault, 2 for bad input
+            # found only now (a kubeconfig, a file), 3 when something could not be reached.
+            failure.exit_code = exc.exit_code
             raise failure from None
         except Exception as exc:  # a bug in a task must still leave a readable, failed result
             log.debug("%s: internal error", prefix, exc_info=True)
             _fail(experiment, store, task, f"internal error: {type(exc).__name__}: {exc}")
-            raise TaskError(f"{prefix}: internal error: {type(exc).__name__}: {exc}") from None
+            failure = TaskError(f"{prefix}: internal error: {type(exc).__name__}: {exc}")
+            failure.exit_code = 3  # a fault of canarist's says nothing about the release
+            raise failure from None
         log.info("%s: completed", prefix)
         result.num_completed_tasks += 1
         store.write(experiment)

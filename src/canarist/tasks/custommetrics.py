@@ -5,10 +5,12 @@ template is rendered with the version's values into a provider spec; each metric
 sent, its jq expression picks the number out of the JSON answer, and the value is recorded
 as `<provider>/<metric>`. Queries run concurrently, each with a timeout.
 
-The task fails when a template cannot be loaded (exit 3), parsed, executed or decoded, or
-when `startingTime` is not RFC 3339. A single metric that cannot be had (HTTP error, timeout,
-answer that is not JSON, jq error or no output, null, not a number, NaN or infinite, empty
-Prometheus result) is recorded as unavailable with the reason, and the task succeeds.
+The task fails when a template URL cannot be fetched (exit 3), or a template cannot be
+parsed, executed or decoded, or `startingTime` is not RFC 3339 (bad input, exit 2; local
+templates are rendered once before anything runs, so this is found at launch). A single
+metric that cannot be had (HTTP error, timeout, answer that is not JSON, jq error or no
+output, null, not a number, NaN or infinite, empty Prometheus result) is recorded as
+unavailable with the reason, and the task succeeds.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from canarist.backends.metrics_http import (
 )
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
-from canarist.core.errors import CanaristError, InputError, TaskError, UnavailableError
+from canarist.core.errors import CanaristError, InputError, UnavailableError
 from canarist.core.experiment import Insights, MetricMeta, MetricType
 from canarist.core.fields import Duration
 from canarist.core.insights import add_value, ensure_insights, mark_unavailable, register_metric
@@ -189,7 +191,7 @@ async def _render_all(
         except UnavailableError as exc:
             raise UnavailableError(f"templates.{provider}: {exc.message}") from None
         except InputError as exc:
-            raise TaskError(f"templates.{provider}: {exc.message}") from None
+            raise InputError(f"templates.{provider}: {exc.message}") from None
         log.debug("%s: provider %s: template from %s", ctx.log_prefix(), provider, source.origin)
         try:
             template = gotemplate.parse(source.text, name=provider)
@@ -201,7 +203,7 @@ async def _render_all(
                           provider, version, client.redact(rendered))
                 queries.extend(_Query(provider, version, spec, m) for m in spec.metrics)
         except InputError as exc:
-            raise TaskError(f"templates.{provider} ({source.origin}): {exc.message}") from None
+            raise InputError(f"templates.{provider} ({source.origin}): {exc.message}") from None
         if not any(q.provider == provider for q in queries):
             log.warning("%s: provider %s defines no metrics", ctx.log_prefix(), provider)
     return queries

@@ -137,9 +137,9 @@ def _load_local(ref: str, base_dir: Path) -> TemplateSource:
     if not (path if path.is_absolute() else base_dir / path).is_file():
         names = builtin_template_names()
         guess = closest(ref.removesuffix(_SUFFIX), names)
-        hint = f"did you mean {guess}? " if guess else ""
-        raise InputError(f"{ref!r} is not a built-in template, a URL or an existing file; "
-                         f"{hint}(built-in: {', '.join(names)})")
+        hint = f"; did you mean {guess}?" if guess else ""
+        raise InputError(f"{ref!r} is not a built-in template, a URL or an existing file{hint} "
+                         f"(built-in: {', '.join(names)})")
     return _read_file(path, base_dir)
 
 
