@@ -142,7 +142,12 @@ def run_page(page: Path, place: Place, cwd: Path) -> None:
     for target, source in GIVEN.get(_page_id(page), []):
         (cwd / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, cwd / target)
-    for step in steps(page):
+    shown = steps(page)
+    for step in shown:  # a file a command names may be shown after it, as the page explains it
+        if step.file is not None and not (cwd / step.file).exists():
+            (cwd / step.file).parent.mkdir(parents=True, exist_ok=True)
+            (cwd / step.file).write_text(step.content)
+    for step in shown:
         if step.file is not None:
             (cwd / step.file).parent.mkdir(parents=True, exist_ok=True)
             (cwd / step.file).write_text(step.content)
