@@ -383,9 +383,9 @@ def _bucket(text: str, revision: str, le: str) -> float:
 
 
 def test_model_2_adds_its_documented_latency(sandbox: Sandbox) -> None:
-    """docs/sandbox.md: model-2's server adds a fixed 20 ms to every prediction."""
-    added_s = 0.020
-    assert "adds a fixed 20 ms to every prediction" in " ".join(DOC.read_text().split())
+    """docs/sandbox.md: model-2's server adds a fixed 15 ms to every prediction."""
+    added_s = 0.015
+    assert "adds a fixed 15 ms to every prediction" in " ".join(DOC.read_text().split())
     port, n = sandbox.ports["http"], 40
     _timed_predictions(port, f"latest-{COMPONENT}.default.example.com", 3)  # warm up
     before = sandbox.metrics()
@@ -398,9 +398,9 @@ def test_model_2_adds_its_documented_latency(sandbox: Sandbox) -> None:
     # Load only ever adds time: the lower bound is firm, the gap gets a wide margin.
     assert min(canary) >= added_s, canary
     assert gap >= added_s / 2, (canary, current)
-    # What Prometheus sees: none of the canary's requests fit Knative's 20 ms bucket.
+    # What Prometheus sees: none of the canary's requests fit Knative's 10 ms bucket.
     assert _bucket(after, REV2, "+Inf") - _bucket(before, REV2, "+Inf") == n
-    assert _bucket(after, REV2, "20") - _bucket(before, REV2, "20") == 0
+    assert _bucket(after, REV2, "10") - _bucket(before, REV2, "10") == 0
 
 
 def test_grpc_without_host_routes_by_model_name(sandbox: Sandbox) -> None:

@@ -14,7 +14,7 @@ The bundled models stand in for the tutorial's storage URIs:
 * `iris-forest` (`.../sklearn/1.0/model-2`): `RandomForestClassifier(n_estimators=25,
   random_state=0)`. It agrees with `iris-logreg` on the tutorial's two inputs, disagrees on
   4 of the 150 iris rows (for example `[5.9, 3.2, 4.8, 1.8]`: class 2 against class 1), and
-  each prediction waits a fixed 20 ms (`ADDED_LATENCY_S`, without blocking other requests)
+  each prediction waits a fixed 15 ms (`ADDED_LATENCY_S`, without blocking other requests)
   before it answers, so the canary is measurably slower and latency SLOs can tell the two
   apart. The forest itself is only a few milliseconds slower than the linear model.
 
@@ -38,7 +38,7 @@ from typing import Any
 
 LOOPBACK = "127.0.0.1"
 # The bundled models, and the fixed time each one adds to every prediction (seconds).
-ADDED_LATENCY_S = {"iris-logreg": 0.0, "iris-forest": 0.020}
+ADDED_LATENCY_S = {"iris-logreg": 0.0, "iris-forest": 0.015}
 MODELS = tuple(ADDED_LATENCY_S)
 PARENT_CHECK_S = 1.0
 
