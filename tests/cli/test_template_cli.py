@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import shlex
 import socket
 import subprocess
 import sys
@@ -70,19 +68,6 @@ def test_unknown_template_reference(tmp_path: Path) -> None:
 
 # -- render with a values file written for `launch` ------------------------------------------
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "custommetrics.md"
-
-
-def doc_values_and_render_lines() -> tuple[str, list[str]]:
-    """docs/custommetrics.md's `custommetrics-values.yaml` and its `template render` lines."""
-    text = DOC.read_text()
-    values = re.search(r"^```yaml\n(# custommetrics-values\.yaml\n.*?)^```", text, re.M | re.S)
-    assert values is not None
-    lines = [line for body in re.findall(r"^```shell\n(.*?)^```", text, re.M | re.S)
-             for line in body.splitlines() if line.startswith("canarist template render ")]
-    return values.group(1), lines
-
-
 def test_raw_renders_the_values_of_a_launch_values_file_per_version(tmp_path: Path) -> None:
     (tmp_path / "values.yaml").write_text(
         "custommetrics:\n"
@@ -97,21 +82,6 @@ def test_raw_renders_the_values_of_a_launch_values_file_per_version(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert done.stdout == ("---\n# version 0\nsvc=iris rev=rev-2 window=5m elapsed=0\n"
                            "---\n# version 1\nsvc=iris rev=rev-1 window=none elapsed=0\n")
-
-
-def test_the_docs_render_lines_use_the_launch_values_file_raw_or_not(tmp_path: Path) -> None:
-    values, lines = doc_values_and_render_lines()
-    (tmp_path / "custommetrics-values.yaml").write_text(values)
-    assert any("--raw" in line for line in lines) and any("--raw" not in line for line in lines)
-    for line in lines:
-        done = canarist(*shlex.split(line)[1:], cwd=tmp_path)
-        assert done.returncode == 0, f"{line}\n{done.stderr}"
-        versions = done.stdout.split("---\n# version ")[1:]
-        assert [v.split("\n", 1)[0] for v in versions] == ["0", "1"], line
-        for version, revision in zip(versions, ("00002", "00001"), strict=True):
-            assert f'revision_name="sklearn-iris-predictor-default-{revision}"' in version, line
-            assert 'service_name="sklearn-iris-predictor-default"' in version, line
-            assert "histogram_quantile(0.95," in version, line
 
 
 def test_raw_rejects_version_values_that_are_not_mappings(tmp_path: Path) -> None:
