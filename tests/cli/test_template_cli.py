@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,91 @@ def test_unknown_template_reference(tmp_path: Path) -> None:
     done = canarist("template", "render", "no-such-template", cwd=tmp_path)
     assert done.returncode in (2, 3)
     assert "no-such-template" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- render with a values file written for `launch` ------------------------------------------
+
+def test_raw_renders_the_values_of_a_launch_values_file_per_version(tmp_path: Path) -> None:
+    (tmp_path / "values.yaml").write_text(
+        "custommetrics:\n"
+        "  templates: {p: t.tpl}\n"
+        "  values:\n    labels: {service_name: iris}\n    window: 5m\n"
+        "  versionValues:\n  - labels: {revision_name: rev-2}\n  - labels: {revision_name: rev-1}\n"
+        "    window: null\n")
+    (tmp_path / "t.tpl").write_text(
+        "svc={{ .labels.service_name }} rev={{ .labels.revision_name }} "
+        "window={{ default \"none\" .window }} elapsed={{ .elapsedTimeSeconds }}\n")
+    done = canarist("template", "render", "--raw", "-f", "values.yaml", "t.tpl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ("---\n# version 0\nsvc=iris rev=rev-2 window=5m elapsed=0\n"
+                           "---\n# version 1\nsvc=iris rev=rev-1 window=none elapsed=0\n")
+
+
+def test_raw_rejects_version_values_that_are_not_mappings(tmp_path: Path) -> None:
+    (tmp_path / "t.tpl").write_text("x\n")
+    done = canarist("template", "render", "t.tpl", "--raw", "--set",
+                    "custommetrics.versionValues={a,b}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "Error: custommetrics.versionValues[0]: expected a mapping of values, got 'a'"]
+
+
+def test_render_help_names_the_argument_its_usage_shows() -> None:
+    done = canarist("template", "render", "--help")
+    assert done.returncode == 0
+    usage = done.stdout.splitlines()[0]
+    assert usage == "Usage: canarist template render [OPTIONS] NAME|FILE|URL"
+    assert "REF" not in done.stdout
+    assert "NAME|FILE|URL is a built-in template" in " ".join(done.stdout.split())
+
+
+# -- a template URL that cannot be fetched ---------------------------------------------------
+
+GIST_PATH = ("/kalantar/adc6c9b0efe483c00b8f0c20605ac36c/raw/"
+             "c4562e87b7ac0652b0e46f8f494d024307bff7a1/kserve-prometheus.tpl")
+
+
+def closed_port() -> socket.socket:
+    """A socket bound on 127.0.0.1 that does not listen: connecting to it is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def test_an_unreachable_url_named_like_a_builtin_points_to_the_builtin() -> None:
+    with closed_port() as sock:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}{GIST_PATH}"
+        done = canarist("template", "render", url)
+        other = canarist("template", "render", url.replace("kserve-prometheus.tpl", "mine.tpl"))
+    assert done.returncode == 3
+    assert done.stderr.splitlines() == [
+        f"Error: cannot fetch template {url}: connection refused ({url}); the built-in template "
+        "kserve-prometheus serves the same metrics without a download: name it instead of the "
+        "URL, as in --set custommetrics.templates.kserve-prometheus=kserve-prometheus"]
+    assert other.returncode == 3
+    assert len(other.stderr.splitlines()) == 1 and "built-in" not in other.stderr
+
+
+def test_the_tutorials_launch_without_the_gist_names_the_builtin(tmp_path: Path) -> None:
+    """The seed tutorial's custommetrics settings, launched where the gist cannot be reached."""
+    with closed_port() as sock:
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}{GIST_PATH}"
+        done = canarist(
+            "launch", "--set", "tasks={custommetrics,assess}",
+            "--set", f"custommetrics.templates.kserve-prometheus={url}",
+            "--set", "custommetrics.values.labels.service_name=sklearn-iris-predictor-default",
+            "--set", "custommetrics.versionValues[0].labels.revision_name="
+                     "sklearn-iris-predictor-default-00002",
+            "--set", "custommetrics.versionValues[1].labels.revision_name="
+                     "sklearn-iris-predictor-default-00001",
+            "--set", "custommetrics.values.latencyPercentiles={50,75,90,95}",
+            "--set", "assess.SLOs.upper.kserve-prometheus/latency-mean=50",
+            "--set", "assess.SLOs.upper.kserve-prometheus/error-count=0", cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, done.stderr
+    assert f"templates.kserve-prometheus: cannot fetch template {url}: " in errors[0]
+    assert errors[0].endswith(
+        "; the built-in template kserve-prometheus serves the same metrics without a download: "
+        "name it instead of the URL, as in "
+        "--set custommetrics.templates.kserve-prometheus=kserve-prometheus"), errors[0]

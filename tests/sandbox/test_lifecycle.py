@@ -1,8 +1,9 @@
 """The sandbox with its real parts: supervisor, KServe model servers, ingress, Prometheus, API.
 
-One sandbox serves the whole module. It is started, loaded with the tutorial's two
-manifests and queried by running the shell examples of docs/sandbox.md (ports and the state
-directory swapped for the test's); the last test stops it and checks that no process is left.
+One sandbox serves the whole module. It is started with `--ports auto` (and one explicit
+port), loaded with the tutorial's two manifests and queried by running the shell examples of
+docs/sandbox.md (the ports it picked and the state directory swapped in for the doc's); the
+last tests delete the InferenceService, stop the sandbox and check that no process is left.
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import grpc
 import pytest
+import yaml
 from google.protobuf import json_format
 from tests.helpers import require
 
@@ -79,14 +84,16 @@ def doc_blocks() -> dict[str, str]:
 @dataclass
 class Sandbox:
     dir: Path
-    ports: dict[str, int]
     python: str
+    http_port: int  # given explicitly beside --ports auto; the sandbox picks the others
+    ports: dict[str, int] = field(default_factory=dict)  # every port in use, once up
+    up_output: str = ""
 
     def run_doc(self, step: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         block = doc_blocks()[step]
-        for name, port in DOC_PORTS.items():
-            block = re.sub(rf"\b{port}\b", str(self.ports[name]), block)
-        flags = " ".join(f"--{name}-port {port}" for name, port in self.ports.items())
+        for name, port in self.ports.items():
+            block = re.sub(rf"\b{DOC_PORTS[name]}\b", str(port), block)
+        flags = f"--ports auto --http-port {self.http_port}"
         prelude = (
             'canarist() { local group="$1"; shift; local cmd="$1"; shift;\n'
             f'  if [ "$cmd" = up ]; then set -- "$@" {flags} --kserve-python {self.python}; fi\n'
@@ -130,10 +137,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     python = kserve_python()
     if python is None:
         pytest.fail("kserve is not installed: run ./scripts/setup or set CANARIST_KSERVE_PYTHON")
-    ports = {name: free_port() for name in DOC_PORTS}
-    handle = Sandbox(tmp_path_factory.mktemp("sandbox"), ports, python)
+    handle = Sandbox(tmp_path_factory.mktemp("sandbox"), python, free_port())
     try:
-        for step in ("up", "deploy", "canary"):
+        done = handle.run_doc("up")
+        assert done.returncode == 0, f"up: {done.stdout}\n{done.stderr}"
+        handle.up_output = done.stdout
+        handle.ports = handle.state()["ports"]
+        for step in ("deploy", "canary"):
             done = handle.run_doc(step)
             assert done.returncode == 0, f"{step}: {done.stdout}\n{done.stderr}"
         yield handle
@@ -148,6 +158,71 @@ def test_up_printed_endpoints_and_wrote_a_private_kubeconfig(sandbox: Sandbox) -
     assert state["endpoints"]["api"] == f"http://127.0.0.1:{sandbox.ports['api']}"
     for name in ("kubeconfig", "token"):
         assert (sandbox.dir / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_ports_auto_picked_free_ports_and_every_part_uses_them(sandbox: Sandbox) -> None:
+    ports = sandbox.ports
+    assert set(ports) == set(DOC_PORTS)
+    assert ports["http"] == sandbox.http_port  # the explicit flag wins over --ports auto
+    picked = {name: ports[name] for name in DOC_PORTS if name != "http"}
+    assert not set(picked.values()) & set(DOC_PORTS.values())
+    assert len(set(ports.values())) == 5
+    assert "  ports picked    " + "  ".join(f"{name} {port}" for name, port in picked.items()) \
+        in sandbox.up_output.splitlines()
+    state = sandbox.state()
+    for endpoint in state["endpoints"].values():
+        assert endpoint in sandbox.up_output
+    assert state["endpoints"] == {
+        "http": f"127.0.0.1:{ports['http']}", "grpc": f"127.0.0.1:{ports['grpc']}",
+        "metrics": f"http://127.0.0.1:{ports['metrics']}/metrics",
+        "prometheus": f"http://127.0.0.1:{ports['prometheus']}",
+        "api": f"http://127.0.0.1:{ports['api']}"}
+    kubeconfig = yaml.safe_load((sandbox.dir / "kubeconfig").read_text())
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == f"http://127.0.0.1:{ports['api']}"
+    scrape = yaml.safe_load((sandbox.dir / "prometheus.yml").read_text())
+    assert scrape["scrape_configs"][0]["static_configs"][0]["targets"] == [
+        f"127.0.0.1:{ports['metrics']}"]
+    prometheus = next(p for p in state["processes"] if p["role"] == "prometheus")
+    assert prometheus["port"] == ports["prometheus"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['prometheus']}/-/ready",
+                                timeout=10) as response:
+        assert response.status == 200
+
+
+def test_jobs_get_the_prometheus_url_of_the_picked_port(sandbox: Sandbox) -> None:
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(sandbox.dir / "kubeconfig"),
+                            client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
+        batch.create_namespaced_job("default", {
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "prometheus-url"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{
+                "name": "c", "image": "canarist",
+                "command": ["sh", "-c", "echo $CANARIST_PROMETHEUS_URL"]}]}}}},
+            _request_timeout=10)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                job = batch.read_namespaced_job("prometheus-url", "default", _request_timeout=10)
+                if job.status.succeeded or job.status.failed:
+                    break
+                time.sleep(0.2)
+            assert job.status.succeeded == 1
+            # Read raw: the client's models want containerStatuses[].imageID, which the
+            # sandbox's pods do not carry.
+            pods = json.loads(core.list_namespaced_pod(
+                "default", _request_timeout=10, _preload_content=False).data)["items"]
+            pod = next(p for p in pods
+                       if p["metadata"]["ownerReferences"][0]["name"] == "prometheus-url")
+            log = core.read_namespaced_pod_log(pod["metadata"]["name"], "default",
+                                               _request_timeout=10)
+        finally:
+            batch.delete_namespaced_job("prometheus-url", "default",
+                                        propagation_policy="Background", _request_timeout=10)
+    assert log == f"http://127.0.0.1:{sandbox.ports['prometheus']}/api/v1/query\n"
 
 
 def test_status_through_the_kubernetes_api(sandbox: Sandbox) -> None:
@@ -286,6 +361,48 @@ def test_each_revision_answers_grpc(sandbox: Sandbox, tag: str, expected: list[i
     assert asyncio.run(_grpc_infer(sandbox.ports["grpc"], (("host", host),))) == expected
 
 
+def _timed_predictions(port: int, host: str, n: int) -> list[float]:
+    """Seconds per V1 prediction through the ingress, one request at a time."""
+    body = json.dumps({"instances": ROWS}).encode()
+    seconds = []
+    for _ in range(n):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/models/sklearn-iris:predict", data=body,
+            headers={"Host": host, "Content-Type": "application/json"})
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def _bucket(text: str, revision: str, le: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("revision_app_request_latencies_bucket{")
+               and f'revision_name="{revision}"' in line and f'le="{le}"' in line)
+
+
+def test_model_2_adds_its_documented_latency(sandbox: Sandbox) -> None:
+    """docs/sandbox.md: model-2's server adds a fixed 15 ms to every prediction."""
+    added_s = 0.015
+    assert "adds a fixed 15 ms to every prediction" in " ".join(DOC.read_text().split())
+    port, n = sandbox.ports["http"], 40
+    _timed_predictions(port, f"latest-{COMPONENT}.default.example.com", 3)  # warm up
+    before = sandbox.metrics()
+    canary = _timed_predictions(port, f"latest-{COMPONENT}.default.example.com", n)
+    current = _timed_predictions(port, f"prev-{COMPONENT}.default.example.com", n)
+    after = sandbox.metrics()
+    gap = statistics.median(canary) - statistics.median(current)
+    print(f"median latency through the ingress over {n} requests: model-2 "
+          f"{statistics.median(canary) * 1000:.1f} ms, model {statistics.median(current) * 1000:.1f} ms")
+    # Load only ever adds time: the lower bound is firm, the gap gets a wide margin.
+    assert min(canary) >= added_s, canary
+    assert gap >= added_s / 2, (canary, current)
+    # What Prometheus sees: none of the canary's requests fit Knative's 10 ms bucket.
+    assert _bucket(after, REV2, "+Inf") - _bucket(before, REV2, "+Inf") == n
+    assert _bucket(after, REV2, "10") - _bucket(before, REV2, "10") == 0
+
+
 def test_grpc_without_host_routes_by_model_name(sandbox: Sandbox) -> None:
     results = [asyncio.run(_grpc_infer(sandbox.ports["grpc"], ())) for _ in range(3)]
     assert all(r in ([1, 2], [1, 1]) for r in results)
@@ -357,6 +474,40 @@ def test_a_dying_model_server_fails_its_revision(sandbox: Sandbox) -> None:
     assert asyncio.run(_load(sandbox.ports["http"], 20)) == [200] * 20
 
 
+def test_delete_stops_the_model_servers_and_frees_the_host(sandbox: Sandbox) -> None:
+    servers = [p["pid"] for p in sandbox.state()["processes"]
+               if p["role"] == "model-server" and p["isvc"] == "sklearn-iris"]
+    assert servers
+    done = sandbox.run_doc("delete", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == 'inferenceservice.serving.kserve.io "sklearn-iris" deleted\n'
+    for pid in servers:  # the command returns once they have stopped
+        assert not _alive(pid), f"model server {pid} is still running"
+    assert "sklearn-iris" not in [s["name"] for s in sandbox.state()["services"]]
+    with SandboxApi(sandbox.dir / "kubeconfig") as api:
+        assert "sklearn-iris" not in [o["metadata"]["name"] for o in api.list()]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{sandbox.ports['http']}/v1/models/sklearn-iris:predict",
+        data=json.dumps({"instances": ROWS}).encode(), headers={"Host": HOST})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    info.value.close()
+    assert info.value.code == 404
+    again = sandbox.run_doc("delete")
+    assert again.returncode == 2
+    assert again.stderr.splitlines() == [
+        'Error: inferenceservices.serving.kserve.io "sklearn-iris" not found in namespace "default"']
+    elsewhere = sandbox_cli("delete", "broken", "-n", "other", "--dir", str(sandbox.dir))
+    assert elsewhere.returncode == 2 and elsewhere.stderr.splitlines() == [
+        'Error: inferenceservices.serving.kserve.io "broken" not found in namespace "other"']
+    # The name can be used again: a new service, from its first revision.
+    done = sandbox.run_doc("deploy")
+    assert done.returncode == 0, done.stderr
+    assert [r["name"] for r in sandbox.service()["revisions"]] == [REV1]
+    assert _predict(sandbox.ports["http"], HOST, "/v1/models/sklearn-iris:predict",
+                    {"instances": ROWS}) == {"predictions": [1, 2]}
+
+
 def test_down_leaves_no_process(sandbox: Sandbox) -> None:
     pids = [p["pid"] for p in sandbox.state()["processes"]]
     assert len(pids) >= 3
@@ -413,3 +564,30 @@ def test_kserve_missing_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 3
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "pip install kserve scikit-learn" in lines[0]
+
+
+def test_the_ports_example_runs_as_typed(tmp_path: Path) -> None:
+    """docs/sandbox.md's `--ports auto` example, as a user types it (mktemp under tmp_path)."""
+    python = kserve_python()
+    require(python is not None and shutil.which("prometheus") is not None,
+            "needs kserve and prometheus")
+    prelude = f'canarist() {{ {sys.executable} -m canarist "$@"; }}\n'
+    env = {key: value for key, value in os.environ.items() if key != "CANARIST_SANDBOX_DIR"}
+    env.update(TMPDIR=str(tmp_path), CANARIST_KSERVE_PYTHON=str(python))
+    try:
+        done = subprocess.run(["bash", "-euo", "pipefail", "-c", prelude + doc_blocks()["ports"]],
+                              capture_output=True, text=True, timeout=180, check=False, cwd=REPO,
+                              env=env)
+    finally:
+        for state_dir in tmp_path.iterdir():
+            if (state_dir / "state.json").exists():
+                sandbox_cli("down", "--dir", str(state_dir), timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = re.search(r"^\{\n.*?^\}\n", done.stdout, re.M | re.S)
+    assert shown is not None, done.stdout
+    ports = json.loads(shown.group(0))
+    assert set(ports) == set(DOC_PORTS)
+    assert not set(ports.values()) & set(DOC_PORTS.values())
+    assert "  ports picked    " + "  ".join(f"{name} {ports[name]}" for name in DOC_PORTS) \
+        in done.stdout.splitlines()
+    assert "sandbox stopped" in done.stdout

@@ -103,7 +103,8 @@ def test_the_template_commands(tmp_path: Path) -> None:
     (tmp_path / "custommetrics-values.yaml").write_text(named_yaml("custommetrics-values.yaml"))
     lines = shell_lines("canarist template ")
     assert lines == ["canarist template list",
-                     "canarist template render kserve-prometheus -f custommetrics-values.yaml"]
+                     "canarist template render kserve-prometheus -f custommetrics-values.yaml",
+                     "canarist template render kserve-prometheus --raw -f custommetrics-values.yaml"]
     listed = canarist(shlex.split(lines[0])[1:], tmp_path)
     assert listed.returncode == 0 and listed.stdout.split() == [
         "istio-prom", "kserve-prometheus", "kserve-raw"]
@@ -112,6 +113,15 @@ def test_the_template_commands(tmp_path: Path) -> None:
     specs = list(yaml.safe_load_all(rendered.stdout))
     assert [len(s["metrics"]) for s in specs] == [8, 8]
     assert 'revision_name="sklearn-iris-predictor-default-00001"' in rendered.stdout
+    # --raw with the same values file: each version's template output, as the task sees it
+    raw = canarist(shlex.split(lines[2])[1:], tmp_path)
+    assert raw.returncode == 0, raw.stderr
+    versions = raw.stdout.split("---\n# version ")[1:]
+    assert [v.split("\n", 1)[0] for v in versions] == ["0", "1"]
+    for version, revision in zip(versions, ("00002", "00001"), strict=True):
+        assert f'revision_name="sklearn-iris-predictor-default-{revision}"' in version
+        assert 'service_name="sklearn-iris-predictor-default"' in version
+        assert "histogram_quantile(0.95," in version
 
 
 def test_the_documented_queries_are_what_the_template_renders() -> None:
@@ -198,7 +208,7 @@ def test_every_example_is_covered() -> None:
     names = [b.splitlines()[0] for b in blocks("yaml")]
     assert names == ["# custommetrics-values.yaml", "# experiment.yaml", "# auth-values.yaml"]
     assert len(blocks("tpl")) == 1 and len(blocks("promql")) == 1
-    assert len(shell_lines("canarist ")) == 4
+    assert len(shell_lines("canarist ")) == 5
     assert sorted(blocks("yaml") + blocks("tpl") + blocks("promql") + blocks("shell")) == sorted(
         body for _, body in FENCE.findall(DOC.read_text()))
 

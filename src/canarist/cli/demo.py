@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 import click
 
 from canarist.core.errors import UnavailableError
+from canarist.sandbox.state import StateDir
 
 MANIFEST_V1 = """apiVersion: "serving.kserve.io/v1beta1"
 kind: "InferenceService"
@@ -51,12 +51,6 @@ spec:
 
 PREDICTION = b'{"instances": [[6.8,  2.8,  4.8,  1.4], [6.0,  3.4,  4.5,  1.6]]}'
 REQUEST_TIMEOUT_S = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _say(text: str) -> None:
@@ -122,13 +116,10 @@ def demo(out_dir: Path, traffic_seconds: int, keep: bool) -> None:
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     state = Path(tempfile.mkdtemp(prefix="sandbox-", dir=out_dir))
-    ports = {name: _free_port() for name in ("http", "grpc", "metrics", "prometheus", "api")}
     _say("Starting the local KServe sandbox (model servers, ingress, Prometheus, Kubernetes API)")
-    _canarist("sandbox", "up", "--dir", str(state), "--http-port", str(ports["http"]),
-              "--grpc-port", str(ports["grpc"]), "--metrics-port", str(ports["metrics"]),
-              "--prometheus-port", str(ports["prometheus"]), "--api-port", str(ports["api"]))
+    _canarist("sandbox", "up", "--dir", str(state), "--ports", "auto")
     try:
-        _tutorial(out_dir, state, ports, traffic_seconds)
+        _tutorial(out_dir, state, _ingress(state), traffic_seconds)
     finally:
         if keep:
             _say(f"Leaving the sandbox running; stop it with: canarist sandbox down --dir {state}")
@@ -137,14 +128,22 @@ def demo(out_dir: Path, traffic_seconds: int, keep: bool) -> None:
             _canarist("sandbox", "down", "--dir", str(state))
 
 
-def _tutorial(out_dir: Path, state: Path, ports: dict[str, int], traffic_seconds: int) -> None:
+def _ingress(state: Path) -> str:
+    """host:port of the sandbox's HTTP ingress, as `sandbox up` recorded it."""
+    endpoint = ((StateDir.at(state).read() or {}).get("endpoints") or {}).get("http")
+    if not endpoint:
+        raise UnavailableError(f"the sandbox in {state} recorded no ingress endpoint")
+    return str(endpoint)
+
+
+def _tutorial(out_dir: Path, state: Path, ingress: str, traffic_seconds: int) -> None:
     _say("Deploying the InferenceService sklearn-iris (revision 00001)")
     _canarist("sandbox", "apply", "--dir", str(state), "--wait", "-f", "-", stdin=MANIFEST_V1)
     _say("Updating it with the canary model-2, taking 10% of the traffic (revision 00002)")
     _canarist("sandbox", "apply", "--dir", str(state), "--wait", "-f", "-", stdin=MANIFEST_CANARY)
     _canarist("sandbox", "status", "--dir", str(state))
 
-    traffic = Traffic(f"127.0.0.1:{ports['http']}", per_second=5)
+    traffic = Traffic(ingress, per_second=5)
     _say(f"Sending prediction requests through the ingress for {traffic_seconds}s "
          "(Host: sklearn-iris.default.example.com)")
     with traffic.running():

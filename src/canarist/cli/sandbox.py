@@ -1,17 +1,20 @@
-"""`canarist sandbox up|down|status|apply`: the local KServe sandbox."""
+"""`canarist sandbox up|down|status|apply|delete`: the local KServe sandbox."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from canarist.core.errors import InputError, UnavailableError
 from canarist.sandbox import interpreter, prometheus
@@ -36,31 +39,51 @@ def sandbox() -> None:
     """A local KServe sandbox: InferenceServices, ingress, Prometheus, a Kubernetes API."""
 
 
+PORT_MODES = ("default", "auto")
+PORT = click.IntRange(0, 65535)
+
+
 @sandbox.command()
 @_dir_option
-@click.option("--http-port", default=8080, show_default=True, help="Ingress HTTP port.")
-@click.option("--grpc-port", default=8081, show_default=True, help="Ingress gRPC port.")
-@click.option("--metrics-port", default=9091, show_default=True,
-              help="Port of the ingress's queue-proxy metrics (/metrics).")
-@click.option("--prometheus-port", default=9090, show_default=True, help="Prometheus port.")
-@click.option("--api-port", default=6443, show_default=True, help="Kubernetes API port.")
+@click.option("--ports", "port_mode", default="default", show_default=True,
+              type=click.Choice(PORT_MODES),
+              help="auto: a free port on 127.0.0.1 for every part whose own port flag is not "
+                   "given; the ports chosen are printed.")
+@click.option("--http-port", type=PORT, default=8080, show_default=True,
+              help="Ingress HTTP port (0: a free port).")
+@click.option("--grpc-port", type=PORT, default=8081, show_default=True,
+              help="Ingress gRPC port (0: a free port).")
+@click.option("--metrics-port", type=PORT, default=9091, show_default=True,
+              help="Port of the ingress's queue-proxy metrics (/metrics) (0: a free port).")
+@click.option("--prometheus-port", type=PORT, default=9090, show_default=True,
+              help="Prometheus port (0: a free port).")
+@click.option("--api-port", type=PORT, default=6443, show_default=True,
+              help="Kubernetes API port (0: a free port).")
 @click.option("--kserve-python", default=None, metavar="PYTHON",
               help="Interpreter with kserve and scikit-learn  [env: CANARIST_KSERVE_PYTHON]")
 @click.option("--foreground", is_flag=True, help="Run attached until Ctrl-C.")
-def up(state_dir: Path | None, http_port: int, grpc_port: int, metrics_port: int,
-       prometheus_port: int, api_port: int, kserve_python: str | None, foreground: bool) -> None:
+@click.pass_context
+def up(ctx: click.Context, state_dir: Path | None, port_mode: str, http_port: int,
+       grpc_port: int, metrics_port: int, prometheus_port: int, api_port: int,
+       kserve_python: str | None, foreground: bool) -> None:
     """Start the sandbox (detached unless --foreground) and print its endpoints."""
     state = StateDir.at(state_dir)
     ports = Ports(http_port, grpc_port, metrics_port, prometheus_port, api_port)
+    if port_mode == "auto":
+        given = {part for part in ports.parts()
+                 if ctx.get_parameter_source(f"{part}_port") is ParameterSource.COMMANDLINE}
+        ports = Ports(**{part: port if part in given else 0
+                         for part, port in ports.parts().items()})
     if state.locked():
         raise InputError(_already_running(state))
     check_ports(ports)
     binary = prometheus.find_binary()
     python = interpreter.find_kserve_python(kserve_python)
+    show = functools.partial(_print_ready, picked=[p for p, n in ports.parts().items() if n == 0])
     if foreground:
-        _run_foreground(state, ports, python, binary)
+        _run_foreground(state, ports, python, binary, show)
     else:
-        _run_detached(state, ports, python)
+        _run_detached(state, ports, python, show)
 
 
 def _already_running(state: StateDir) -> str:
@@ -70,14 +93,15 @@ def _already_running(state: StateDir) -> str:
             f"stop it with: canarist sandbox down --dir {state.path}")
 
 
-def _run_foreground(state: StateDir, ports: Ports, python: str, binary: str) -> None:
+def _run_foreground(state: StateDir, ports: Ports, python: str, binary: str,
+                    show: Callable[[dict[str, Any]], None]) -> None:
     from canarist.sandbox.supervisor import Config, run
 
     lock = state.lock()
     if lock is None:
         raise InputError(_already_running(state))
     try:
-        code = run(Config(state, ports, python, binary), on_ready=_print_ready)
+        code = run(Config(state, ports, python, binary), on_ready=show)
     finally:
         lock.close()
     if code != 0:
@@ -85,7 +109,8 @@ def _run_foreground(state: StateDir, ports: Ports, python: str, binary: str) -> 
         raise UnavailableError(data.get("error") or "the sandbox could not start")
 
 
-def _run_detached(state: StateDir, ports: Ports, python: str) -> None:
+def _run_detached(state: StateDir, ports: Ports, python: str,
+                  show: Callable[[dict[str, Any]], None]) -> None:
     state.create()
     state.state_file.unlink(missing_ok=True)
     args = [sys.executable, "-m", "canarist.cli.sandbox", "up", "--foreground",
@@ -99,7 +124,7 @@ def _run_detached(state: StateDir, ports: Ports, python: str) -> None:
     while time.monotonic() < deadline:
         data = state.read() or {}
         if data.get("pid") == child.pid and data.get("phase") == "ready":
-            _print_ready(data)
+            show(data)
             return
         if data.get("pid") == child.pid and data.get("phase") == "failed":
             child.wait(STOP_TIMEOUT_S)
@@ -119,9 +144,14 @@ def _last_error(log: Path) -> str:
     return (errors[-1] if errors else (lines[-1] if lines else "no output")).removeprefix("Error: ")
 
 
-def _print_ready(data: dict[str, Any]) -> None:
+def _print_ready(data: dict[str, Any], picked: list[str]) -> None:
+    """The endpoints; first, the ports picked for parts asked for port 0 (`--ports auto`)."""
     endpoints = data.get("endpoints", {})
     click.echo(f"sandbox ready in {data.get('dir', '')} (pid {data.get('pid')})")
+    ports = data.get("ports", {})
+    if picked:
+        click.echo("  ports picked    " + "  ".join(f"{part} {ports.get(part, '?')}"
+                                                  for part in picked))
     rows = [("ingress http", f"http://{endpoints.get('http', '')}  "
              "(Host: <name>.<namespace>.example.com)"),
             ("ingress grpc", endpoints.get("grpc", "")),
@@ -261,9 +291,7 @@ def apply(state_dir: Path | None, files: tuple[str, ...], namespace: str, wait: 
                 raise InputError(f"-f {source}: cannot read: "
                                  f"{getattr(exc, 'strerror', None) or exc}") from None
         docs.extend(load_manifests(text, name))
-    if not state.locked():
-        raise UnavailableError(f"no sandbox is running in {state.path}; start it with: "
-                               "canarist sandbox up" + (f" --dir {state.path}" if state_dir else ""))
+    _require_running(state, state_dir)
     with SandboxApi(state.kubeconfig) as api:
         for doc in docs:
             click.echo(api.apply(doc, namespace))
@@ -273,6 +301,42 @@ def apply(state_dir: Path | None, files: tuple[str, ...], namespace: str, wait: 
                 ns, name = doc["metadata"].get("namespace") or namespace, doc["metadata"]["name"]
                 api.wait_ready(ns, name, max(0.0, deadline - time.monotonic()))
                 click.echo(f"inferenceservice.serving.kserve.io/{name} ready")
+
+
+@sandbox.command()
+@_dir_option
+@click.argument("name")
+@click.option("-n", "--namespace", default="default", show_default=True,
+              help="Namespace of the InferenceService.")
+@click.option("--timeout", default=60.0, show_default=True, metavar="SECONDS",
+              help="How long to wait for its model servers to stop.")
+def delete(state_dir: Path | None, name: str, namespace: str, timeout: float) -> None:
+    """Delete the InferenceService NAME (through the sandbox's Kubernetes API).
+
+    Its revisions' model servers stop and its hosts leave the ingress; the command returns
+    once those processes have ended.
+    """
+    state = StateDir.at(state_dir)
+    _require_running(state, state_dir)
+    servers = [p["pid"] for p in (state.read() or {}).get("processes", [])
+               if p.get("role") == "model-server" and p.get("namespace") == namespace
+               and p.get("isvc") == name and isinstance(p.get("pid"), int)]
+    with SandboxApi(state.kubeconfig) as api:
+        click.echo(api.delete(namespace, name))
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(pid) for pid in servers):
+        if time.monotonic() > deadline:
+            left = " ".join(str(pid) for pid in servers if pid_alive(pid))
+            raise UnavailableError(f"{namespace}/{name} was deleted but its model servers (pid "
+                                   f"{left}) did not stop within {timeout:g}s; see "
+                                   f"{state.logs}")
+        time.sleep(0.1)
+
+
+def _require_running(state: StateDir, state_dir: Path | None) -> None:
+    if not state.locked():
+        raise UnavailableError(f"no sandbox is running in {state.path}; start it with: "
+                               "canarist sandbox up" + (f" --dir {state.path}" if state_dir else ""))
 
 
 def main(argv: list[str] | None = None) -> None:

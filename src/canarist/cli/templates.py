@@ -17,6 +17,7 @@ from canarist.tasks.templates import (
     load_template,
     render_provider_specs,
     render_raw,
+    template_data,
 )
 
 
@@ -36,17 +37,41 @@ def list_templates() -> None:
 @click.argument("ref", metavar="NAME|FILE|URL")
 @value_options
 @click.option("--raw", is_flag=True,
-              help="Execute any Go template with the values as its data; print the text as is.")
+              help="Print what the template executes to, as is, instead of the provider spec "
+                   "read from it.")
 def render(ref: str, values: dict[str, Any], raw: bool) -> None:
-    """Print the provider spec REF renders to for each version.
+    """Print the provider spec a template renders to, for each version.
+
+    NAME|FILE|URL is a built-in template (see `canarist template list`), a template file, or
+    a URL to download it from.
 
     Values are those of `canarist launch`: `custommetrics.values.*` and
-    `custommetrics.versionValues[i].*`, merged per version as the custommetrics task does.
+    `custommetrics.versionValues[i].*`, merged per version as the custommetrics task does,
+    so a values file written for `launch` works here unchanged.
+
+    With --raw the template may be any Go template: each version's output is printed as is.
+    Values without a `custommetrics` key are the template's data themselves
+    (`--set labels.a=1` is `.labels.a`), and the output is printed once.
     """
     source = asyncio.run(load_template(ref, base_dir=Path.cwd()))
-    if raw:
+    if raw and "custommetrics" not in values:
         click.echo(render_raw(source.text, values, name=source.origin), nl=False)
         return
+    shared, per_version = _task_values(values)
+    now = datetime.now(UTC)
+    if raw:
+        for index, own in enumerate(per_version or [None]):
+            data = template_data(shared, own, start_time=now, now=now)
+            click.echo(f"---\n# version {index}\n"
+                       + render_raw(source.text, data, name=source.origin), nl=False)
+        return
+    specs = render_provider_specs(source.text, shared, per_version, now, name=source.origin)
+    for index, spec in specs:
+        click.echo(f"---\n# version {index}\n{dump_yaml(spec)}", nl=False)
+
+
+def _task_values(values: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """`custommetrics.values` and `custommetrics.versionValues`, as the task receives them."""
     task_values = values.get("custommetrics") or {}
     if not isinstance(task_values, dict):
         raise ValuesError("custommetrics: expected a mapping with values and versionValues")
@@ -55,7 +80,8 @@ def render(ref: str, values: dict[str, Any], raw: bool) -> None:
     if not isinstance(shared, dict) or not isinstance(per_version, list):
         raise ValuesError("custommetrics.values must be a mapping and "
                           "custommetrics.versionValues a list")
-    specs = render_provider_specs(source.text, shared, per_version, datetime.now(UTC),
-                                  name=source.origin)
-    for index, spec in specs:
-        click.echo(f"---\n# version {index}\n{dump_yaml(spec)}", nl=False)
+    for index, own in enumerate(per_version):
+        if own is not None and not isinstance(own, dict):
+            raise ValuesError(f"custommetrics.versionValues[{index}]: expected a mapping of "
+                              f"values, got {own!r}")
+    return shared, per_version

@@ -112,6 +112,23 @@ class SandboxApi:
             raise UnavailableError(f"the sandbox API at {self.server} is not reachable: "
                                    f"{type(exc).__name__}") from None
 
+    def delete(self, namespace: str, name: str) -> str:
+        """Delete one InferenceService; returns kubectl's answer. InputError if there is none."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.api.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=TIMEOUT_S)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise InputError(f'{PLURAL}.{GROUP} "{name}" not found in namespace '
+                                 f'"{namespace}"') from None
+            raise _api_error(exc, f"{namespace}/{name}") from None
+        except Exception as exc:
+            raise UnavailableError(f"the sandbox API at {self.server} is not reachable: "
+                                   f"{type(exc).__name__}") from None
+        return f'{KIND.lower()}.{GROUP} "{name}" deleted'
+
     def wait_ready(self, namespace: str, name: str, timeout_s: float) -> None:
         """Block until the InferenceService is Ready for its current spec, or raise why not."""
         deadline = time.monotonic() + timeout_s

@@ -14,7 +14,9 @@ The bundled models stand in for the tutorial's storage URIs:
 * `iris-forest` (`.../sklearn/1.0/model-2`): `RandomForestClassifier(n_estimators=25,
   random_state=0)`. It agrees with `iris-logreg` on the tutorial's two inputs, disagrees on
   4 of the 150 iris rows (for example `[5.9, 3.2, 4.8, 1.8]`: class 2 against class 1), and
-  each predict call takes about 20 ms longer, so latency SLOs can tell the two apart.
+  each prediction waits a fixed 15 ms (`ADDED_LATENCY_S`, without blocking other requests)
+  before it answers, so the canary is measurably slower and latency SLOs can tell the two
+  apart. The forest itself is only a few milliseconds slower than the linear model.
 
 kserve binds 0.0.0.0 and [::]; both are pinned to 127.0.0.1 before kserve is imported.
 Per-request logging is off. The process exits when its parent (the sandbox) goes away.
@@ -23,6 +25,7 @@ Per-request logging is off. The process exits when its parent (the sandbox) goes
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import logging
 import os
@@ -34,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
-MODELS = ("iris-logreg", "iris-forest")
+# The bundled models, and the fixed time each one adds to every prediction (seconds).
+ADDED_LATENCY_S = {"iris-logreg": 0.0, "iris-forest": 0.015}
+MODELS = tuple(ADDED_LATENCY_S)
 PARENT_CHECK_S = 1.0
 
 
@@ -104,6 +109,7 @@ def serve(name: str, model: str, http_port: int, grpc_port: int) -> None:
     _pin_to_loopback()
     kserve = importlib.import_module("kserve")
     utils = importlib.import_module("kserve.utils.utils")
+    added_latency_s = ADDED_LATENCY_S[model]
 
     class IrisModel(kserve.Model):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
@@ -116,9 +122,13 @@ def serve(name: str, model: str, http_port: int, grpc_port: int) -> None:
             self.ready = True
             return True
 
-        def predict(self, payload: Any, headers: Any = None, response_headers: Any = None) -> Any:
+        async def predict(self, payload: Any, headers: Any = None,
+                          response_headers: Any = None) -> Any:
             rows = utils.get_predict_input(payload)
-            return utils.get_predict_response(payload, self.classifier.predict(rows), self.name)
+            classes = self.classifier.predict(rows)
+            if added_latency_s:
+                await asyncio.sleep(added_latency_s)
+            return utils.get_predict_response(payload, classes, self.name)
 
     served = IrisModel()
     server = kserve.ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=True,

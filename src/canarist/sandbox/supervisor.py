@@ -27,7 +27,7 @@ from canarist.sandbox.jobs import JobController
 from canarist.sandbox.kubeapi import KubeApiServer
 from canarist.sandbox.kubeconfig import write_kubeconfig
 from canarist.sandbox.metrics import RequestMetrics
-from canarist.sandbox.revisions import RevisionRunner
+from canarist.sandbox.revisions import RevisionRunner, free_port
 from canarist.sandbox.routes import RouteTable
 from canarist.sandbox.state import StateDir
 from canarist.sandbox.store import ObjectStore
@@ -39,15 +39,22 @@ HOST = "127.0.0.1"
 
 @dataclass(frozen=True)
 class Ports:
+    """The port of each part on 127.0.0.1; 0 means a free port picked at start-up."""
+
     http: int = 8080
     grpc: int = 8081
     metrics: int = 9091
     prometheus: int = 9090
     api: int = 6443
 
+    def parts(self) -> dict[str, int]:
+        """Part name -> port: `http`, `grpc`, `metrics`, `prometheus`, `api`."""
+        return {"http": self.http, "grpc": self.grpc, "metrics": self.metrics,
+                "prometheus": self.prometheus, "api": self.api}
+
     def named(self) -> dict[str, int]:
-        return {"--http-port": self.http, "--grpc-port": self.grpc, "--metrics-port": self.metrics,
-                "--prometheus-port": self.prometheus, "--api-port": self.api}
+        """Command-line flag -> port (`--http-port` ...)."""
+        return {f"--{part}-port": port for part, port in self.parts().items()}
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,9 @@ class Supervisor:
                                   issue_token=self.api.issue_token,
                                   revoke_token=self.api.revoke_token)
         self.jobs.start()
+        # The sandbox's own servers bind port 0 themselves; Prometheus needs a number.
         self.prometheus = await prometheus.start(
-            self.config.prometheus_binary, self.state.path, ports.prometheus,
+            self.config.prometheus_binary, self.state.path, ports.prometheus or free_port(HOST),
             f"{HOST}:{self.metrics_server.port}")
         # Experiments the sandbox runs (Jobs, CronJobs) query this Prometheus by default, so
         # the tutorial's values work here unchanged.
@@ -137,6 +145,14 @@ class Supervisor:
         await gather_stop(*(p for p in (self.api, self.http, self.grpc, self.metrics_server)
                             if p is not None))
         log.info("sandbox stopped in %.1fs", time.monotonic() - started)
+
+    def ports(self) -> dict[str, int]:
+        """The ports in use, by part (those not listening yet are left out)."""
+        bound = {"http": self.http.port, "grpc": self.grpc.port,
+                 "metrics": self.metrics_server.port,
+                 "prometheus": self.prometheus.port if self.prometheus is not None else 0,
+                 "api": self.api.port if self.api is not None else 0}
+        return {part: port for part, port in bound.items() if port}
 
     def endpoints(self) -> dict[str, str]:
         out = {"http": f"{HOST}:{self.http.port}", "grpc": f"{HOST}:{self.grpc.port}",
@@ -176,7 +192,7 @@ class Supervisor:
             })
         self.state.write({
             "pid": os.getpid(), "phase": self.phase, "error": self.error, "started": self.started,
-            "dir": str(self.state.path), "endpoints": self.endpoints(),
+            "dir": str(self.state.path), "endpoints": self.endpoints(), "ports": self.ports(),
             "kubeconfig": str(self.state.kubeconfig), "processes": processes, "services": services,
         })
 

@@ -22,8 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -150,7 +151,19 @@ async def _fetch(url: str, client: MetricsHttpClient | None, timeout_s: float) -
         async with MetricsHttpClient(timeout_s=timeout_s) as own:
             return await own.fetch_text(url)
     except QueryUnavailable as exc:
-        raise UnavailableError(f"cannot fetch template {redact_url(url)}: {exc.reason}") from None
+        raise UnavailableError(f"cannot fetch template {redact_url(url)}: {exc.reason}"
+                               + _builtin_hint(url)) from None
+
+
+def _builtin_hint(url: str) -> str:
+    """For a URL whose file name is a built-in template's (`.../kserve-prometheus.tpl`): how to
+    use the built-in instead, which needs no download."""
+    file_name = PurePosixPath(urlsplit(url).path).name
+    name = file_name[: -len(_SUFFIX)] if file_name.endswith(_SUFFIX) else file_name
+    if name not in builtin_template_names():
+        return ""
+    return (f"; the built-in template {name} serves the same metrics without a download: "
+            f"name it instead of the URL, as in --set custommetrics.templates.{name}={name}")
 
 
 def _read_file(path: Path, base_dir: Path) -> TemplateSource:
