@@ -180,10 +180,10 @@ class _Capture:
             self.body += body[:room]
 
 
-def response_excerpt(head: bytes | None, status: int) -> str:
-    """What a response says, from its first chunk: the start of its body as text, else its
-    reason phrase. Parsed again here, once per new error status, so the hot path never
-    copies bodies."""
+def response_excerpt(head: bytes | None, status: int, *, reason: bool = True) -> str:
+    """What a response says, from its first bytes: the start of its body as text, else (with
+    `reason`) its reason phrase. Parsed again here, once per new error status, so the hot
+    path never copies bodies."""
     capture = _Capture()
     if head:
         parser = httptools.HttpResponseParser(capture)
@@ -193,12 +193,10 @@ def response_excerpt(head: bytes | None, status: int) -> str:
     if text.lstrip().startswith("<"):
         text = _MARKUP.sub(" ", text)  # an HTML error page: its words, not its tags
     text = clip_message(text)
-    if text:
+    if text or not reason:
         return text
-    reason = capture.reason.decode("latin-1").strip()
-    if reason:
-        return reason
-    return status_text(status).partition(" ")[2]
+    phrase = capture.reason.decode("latin-1").strip()
+    return phrase or status_text(status).partition(" ")[2]
 
 
 class _Conn(asyncio.Protocol):
@@ -259,7 +257,8 @@ class _Conn(asyncio.Protocol):
     def _warm_complete(self) -> None:
         if self.warm_status is not None and not self.warm_status.done():
             status = self.parser.get_status_code()
-            self.warm_status.set_result((status, response_excerpt(self.head, status)))
+            self.warm_status.set_result(
+                (status, response_excerpt(self.head, status, reason=False)))
         self.head = None
 
     def eof_received(self) -> bool:
