@@ -161,7 +161,8 @@ def test_latencies_of_a_partly_failing_run_are_of_the_successes(tmp_path: Path) 
 
 
 def test_a_first_request_404_says_what_the_server_said_and_what_to_check(tmp_path: Path) -> None:
-    body = "no InferenceService serves host '127.0.0.1'; it serves sklearn-iris.default.example.com"
+    body = ("no InferenceService serves host '127.0.0.1'; set the Host header to one this ingress "
+            "serves: sklearn-iris.default.example.com")  # what the sandbox ingress says
     with ThreadedHttpTarget() as url:
         done = launch(tmp_path, "tasks={http}", f"http.url={url}/v1?status=404&body={body}",
                       "http.duration=1s")
