@@ -95,3 +95,36 @@ def test_inconsistent_version_counts_fail() -> None:
     ensure_insights(result, 2)
     with pytest.raises(Exception, match=r"inconsistent number for app versions; old \(2\); new \(1\)"):
         ensure_insights(result, 1)
+
+
+def test_errors_are_recorded_per_version_and_provider_redacted_and_short() -> None:
+    from canarist.core.insights import ERROR_MESSAGE_CHARS, record_errors
+
+    result = new_result(now=datetime(2024, 1, 1, tzinfo=UTC))
+    insights = ensure_insights(result, 2)
+    assert insights.errors == [{}, {}]
+    stored = record_errors(insights, 1, "http-v1", [
+        ("503", 2, "upstream failed"),
+        ("404", 7, "GET https://user:hunter2@example.com/x?token=abc not found " + "y " * 300),
+        ("timeout", 0, "never happened"),
+    ])
+    assert [(e.code, e.count) for e in stored] == [("404", 7), ("503", 2)]
+    message = stored[0].message
+    assert "hunter2" not in message and "abc" not in message and "[redacted]" in message
+    assert len(message) <= ERROR_MESSAGE_CHARS and message.endswith("…")
+    assert insights.errors[0] == {} and list(insights.errors[1]) == ["http-v1"]
+    data = experiment_to_data(Experiment(spec=[], result=result))
+    assert data["result"]["insights"]["errors"] == [
+        {}, {"http-v1": [e.model_dump() for e in stored]}]
+    again = parse_experiment(yaml.safe_load(yaml.safe_dump(data)), source="again")
+    assert again.result is not None and again.result.insights == insights
+    # the latest run replaces the earlier one; no errors remove the provider and the key
+    record_errors(insights, 1, "http-v1", [])
+    assert "errors" not in experiment_to_data(Experiment(spec=[], result=result))["result"]["insights"]
+
+
+def test_iter8_files_have_no_errors_and_keep_their_shape() -> None:
+    exp = load_fixture_experiment("kserve-two-versions.yaml")
+    assert exp.result is not None and exp.result.insights is not None
+    assert exp.result.insights.errors == [{}, {}]
+    assert "errors" not in experiment_to_data(exp)["result"]["insights"]

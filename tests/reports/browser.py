@@ -38,6 +38,7 @@ EXPERIMENTS = {
     "grpc-samples": REPORT_FIXTURES / "grpc-samples.yaml",
     "http-multi-loop": REPORT_FIXTURES / "http-multi-loop.yaml",
     "failed-grpc": REPORT_FIXTURES / "failed-grpc.yaml",
+    "load-errors": REPORT_FIXTURES / "load-errors.yaml",
     "failed-no-insights": REPORT_FIXTURES / "failed-no-insights.yaml",
     "not-started": REPORT_FIXTURES / "not-started.yaml",
 }
@@ -172,6 +173,7 @@ def hostile_experiment() -> Experiment:
         add_value,
         ensure_insights,
         mark_unavailable,
+        record_errors,
         register_metric,
     )
 
@@ -202,6 +204,8 @@ def hostile_experiment() -> Experiment:
         add_sample(insights, j, sample, [1.0, 2.0, 2.5 + j])
     add_value(insights, 0, counter, 3.0)
     mark_unavailable(insights, 1, counter, f"query {SCRIPT} to http://x/?q={IMG} failed")
+    record_errors(insights, 1, f"http-{IMG}", [("503", 3, f"upstream said {SCRIPT}"),
+                                              (SCRIPT, 1, IMG)])
     insights.slos = SLOLimits(upper=[SLO(metric=gauge, limit=11)],
                               lower=[SLO(metric=counter, limit=1)])
     insights.slos_satisfied = SLOsSatisfied(upper=[[True, False]], lower=[[True, False]])

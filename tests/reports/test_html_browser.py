@@ -30,7 +30,7 @@ from canarist.reports.html import render_html
 from canarist.reports.summary import latency_metric_names
 
 # Sections whose text is compared with golden files.
-KEY_SECTIONS = ("#status", "#no-insights", "#slos", "#latency figcaption", "#metrics")
+KEY_SECTIONS = ("#status", "#no-insights", "#slos", "#errors", "#latency figcaption", "#metrics")
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +89,19 @@ def test_report_in_browser(browser: Any, report_files: dict[str, Path], name: st
             assert loaded.count("#slos tbody td.cell") == num_slos * versions
             assert loaded.count("#metrics tbody tr") == len(scalar_metric_names(insights))
             assert loaded.count("#metrics thead th.version") == versions
-            assert loaded.count("#latency svg.chart-svg") == len(latency_metric_names(insights))
+            drawn = [n for n in latency_metric_names(insights)
+                     if any(insights.hist_metric_values[j].get(n)
+                            or insights.non_hist_metric_values[j].get(n) for j in range(versions))]
+            assert loaded.count("#latency figure") == len(latency_metric_names(insights))
+            assert loaded.count("#latency svg.chart-svg") == len(drawn)
             # Each latency chart draws one CDF line per version (real SVG paths, not empty).
-            if latency_metric_names(insights):
+            if drawn:
                 assert loaded.count("#latency svg.chart-svg path") > 20
+            # Failed requests: one row per status of each provider, only when there are some.
+            failures = [e for j in range(versions) for entries in insights.errors[j].values()
+                        for e in entries]
+            assert loaded.count("#errors") == (1 if failures else 0)
+            assert loaded.count("#errors tr.error-row") == len(failures)
             # Hover descriptions.
             titles = loaded.page.eval_on_selector_all(
                 "#metrics th.metric", "els => els.map(e => e.getAttribute('title'))")

@@ -212,3 +212,17 @@ def test_a_metric_without_observations_is_explained() -> None:
     html = render_html(Experiment(spec=[TaskEntry(task="http")], result=result))
     assert "No distribution for version 0: no observations were recorded" in html
     assert "No distribution for version 1: no responses were received" in html
+
+
+def test_failed_requests_have_their_own_section_after_the_slos(rendered: dict[str, str]) -> None:
+    html = rendered["load-errors"]
+    assert html.index('id="slos"') < html.index('id="errors"') < html.index('id="latency"')
+    section = html[html.index('id="errors"'):html.index("</section>", html.index('id="errors"'))]
+    assert section.count('class="error-row"') == 2
+    assert "50 of 50 calls failed" in section and "40 of 40 requests failed" in section
+    assert "Model with name sklearn-irs does not exist." in section
+    for name in ("kserve-two-versions", "http-one-version", "grpc-samples", "failed-grpc"):
+        assert 'id="errors"' not in rendered[name], name
+    hostile = render_html(hostile_experiment())
+    errors = hostile[hostile.index('id="errors"'):]
+    assert "upstream said &lt;script&gt;" in errors and "<script" not in errors

@@ -53,3 +53,29 @@ def test_failure_and_unavailable_reasons_are_explained() -> None:
 def test_report_of_a_fixture_is_stable(tmp_path: Path) -> None:
     experiment = load_fixture_experiment("kserve-two-versions.yaml")
     assert render_text(experiment) == render_text(experiment)
+
+
+def test_failed_requests_follow_iter8s_sections_only_when_present() -> None:
+    from datetime import datetime
+
+    from canarist.core.insights import record_errors
+
+    result = new_result(now=datetime(2024, 1, 1))
+    insights = ensure_insights(result, 2)
+    register_metric(insights, "grpc/request-count", MetricMeta(type=MetricType.COUNTER))
+    add_value(insights, 1, "grpc/request-count", 50.0)
+    experiment = Experiment(spec=[TaskEntry(task="grpc")], result=result)
+    before = render_text(experiment)
+    assert "Failed requests" not in before
+    record_errors(insights, 1, "grpc", [("UNAVAILABLE", 20, "connection refused"),
+                                        ("NOT_FOUND", 30, "Model with name x does not exist.")])
+    record_errors(insights, 0, "http-a", [("timeout", 2, "")])
+    text = render_text(experiment)
+    assert text.startswith(before.removesuffix("\n\n"))
+    assert text.endswith(
+        "\n\nFailed requests:\n****************\n\n"
+        "  http-a (version 0): 2 requests failed\n"
+        "    timeout ×2\n"
+        "  grpc (version 1): 50 of 50 calls failed\n"
+        '    NOT_FOUND ×30: "Model with name x does not exist."\n'
+        '    UNAVAILABLE ×20: "connection refused"\n\n\n')

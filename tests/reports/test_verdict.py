@@ -22,7 +22,14 @@ from canarist.core.experiment import (
     TaskEntry,
     new_result,
 )
-from canarist.core.insights import add_sample, add_value, ensure_insights, mark_unavailable, register_metric
+from canarist.core.insights import (
+    add_sample,
+    add_value,
+    ensure_insights,
+    mark_unavailable,
+    record_errors,
+    register_metric,
+)
 from canarist.reports.verdict import SCHEMA_VERSION, render_json, schema, verdict
 
 
@@ -81,6 +88,23 @@ def test_hostile_text_stays_data(validator: jsonschema.protocols.Validator) -> N
     data = json.loads(text)
     validator.validate(data)
     assert data["summary"]["failedTask"]["name"] == "http<script>alert(1)</script>"
+    assert data["versions"][1]["errors"] == {'http-"><img src=x onerror=alert(1)>': [
+        {"code": "503", "count": 3, "message": "upstream said <script>alert(1)</script>"},
+        {"code": "<script>alert(1)</script>", "count": 1,
+         "message": '"><img src=x onerror=alert(1)>'}]}
+    assert "errors" not in data["versions"][0]
+
+
+def test_failed_requests_per_version() -> None:
+    data = verdict(load_experiment("load-errors"))
+    assert data["versions"][0]["errors"] == {
+        "grpc": [{"code": "NOT_FOUND", "count": 50,
+                  "message": "Model with name sklearn-irs does not exist."}],
+        "http-typo": [{"code": "404", "count": 40,
+                       "message": '{"error":"Model with name sklearn-irs does not exist."}'}],
+    }
+    for name in ("kserve-two-versions", "http-two-versions", "grpc-samples"):
+        assert all("errors" not in v for v in verdict(load_experiment(name))["versions"]), name
 
 
 _names = st.sampled_from(["p/a", "p/b-c", "http/latency-p99", "q/x/mean", "bad"])
@@ -120,6 +144,11 @@ def experiments(draw: st.DrawFn) -> Experiment:
                 insights.slos_satisfied = SLOsSatisfied(
                     upper=[[draw(st.booleans()) for _ in range(versions)] for _ in upper],
                     lower=[[draw(st.booleans()) for _ in range(versions)] for _ in lower])
+        for j in range(versions):
+            for provider in draw(st.lists(st.sampled_from(["http", "grpc-a"]), max_size=2)):
+                record_errors(insights, j, provider, draw(st.lists(st.tuples(
+                    st.sampled_from(["404", "NOT_FOUND", "timeout"]), st.integers(0, 9),
+                    st.text(max_size=300)), max_size=3)))
     return Experiment(spec=[TaskEntry(task="assess")] * 3, result=result)
 
 

@@ -74,3 +74,47 @@ def test_metrics_use_knative_names_labels_and_buckets() -> None:
     values = {line.split('le="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1]) for line in bucket}
     assert values["5"] == 1.0 and values["20"] == 1.0 and values["40"] == 2.0 and values["+Inf"] == 2.0
     assert 'revision_app_request_latencies_sum{' in text
+
+
+def test_an_unknown_host_404_names_it_and_the_hosts_served() -> None:
+    import asyncio
+    import urllib.error
+    import urllib.request
+
+    from canarist.sandbox.ingress import HttpIngress
+
+    table = RouteTable()
+    ingress = HttpIngress(table, RequestMetrics())
+
+    def get(port: int, host: str) -> tuple[int, str]:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/m:predict",
+                                         headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    async def main() -> list[tuple[int, str]]:
+        await ingress.start("127.0.0.1", 0)
+        try:
+            seen = [await asyncio.to_thread(get, ingress.port, f"127.0.0.1:{ingress.port}")]
+            table.publish("default", "sklearn-iris", {
+                "sklearn-iris.default.example.com": Route("sklearn-iris", "default", ()),
+                "sklearn-iris-predictor-default.default.example.com":
+                    Route("sklearn-iris", "default", ())})
+            table.publish("team", "t", {"t.team.example.com": Route("t", "team", ())})
+            seen.append(await asyncio.to_thread(get, ingress.port, f"127.0.0.1:{ingress.port}"))
+            return seen
+        finally:
+            await ingress.stop()
+
+    (empty_status, empty), (status, body) = asyncio.run(main())
+    port = ingress.port
+    assert empty_status == 404
+    assert empty == (f"no InferenceService serves host '127.0.0.1:{port}': none is deployed "
+                     "(canarist sandbox apply -f isvc.yaml)\n")
+    assert status == 404
+    assert body == (f"no InferenceService serves host '127.0.0.1:{port}'; set the Host header to "
+                    "one this ingress serves: sklearn-iris.default.example.com, "
+                    "t.team.example.com\n")

@@ -5,6 +5,8 @@ Any path answers; the query string chooses the behaviour:
     status=<code>            answer with that status (default 200)
     delay_ms=<ms>            answer after that many milliseconds
     size=<n>                 body of n bytes (default: a 22-byte JSON)
+    body=<text>              this text as the body (text/html when it starts with `<`,
+                             else text/plain)
     chunked=1                send the body with chunked transfer encoding, in 3 chunks
     close=1                  answer with `Connection: close` and close the connection
     reset=1                  reset the connection (RST) instead of answering
@@ -108,11 +110,15 @@ def make_app() -> web.Application:
             return web.Response(status=500)
         status = int(q.get("status", "200"))
         payload = b"x" * int(q["size"]) if "size" in q else JSON_BODY
+        content_type = "application/json"
+        if "body" in q:
+            payload = q["body"].encode()
+            content_type = "text/html" if q["body"].startswith("<") else "text/plain"
         headers = {"Connection": "close"} if "close" in q else {}
         if "chunked" in q:
             resp = web.StreamResponse(status=status, headers=headers)
             resp.enable_chunked_encoding()
-            resp.content_type = "application/json"
+            resp.content_type = content_type
             await resp.prepare(request)
             third = max(1, len(payload) // 3)
             for i in range(0, len(payload), third):
@@ -120,7 +126,7 @@ def make_app() -> web.Application:
             await resp.write_eof()
             return resp
         return web.Response(
-            status=status, body=payload, content_type="application/json", headers=headers
+            status=status, body=payload, content_type=content_type, headers=headers
         )
 
     app = web.Application()

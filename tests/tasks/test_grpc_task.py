@@ -99,3 +99,46 @@ def test_missing_host_is_rejected_before_anything_runs(tmp_path: Path) -> None:
     done = launch(tmp_path, {"tasks": ["grpc"], "grpc": {"call": INFER}})
     assert done.returncode == 2
     assert not (tmp_path / "experiment.yaml").exists()
+
+
+def test_every_call_failing_is_explained_and_fails_a_latency_slo(tmp_path: Path) -> None:
+    with ThreadedV2Server() as server:
+        done = launch(tmp_path, {
+            "tasks": ["grpc", "assess"],
+            "grpc": {"endpoints": {"a": {"host": server.address, "call": INFER,
+                                         "data": request("missing-model"), "total": 20,
+                                         "concurrency": 2}}},
+            "assess": {"SLOs": {"upper": {"grpc-a/latency/p95": 5000}}},
+        })
+    assert done.returncode == 0, done.stderr
+    assert ('level=warning msg=task 1: grpc: endpoint grpc-a: 20 of 20 calls failed: '
+            'NOT_FOUND ×20: "model missing-model not found"\n') in done.stderr
+    exp = read(tmp_path)
+    insights = exp.result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert [e.model_dump() for e in insights.errors[0]["grpc-a"]] == [
+        {"code": "NOT_FOUND", "count": 20, "message": "model missing-model not found"}]
+    p95 = scalar_value(insights, 0, "grpc-a/latency/p95")
+    assert p95.value is None and p95.reason == "all 20 calls failed: NOT_FOUND ×20"
+    assert not exp.slos()
+
+
+def test_a_later_loop_without_errors_clears_them(tmp_path: Path) -> None:
+    with ThreadedV2Server() as server:
+        done = launch(tmp_path, {
+            "tasks": ["grpc"],
+            "grpc": {"host": server.address, "call": INFER, "data": request("every-2-unavailable"),
+                     "total": 4, "concurrency": 1},
+        })
+        assert done.returncode == 0, done.stderr
+        assert [e.code for e in read(tmp_path).result.insights.errors[0]["grpc"]] == [  # type: ignore[union-attr]
+            "UNAVAILABLE"]
+        spec = yaml.safe_load((tmp_path / "experiment.yaml").read_text())
+        spec["spec"][0]["with"]["data"]["model_name"] = "fine"
+        (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(spec))
+        again = subprocess.run([*CANARIST, "run", "--reuse-result", "--run-dir", str(tmp_path)],
+                               capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "failed" not in again.stderr
+    saved = yaml.safe_load((tmp_path / "experiment.yaml").read_text())
+    assert "errors" not in saved["result"]["insights"]

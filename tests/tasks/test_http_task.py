@@ -120,3 +120,69 @@ def test_missing_payload_file(tmp_path: Path) -> None:
                   "http.payloadFile=nope.json")
     assert done.returncode == 2  # bad input, found when the task reads it
     assert "payloadFile: cannot read" in done.stderr
+
+
+def test_every_request_failing_is_explained_and_fails_a_latency_slo(tmp_path: Path) -> None:
+    body = "no InferenceService serves host 127.0.0.1"
+    with ThreadedHttpTarget() as url:
+        done = launch(tmp_path, "tasks={http,assess}", f"http.url={url}/v1?status=404&body={body}",
+                      "http.numRequests=20", "http.qps=200",
+                      "assess.SLOs.upper.http/latency-p99=500")
+    assert done.returncode == 0, done.stderr
+    # one warning per error kind at the end of the task, with the status and the message
+    assert f'level=warning msg=task 1: http: 20 of 20 requests failed: 404 ×20: "{body}"\n' \
+        in done.stderr
+    exp = read(tmp_path)
+    insights = exp.result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert [e.model_dump() for e in insights.errors[0]["http"]] == [
+        {"code": "404", "count": 20, "message": body}]
+    # error responses are fast: their latency must not make the latency SLO pass
+    p99 = scalar_value(insights, 0, "http/latency-p99")
+    assert p99.value is None and p99.reason == "all 20 requests failed: 404 ×20"
+    assert insights.unavailable[0]["http/latency"] == "all 20 requests failed: 404 ×20"
+    assert not exp.slos()
+    saved = yaml.safe_load((tmp_path / "experiment.yaml").read_text())
+    assert saved["result"]["insights"]["errors"] == [
+        {"http": [{"code": "404", "count": 20, "message": body}]}]
+
+
+def test_latencies_of_a_partly_failing_run_are_of_the_successes(tmp_path: Path) -> None:
+    with ThreadedHttpTarget() as url:
+        done = launch(tmp_path, "tasks={http}", f"http.url={url}/r?reset_every=4",
+                      "http.numRequests=40", "http.connections=1", "http.qps=-1")
+    assert done.returncode == 0, done.stderr
+    insights = read(tmp_path).result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert scalar_value(insights, 0, "http/error-count").value == 10
+    assert sum(b.count for b in insights.hist_metric_values[0]["http/latency"]) == 30
+    assert "successful requests only" in insights.metrics_info["http/latency-p99"].description
+    assert sum(e.count for e in insights.errors[0]["http"]) == 10
+
+
+def test_a_first_request_404_says_what_the_server_said_and_what_to_check(tmp_path: Path) -> None:
+    body = ("no InferenceService serves host '127.0.0.1'; set the Host header to one this ingress "
+            "serves: sklearn-iris.default.example.com")  # what the sandbox ingress says
+    with ThreadedHttpTarget() as url:
+        done = launch(tmp_path, "tasks={http}", f"http.url={url}/v1?status=404&body={body}",
+                      "http.duration=1s")
+    host = url.removeprefix("http://")
+    assert done.returncode == 3, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (f'Error: task 1: http: the first request to {host} returned 404 Not Found: '
+                    f'"{body}"; check the URL path and, behind an ingress, the Host header '
+                    "(--set http.headers.Host=<host the ingress serves>)")
+    assert "http: http:" not in done.stderr and "allowInitialErrors" not in done.stderr
+
+
+def test_a_first_request_503_suggests_waiting_for_readiness(tmp_path: Path) -> None:
+    with ThreadedHttpTarget() as url:
+        done = launch(tmp_path, "tasks={http}", f"http.url={url}/v1?status=503&size=0",
+                      "http.duration=1s")
+    assert done.returncode == 3, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "returned 503 Service Unavailable; " in last  # no body: nothing quoted
+    assert "put a `ready` task before `http`, or set http.allowInitialErrors=true" in last
+    exp = read(tmp_path)
+    assert exp.result is not None and exp.result.failed_task is not None
+    assert exp.result.failed_task.reason == last.removeprefix("Error: task 1: http: ")

@@ -71,3 +71,47 @@ def test_grpc_model_infer(tmp_path: Path, kserve_server: KServeServer) -> None:
     assert insights is not None
     assert scalar_value(insights, 0, "grpc/request-count").value == 100
     assert exp.slos()
+
+
+def test_grpc_wrong_model_name_is_explained(tmp_path: Path, kserve_server: KServeServer) -> None:
+    wrong = {**IRIS_V2_GRPC_REQUEST, "model_name": "sklearn-irs"}
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump({
+        "tasks": ["grpc", "assess"],
+        "grpc": {"host": kserve_server.grpc_address, "total": 50, "concurrency": 4,
+                 "call": "inference.GRPCInferenceService.ModelInfer", "data": wrong},
+        "assess": {"SLOs": {"upper": {"grpc/latency/p95": 5000}}},
+    }))
+    done = subprocess.run([*CANARIST, "launch", "-f", "values.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    # KServe's own words for the status, in the log, the result and every report
+    lines = [line for line in done.stderr.splitlines() if "level=warning" in line]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].endswith('msg=task 1: grpc: 50 of 50 calls failed: NOT_FOUND ×50: '
+                             '"Model with name sklearn-irs does not exist."'), lines[0]
+    exp = parse_experiment(yaml.safe_load((tmp_path / "experiment.yaml").read_text()), source="x")
+    insights = exp.result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    [entry] = insights.errors[0]["grpc"]
+    assert (entry.code, entry.count) == ("NOT_FOUND", 50) and "sklearn-irs" in entry.message
+    assert scalar_value(insights, 0, "grpc/latency/p95").reason == "all 50 calls failed: NOT_FOUND ×50"
+    assert not exp.slos()
+    asserted = subprocess.run([*CANARIST, "assert", "-c", "slos"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert asserted.returncode != 0
+    for fmt in ("text", "html", "json"):
+        report = subprocess.run([*CANARIST, "report", "-o", fmt], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60, check=True).stdout
+        assert "NOT_FOUND" in report and "sklearn-irs does not exist" in report, fmt
+
+
+def test_http_wrong_model_is_explained(tmp_path: Path, kserve_server: KServeServer) -> None:
+    done = subprocess.run(
+        [*CANARIST, "launch", "--set", "tasks={http}", "--set", "http.numRequests=10",
+         "--set", f"http.url={kserve_server.http_url}/v1/models/nope:predict",
+         "--set", "http.contentType=application/json",
+         "--set", 'http.payloadStr=\\{"instances": [[1\\, 2\\, 3\\, 4]]\\}'],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    assert ('level=warning msg=task 1: http: 10 of 10 requests failed: 404 ×10: '
+            '"{"error":"Model with name nope does not exist."}"\n') in done.stderr

@@ -2,7 +2,8 @@
 
 Keys follow Iter8 0.13's `experiment.yaml`. Files written by Iter8 are read leniently: keys
 match case-insensitively (as Go's encoding/json does) and unknown keys are ignored. canarist
-adds a few keys of its own (`failedTask`, `insights.unavailable`); Iter8 ignores them.
+adds a few keys of its own (`failedTask`, `insights.unavailable`, `insights.errors`); Iter8
+ignores them.
 """
 
 from __future__ import annotations
@@ -83,6 +84,16 @@ class SLOsSatisfied(LenientModel):
     lower: list[list[bool]] = Field(default_factory=list)
 
 
+class ErrorCount(LenientModel):
+    """canarist: how many requests failed with one status, and what the first one said."""
+
+    code: str
+    """HTTP status as text (`404`), gRPC status name (`NOT_FOUND`) or connection-level kind
+    (`connection-refused`, `timeout`, ...)."""
+    count: int
+    message: str = ""
+
+
 class VersionName(LenientModel):
     version: str = ""
     track: str = ""
@@ -107,6 +118,9 @@ class Insights(LenientModel):
     slos_satisfied: SLOsSatisfied | None = Field(default=None, alias="SLOsSatisfied")
     # canarist: why a metric has no value for a version (query failed, no data, NaN, ...).
     unavailable: list[dict[str, str]] = Field(default_factory=list, alias="unavailable")
+    # canarist: failed requests of the latest load test by provider (`http`, `grpc-<id>`),
+    # by status, most frequent first.
+    errors: list[dict[str, list[ErrorCount]]] = Field(default_factory=list, alias="errors")
 
     @model_validator(mode="after")
     def _fill_per_version_lists(self) -> Insights:
@@ -118,6 +132,7 @@ class Insights(LenientModel):
             "hist_metric_values",
             "summary_metric_values",
             "unavailable",
+            "errors",
         ):
             values: list[Any] = getattr(self, name)
             if len(values) > n:
@@ -251,8 +266,9 @@ def experiment_to_data(experiment: Experiment) -> dict[str, Any]:
         insights = result.get("insights")
         if insights is not None:
             insights.setdefault("versionNames", None)
-            if not any(insights.get("unavailable", [])):
-                insights.pop("unavailable", None)
+            for key in ("unavailable", "errors"):
+                if not any(insights.get(key, [])):
+                    insights.pop(key, None)
     for entry in data["spec"]:
         if not entry.get("with"):
             entry.pop("with", None)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from canarist.core.errors import TaskError
 from canarist.core.experiment import (
+    ErrorCount,
     HistBucket,
     Insights,
     MetricMeta,
@@ -14,6 +15,10 @@ from canarist.core.experiment import (
     Result,
     SLOLimits,
 )
+from canarist.core.redact import redact_text
+
+ERROR_MESSAGE_CHARS = 200
+"""Longest error message stored in a result (after redaction)."""
 
 
 def ensure_insights(result: Result, num_versions: int) -> Insights:
@@ -65,6 +70,44 @@ def mark_unavailable(insights: Insights, version: int, name: str, reason: str) -
     insights.unavailable[version][name] = reason
 
 
+def record_errors(
+    insights: Insights, version: int, provider: str, kinds: Iterable[tuple[str, int, str]]
+) -> list[ErrorCount]:
+    """Store the failed requests of `provider`'s latest load test for `version`.
+
+    `kinds` are `(code, count, first message)`; they replace what an earlier loop stored, so
+    reports show the latest run (none: the provider's entry is removed). Messages are
+    redacted, then shortened to `ERROR_MESSAGE_CHARS`. Returns what was stored, most
+    frequent first.
+    """
+    entries = sorted(
+        (ErrorCount(code=code, count=count, message=short_message(message))
+         for code, count, message in kinds if count > 0),
+        key=lambda e: (-e.count, e.code),
+    )
+    if entries:
+        insights.errors[version][provider] = entries
+    else:
+        insights.errors[version].pop(provider, None)
+    return entries
+
+
+def short_message(text: str) -> str:
+    """`text` on one line, secrets redacted, at most ERROR_MESSAGE_CHARS (cut at a word)."""
+    flat = " ".join(redact_text(text).split())
+    if len(flat) <= ERROR_MESSAGE_CHARS:
+        return flat
+    cut = flat[: ERROR_MESSAGE_CHARS - 1]
+    if " " in cut[ERROR_MESSAGE_CHARS // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def describe_errors(entries: Iterable[ErrorCount]) -> str:
+    """`NOT_FOUND ×30, UNAVAILABLE ×20`."""
+    return ", ".join(f"{e.code} ×{e.count}" for e in entries)
+
+
 def set_slos(insights: Insights, slos: SLOLimits) -> None:
     """Store the SLOs; a later loop or task must use the same ones."""
     if insights.slos is None or insights.slos.is_empty():
@@ -78,8 +121,11 @@ __all__ = [
     "add_histogram",
     "add_sample",
     "add_value",
+    "describe_errors",
     "ensure_insights",
     "mark_unavailable",
+    "record_errors",
     "register_metric",
     "set_slos",
+    "short_message",
 ]

@@ -26,6 +26,7 @@ from canarist.core.metrics import name_with_units, normalize_name
 from canarist.core.redact import redact
 from canarist.core.yamltext import dump_yaml
 from canarist.reports import summary
+from canarist.reports.failures import failure_groups
 from canarist.reports.summary import MetricRow, Reading, SLORow, Status
 
 
@@ -71,6 +72,7 @@ def render_html(experiment: Experiment) -> str:
         "has_slos": bool(insights and insights.slos is not None
                          and not insights.slos.is_empty()),
         "slo_rows": slo_rows,
+        "failure_groups": failure_groups(insights) if insights else [],
         "metric_rows": metric_rows,
         "latency_charts": _latency_charts(insights) if insights else [],
         "history_charts": _history_charts(insights, status) if insights else [],

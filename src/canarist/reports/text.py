@@ -1,7 +1,8 @@
 """The text report, laid out exactly as Iter8 0.13 printed it.
 
-For experiments canarist ran, two sections follow that Iter8 files never produce: the failed
-task with its reason, and why metric values are unavailable.
+For experiments canarist ran, sections follow that Iter8 files never produce: the failed
+task with its reason, why metric values are unavailable, and the failed requests of the load
+tests by status with the first message of each.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from canarist.core.experiment import Experiment, Insights
 from canarist.core.gofmt import format_value
 from canarist.core.metrics import name_with_units, normalize_name, scalar_metric_names, scalar_value
+from canarist.reports.failures import failure_groups
 from canarist.reports.tabular import indent, tabwrite
 
 
@@ -43,6 +45,10 @@ def render_text(experiment: Experiment) -> str:
         if reasons:
             out.append("\n\nUnavailable metric values:\n**************************\n\n")
             out.append("".join(f"  {line}\n" for line in reasons))
+        failures = _failure_lines(insights)
+        if failures:
+            out.append("\n\nFailed requests:\n****************\n\n")
+            out.append("".join(f"  {line}\n" for line in failures))
     else:
         out.append("\n\nMetrics-based Insights:\n***********************\n\n"
                    "  Insights not found in experiment results. "
@@ -100,4 +106,17 @@ def _unavailable_lines(insights: Insights) -> list[str]:
             found = scalar_value(insights, j, name)
             if found.value is None and name in insights.unavailable[j]:
                 lines.append(f"{normalize_name(name)} ({insights.version_label(j)}): {found.reason}")
+    return lines
+
+
+def _failure_lines(insights: Insights) -> list[str]:
+    lines = []
+    for group in failure_groups(insights):
+        where = group.provider
+        if insights.num_versions > 1:
+            where += f" ({group.label})"
+        lines.append(f"{where}: {group.headline}")
+        for failure in group.failures:
+            said = f': "{failure.message}"' if failure.message else ""
+            lines.append(f"  {failure.code} ×{failure.count}{said}")
     return lines

@@ -15,6 +15,7 @@ from canarist.core.assertions import CONDITIONS, evaluate
 from canarist.core.experiment import Experiment
 from canarist.core.redact import redact_text
 from canarist.reports import summary
+from canarist.reports.failures import failure_groups
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "verdict.schema.json"
@@ -27,14 +28,19 @@ def verdict(experiment: Experiment) -> dict[str, Any]:
     slo_rows = summary.slo_rows(insights) if insights else []
     metric_rows = summary.metric_rows(insights) if insights else []
     satisfying = set(experiment.slos_satisfied_by())
+    failures = failure_groups(insights) if insights else []
     versions = []
     if insights is not None:
         for j in range(insights.num_versions):
+            errors = {g.provider: [{"code": f.code, "count": f.count, "message": f.message}
+                                   for f in g.failures]
+                      for g in failures if g.version == j}
             versions.append({
                 "index": j,
                 "label": insights.version_label(j),
                 "slosSatisfied": j in satisfying,
                 "metrics": {row.name: _reading(row.readings[j]) for row in metric_rows},
+                **({"errors": errors} if errors else {}),
             })
     failed = status.failed_task
     return {

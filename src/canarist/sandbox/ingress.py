@@ -3,8 +3,9 @@
 * HTTP (default 127.0.0.1:8080): routes by the `Host` header (`<isvc>.<namespace>.example.com`,
   also `<isvc>-predictor-default.<namespace>.example.com`, `....svc.cluster.local`, and the
   tag hosts `prev-`/`latest-<isvc>-predictor-default.<namespace>.example.com`). An unknown
-  host is a 404; a known one with no ready revision a 503. A body that is JSON but arrives
-  as `application/x-www-form-urlencoded` (what `curl -d` sends) is forwarded as
+  host is a 404 whose body names the host and the hosts the ingress serves; a known one with
+  no ready revision a 503. A body that is JSON but arrives as
+  `application/x-www-form-urlencoded` (what `curl -d` sends) is forwarded as
   `application/json`, as the tutorial's curl loop needs.
 * gRPC (default 127.0.0.1:8081): forwards every unary call as raw bytes to the chosen
   revision's gRPC port. grpcio does not expose `:authority` to servers, so the route is
@@ -63,6 +64,16 @@ async def serve_app(app: web.Application, host: str, port: int) -> tuple[web.App
     return runner, int(runner.addresses[0][1])
 
 
+def unknown_host_text(host: str, served: list[str]) -> str:
+    """The body of the ingress's 404: the host it does not serve and the ones it does."""
+    if not served:
+        return (f"no InferenceService serves host {host!r}: none is deployed "
+                "(canarist sandbox apply -f isvc.yaml)\n")
+    shown = ", ".join(served[:5]) + (f" and {len(served) - 5} more" if len(served) > 5 else "")
+    return (f"no InferenceService serves host {host!r}; set the Host header to one this "
+            f"ingress serves: {shown}\n")
+
+
 class HttpIngress:
     def __init__(self, routes: RouteTable, metrics: RequestMetrics,
                  rng: random.Random | None = None) -> None:
@@ -91,7 +102,7 @@ class HttpIngress:
         host = request.headers.get("Host", "")
         route = self.routes.lookup(host)
         if route is None:
-            return web.Response(status=404, text=f"no InferenceService serves host {host!r}\n")
+            return web.Response(status=404, text=unknown_host_text(host, self.routes.main_hosts()))
         backend = route.choose(self.rng)
         if backend is None:
             return web.Response(status=503, text=f"InferenceService {route.namespace}/{route.isvc} "

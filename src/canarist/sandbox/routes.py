@@ -68,6 +68,12 @@ class RouteTable:
         name = name.rsplit(":", 1)[0] if ":" in name else name
         return self._by_host.get(name.rstrip("."))
 
+    def main_hosts(self) -> list[str]:
+        """The main host of every InferenceService with a route (`<isvc>.<namespace>.example.com`)."""
+        with self._lock:
+            return sorted(host for (namespace, isvc), hosts in self._by_service.items()
+                          if (host := f"{isvc}.{namespace}.example.com") in hosts)
+
     def services(self) -> list[tuple[str, str]]:
         with self._lock:
             return sorted(self._by_service)

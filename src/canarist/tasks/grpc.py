@@ -153,7 +153,7 @@ async def run(inputs: GrpcInputs, ctx: TaskContext) -> None:
         return await run_grpc_load(load_spec(endpoint, ctx.run_dir), on_progress=progress)
 
     await measure_endpoints(ctx, targets, load, several=bool(inputs.endpoints),
-                            warmup=inputs.warmup, sep="/")
+                            warmup=inputs.warmup, sep="/", noun="calls")
 
 
 def check(inputs: GrpcInputs, base_dir: Path) -> TaskCheck:

@@ -12,11 +12,17 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from canarist.backends.loadgen.http import HttpLoadSpec, run_http_load
-from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
+from canarist.backends.loadgen.http import (
+    HttpLoadSpec,
+    InitialRequestError,
+    run_http_load,
+    status_text,
+)
+from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot, status_name
 from canarist.core.durations import parse_duration
-from canarist.core.errors import InputError
+from canarist.core.errors import InputError, UnavailableError
 from canarist.core.fields import Duration, Percentile, PositiveInt, RequestBody, Text
+from canarist.core.insights import short_message
 from canarist.core.validation import FieldProblem
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
 from canarist.tasks.loadmetrics import load_check, measure_endpoints
@@ -112,6 +118,43 @@ def load_spec(ep: HttpEndpoint, run_dir: Path, percentiles: tuple[float, ...]) -
     )
 
 
+_REQUEST_CODES = frozenset({"400", "405", "406", "411", "413", "414", "415", "422"})
+_SERVER_CODES = frozenset({"429", "500", "502", "503", "504"})
+
+
+def hint(code: str) -> str:
+    """What to check when the first request fails with `code` (a status or a failure kind)."""
+    if code == "404":
+        return ("check the URL path and, behind an ingress, the Host header "
+                "(--set http.headers.Host=<host the ingress serves>)")
+    if code in ("401", "403"):
+        return "the service refused the request: check the credentials in http.headers"
+    if code in _REQUEST_CODES:
+        return ("the service rejected the request: check http.payloadStr or payloadFile, "
+                "contentType, and the method they imply (POST)")
+    if code in _SERVER_CODES or code.startswith("5"):
+        return ("the service failed: if it is still starting, put a `ready` task before "
+                "`http`, or set http.allowInitialErrors=true to measure it anyway")
+    if code == "connection-refused":
+        return "check that the service listens at http.url"
+    if code == "dns-error":
+        return "check the host name in http.url"
+    if code == "timeout":
+        return "the service did not answer within http.timeout (3s unless set)"
+    if code == "tls-error":
+        return "check the server's certificate; https:// URLs use the system trust store"
+    return "check http.url and that the service is up"
+
+
+def initial_request_message(exc: InitialRequestError) -> str:
+    """One line: what the first request got, what the response said, and what to check."""
+    code = status_name(exc.status)
+    got = f"returned {status_text(exc.status)}" if exc.status >= 0 else f"failed ({code})"
+    said = short_message(exc.excerpt)
+    quoted = f': "{said}"' if said else ""
+    return f"the first request to {exc.target} {got}{quoted}; {hint(code)}"
+
+
 async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
     targets: list[tuple[str, HttpEndpoint]] = (
         [(f"http-{eid}", _merged(inputs, ep)) for eid, ep in sorted(inputs.endpoints.items())]
@@ -120,8 +163,11 @@ async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
 
     async def load(endpoint: HttpEndpoint, percentiles: tuple[float, ...],
                    progress: Callable[[ProgressSnapshot], None]) -> LoadResult:
-        return await run_http_load(load_spec(endpoint, ctx.run_dir, percentiles),
-                                   on_progress=progress)
+        try:
+            return await run_http_load(load_spec(endpoint, ctx.run_dir, percentiles),
+                                       on_progress=progress)
+        except InitialRequestError as exc:
+            raise UnavailableError(initial_request_message(exc)) from None
 
     await measure_endpoints(ctx, targets, load, several=bool(inputs.endpoints),
                             warmup=inputs.warmup, sep="-")

@@ -4,6 +4,12 @@ Latencies are corrected for coordinated omission: measured from the time a reque
 so a stalled server shows in the tail instead of silently slowing the generator down. With
 no rate set the two are the same. Service time (from the actual send) and late sends are
 recorded too, so a report can tell a slow server from a generator that fell behind.
+
+Latencies (`latency-*`, `latency/*`, the `latency` histogram, `service-time-p99`) describe
+successful requests only; failed ones are counted (`error-count`, `error-rate`) and
+recorded by status with their first message (`insights.errors`, and one log line per
+status). When no request succeeded, the latencies are unavailable with a reason naming the
+errors, so a latency SLO cannot pass on error responses.
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ from typing import Protocol, TypeVar
 
 from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
 from canarist.core.errors import CanaristError, TaskError
-from canarist.core.experiment import HistBucket, Insights, MetricMeta, MetricType
+from canarist.core.experiment import ErrorCount, HistBucket, Insights, MetricMeta, MetricType
 from canarist.core.gofmt import format_value
 from canarist.core.insights import (
     add_histogram,
     add_value,
+    describe_errors,
     ensure_insights,
     mark_unavailable,
+    record_errors,
     register_metric,
 )
 from canarist.core.metrics import MetricCatalog
@@ -40,7 +48,8 @@ def with_default_percentiles(extra: Iterable[float] | None) -> tuple[float, ...]
 def _scalar_names(provider: str, sep: str, percentiles: Iterable[float]) -> dict[str, MetricMeta]:
     def latency(stat: str, what: str) -> tuple[str, MetricMeta]:
         return f"{provider}/latency{sep}{stat}", MetricMeta(
-            description=f"{what} of observed latency values", type=MetricType.GAUGE, units=MSEC)
+            description=f"{what} of observed latency values (successful requests only)",
+            type=MetricType.GAUGE, units=MSEC)
 
     metrics = {
         f"{provider}/request-count": MetricMeta(description="number of requests sent",
@@ -55,7 +64,8 @@ def _scalar_names(provider: str, sep: str, percentiles: Iterable[float]) -> dict
     for p in percentiles:
         metrics.update([latency(f"p{format_value(p)}", f"{format_value(p)}-th percentile")])
     metrics[f"{provider}/service-time-p99"] = MetricMeta(
-        description="99-th percentile of service time (from actual send, not corrected)",
+        description="99-th percentile of service time (from actual send, not corrected; "
+                    "successful requests only)",
         type=MetricType.GAUGE, units=MSEC)
     metrics[f"{provider}/late-sends"] = MetricMeta(
         description="requests sent more than 2 ms after they were due (generator fell behind)",
@@ -81,18 +91,22 @@ def record_load(
     *,
     sep: str,
     histogram: str,
-) -> None:
-    """Record `result` for version 0 under `provider`.
+    noun: str = "requests",
+) -> list[ErrorCount]:
+    """Record `result` for version 0 under `provider`; return its errors as recorded.
 
     `sep` joins `latency` and the statistic: `-` for http (`http/latency-p99`), `/` for grpc
     (`grpc/latency/p99`, Iter8's aggregation names, here recorded at microsecond precision).
+    `noun` names what was sent (`requests`, `calls`) in reasons.
     """
     pcts = tuple(percentiles)
     metas = _scalar_names(provider, sep, pcts)
     for name, meta in metas.items():
         register_metric(insights, name, meta)
-    register_metric(insights, histogram, MetricMeta(description="Latency Histogram",
-                                                    type=MetricType.HISTOGRAM, units=MSEC))
+    register_metric(insights, histogram, MetricMeta(
+        description="Latency Histogram (successful requests only)",
+        type=MetricType.HISTOGRAM, units=MSEC))
+    errors = record_errors(insights, 0, provider, result.error_kinds())
     latency = result.latency
     values: dict[str, float] = {
         f"{provider}/request-count": result.request_count,
@@ -116,11 +130,23 @@ def record_load(
         add_histogram(insights, 0, histogram,
                       [HistBucket(lower=lo, upper=hi, count=n) for lo, hi, n in latency.buckets])
     else:
+        reason = (f"all {result.request_count} {noun} failed: {describe_errors(errors)}"
+                  if result.request_count and errors else "no responses were received")
         for name, meta in metas.items():
             if meta.units == MSEC:
-                mark_unavailable(insights, 0, name, "no responses were received")
+                mark_unavailable(insights, 0, name, reason)
+        mark_unavailable(insights, 0, histogram, reason)
     for name, value in values.items():
         add_value(insights, 0, name, float(value))
+    return errors
+
+
+def error_log_lines(errors: list[ErrorCount], total: int, noun: str) -> list[str]:
+    """One line per error status: `50 of 50 calls failed: NOT_FOUND ×50: "…"`."""
+    failed = sum(e.count for e in errors)
+    head = f"{failed} of {total} {noun} failed"
+    return [f"{head}: {e.code} ×{e.count}" + (f": \"{e.message}\"" if e.message else "")
+            for e in errors]
 
 
 def mark_endpoint_unavailable(
@@ -173,8 +199,10 @@ E = TypeVar("E", bound=Endpoint)
 
 def progress_logger(ctx: TaskContext, label: str) -> Callable[[ProgressSnapshot], None]:
     def report(snapshot: ProgressSnapshot) -> None:
+        ok = snapshot.request_count > snapshot.error_count
+        p99 = f"p99 {snapshot.p99_ms:.3f} ms" if ok else "no successful responses"
         ctx.progress(f"{label}: {snapshot.request_count} requests, {snapshot.error_count} errors, "
-                     f"{snapshot.rate:.0f} req/s, p99 {snapshot.p99_ms:.3f} ms")
+                     f"{snapshot.rate:.0f} req/s, {p99}")
     return report
 
 
@@ -187,11 +215,13 @@ async def measure_endpoints(
     several: bool,
     warmup: bool,
     sep: str,
+    noun: str = "requests",
 ) -> None:
     """Load-test each (provider, endpoint) in turn and record the metrics.
 
     With several endpoints, one that fails is logged and its metrics are unavailable with
-    the reason; the task fails only if all of them fail. A warmup records nothing.
+    the reason; the task fails only if all of them fail. A warmup records nothing. Failed
+    requests are logged at the end, one warning per status with its first message.
     """
     slo_metrics = assess_slo_metrics(ctx.experiment.spec)
     outcomes: list[tuple[str, LoadResult | None, str, tuple[float, ...]]] = []
@@ -216,6 +246,10 @@ async def measure_endpoints(
     for provider, outcome, reason, percentiles in outcomes:
         if outcome is None:
             mark_endpoint_unavailable(insights, provider, percentiles, sep=sep, reason=reason)
-        else:
-            record_load(insights, provider, outcome, percentiles, sep=sep,
-                        histogram=f"{provider}/latency")
+            record_errors(insights, 0, provider, ())
+            continue
+        errors = record_load(insights, provider, outcome, percentiles, sep=sep,
+                             histogram=f"{provider}/latency", noun=noun)
+        where = f"{ctx.log_prefix()}: endpoint {provider}" if several else ctx.log_prefix()
+        for line in error_log_lines(errors, outcome.request_count, noun):
+            log.warning("%s: %s", where, line)

@@ -144,6 +144,11 @@ def test_errors_are_classified_by_status_code(server: ThreadedV2Server) -> None:
     assert r.status_counts == {OK: 10, NOT_FOUND: 10, RESOURCE_EXHAUSTED: 10, UNAVAILABLE: 10}
     assert r.errors == 30
     assert r.error_rate == pytest.approx(0.75)
+    # the first message of each failing status, by name; latencies of successes only
+    assert r.error_kinds() == [("NOT_FOUND", 10, "model missing-model not found"),
+                               ("RESOURCE_EXHAUSTED", 10, "error-resource_exhausted"),
+                               ("UNAVAILABLE", 10, "error-unavailable")]
+    assert r.latency.count == r.service_time.count == 10
 
 
 def test_some_calls_fail(server: ThreadedV2Server) -> None:
@@ -151,6 +156,8 @@ def test_some_calls_fail(server: ThreadedV2Server) -> None:
                          total=100, concurrency=5))  # fmt: skip
     assert r.status_counts == {OK: 75, INTERNAL: 25}
     assert r.errors == 25
+    assert r.latency.count == 75
+    assert r.error_kinds() == [("INTERNAL", 25, "every-4-internal")]
 
 
 def test_deadline_exceeded_is_an_error(server: ThreadedV2Server) -> None:
@@ -158,8 +165,11 @@ def test_deadline_exceeded_is_an_error(server: ThreadedV2Server) -> None:
                          concurrency=3, timeout_s=0.2))  # fmt: skip
     assert r.status_counts == {DEADLINE: 6}
     assert r.errors == 6
-    assert r.latency.min_ms >= 190 and r.latency.max_ms < 1000
+    # two rounds of three calls, each ended by its 0.2 s deadline
     assert 0.35 < r.duration_s < 2.0
+    assert r.latency.count == 0
+    [(name, count, message)] = r.error_kinds()
+    assert (name, count) == ("DEADLINE_EXCEEDED", 6) and "Deadline Exceeded" in message
 
 
 # ---------------------------------------------------------------- duration
@@ -175,6 +185,8 @@ def test_duration_is_honoured_when_the_server_hangs(server: ThreadedV2Server) ->
     # in-flight calls are cancelled at the end and counted as errors (ghz "close")
     assert r.status_counts == {CANCELLED: 4}
     assert r.errors == 4
+    assert r.error_kinds() == [
+        ("CANCELLED", 4, "call still in flight when the duration ended (duration-stop: close)")]
 
 
 def test_duration_stop_ignore_and_wait(server: ThreadedV2Server) -> None:

@@ -16,12 +16,19 @@ from tests.servers.http_target import clear_stats, get_stats, target_process
 
 from canarist.backends.loadgen.http import (
     HttpLoadSpec,
+    InitialRequestError,
     auto_workers,
     prepare,
     run_http_load,
     split_plan,
 )
-from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
+from canarist.backends.loadgen.recorder import (
+    CONNECTION_CLOSED,
+    CONNECTION_RESET,
+    TIMEOUT,
+    LoadResult,
+    ProgressSnapshot,
+)
 from canarist.core.errors import InputError, UnavailableError
 
 
@@ -144,7 +151,7 @@ def test_duration_is_honoured_against_a_hanging_server(target: str) -> None:
     elapsed = time.monotonic() - t
     assert elapsed < 1.0 + 0.4 + 1.5
     assert res.request_count >= 3
-    assert set(res.status_counts) == {-1}
+    assert set(res.status_counts) == {TIMEOUT}
     assert res.errors == res.request_count
 
 
@@ -161,14 +168,18 @@ def test_duration_is_honoured_in_open_loop_against_a_hanging_server(target: str)
         )
     )
     assert time.monotonic() - t < 1.0 + 0.3 + 1.5
-    assert set(res.status_counts) == {-1}
+    assert set(res.status_counts) == {TIMEOUT}
     assert res.request_count + res.dropped == 50
     assert res.dropped > 0
 
 
 def test_initial_errors_fail_duration_runs_unless_allowed(target: str) -> None:
-    with pytest.raises(UnavailableError, match="returned status 503"):
-        load(HttpLoadSpec(url=target + "/e?status=503", duration_s=0.5, connections=2))
+    with pytest.raises(InitialRequestError) as err:
+        load(HttpLoadSpec(url=target + "/e?status=503&body=warming up", duration_s=0.5,
+                          connections=2))  # fmt: skip
+    assert (err.value.status, err.value.excerpt) == (503, "warming up")
+    host = target.removeprefix("http://")
+    assert str(err.value) == f"the first request to {host} returned 503 Service Unavailable: warming up"
     res = load(
         HttpLoadSpec(
             url=target + "/e?status=503", duration_s=0.3, connections=2, allow_initial_errors=True
@@ -177,23 +188,62 @@ def test_initial_errors_fail_duration_runs_unless_allowed(target: str) -> None:
     assert res.errors == res.request_count > 0
 
 
-def test_request_timeout_counts_as_connection_error(target: str) -> None:
+def test_request_timeout_is_a_timeout_error(target: str) -> None:
+    t = time.monotonic()
     res = load(
         HttpLoadSpec(
             url=target + "/slow?delay_ms=600", num_requests=4, connections=2, request_timeout_s=0.1
         )
     )
-    assert res.status_counts == {-1: 4}
-    assert res.service_time.min_ms >= 100.0
+    assert res.status_counts == {TIMEOUT: 4}
+    assert time.monotonic() - t >= 0.2  # two rounds of two requests, each cut at 0.1 s
+    host = target.removeprefix("http://")
+    assert res.error_kinds() == [("timeout", 4, f"no response from {host} within 0.1s")]
+    assert res.latency.count == 0  # a timeout is not a latency of the service
 
 
 def test_resets_are_connection_errors_and_reconnect(target: str) -> None:
     res = load(HttpLoadSpec(url=target + "/r?reset=1", num_requests=30, connections=3))
-    assert res.status_counts == {-1: 30}
+    # an RST usually arrives as a reset; when it races the read, as a closed connection
+    assert set(res.status_counts) <= {CONNECTION_RESET, CONNECTION_CLOSED}
+    assert res.request_count == res.errors == 30
+    assert all(name.startswith("connection-") and "before the response was complete" in message
+               for name, _, message in res.error_kinds())
     clear_stats(target)
     res = load(HttpLoadSpec(url=target + "/r2?reset_every=2", num_requests=40, connections=1))
-    assert res.status_counts == {-1: 20, 200: 20}
+    assert res.status_counts[200] == 20 and res.request_count == 40
     assert res.errors == 20
+    assert res.latency.count == 20
+
+
+def test_first_message_of_each_error_status(target: str) -> None:
+    body = "model sklearn-irs does not exist"
+    res = load(HttpLoadSpec(url=f"{target}/m?status=404&body={body}&reset_every=4",
+                            num_requests=40, connections=1))  # fmt: skip
+    kinds = res.error_kinds()
+    assert kinds[0] == ("404", 30, body)
+    assert sum(k[1] for k in kinds[1:]) == 10
+    assert all(k[0] in ("connection-reset", "connection-closed") for k in kinds[1:])
+    assert res.latency.count == 0 and res.errors == 40
+    assert len(res.messages) == len(res.status_counts)  # one message per status, not per request
+
+
+def test_error_messages_from_bodies(target: str) -> None:
+    page = ("<html><head><title>404 Not Found</title><style>body{color:red}</style></head>"
+            "<body><h1>404 Not Found</h1><hr>nginx</body></html>")
+    res = load(HttpLoadSpec(url=f"{target}/n?status=404&body={page}", num_requests=3))
+    assert res.error_kinds() == [("404", 3, "404 Not Found 404 Not Found nginx")]
+    res = load(HttpLoadSpec(url=f"{target}/c?status=500&chunked=1&body=upstream exploded",
+                            num_requests=3))  # fmt: skip
+    assert res.error_kinds() == [("500", 3, "upstream exploded")]
+    res = load(HttpLoadSpec(url=f"{target}/e?status=503&size=0", num_requests=3))
+    assert res.error_kinds() == [("503", 3, "Service Unavailable")]  # no body: the reason
+    long = "x" * 5000
+    res = load(HttpLoadSpec(url=f"{target}/l?status=500&body={long}", num_requests=2))
+    assert res.messages[500] == "x" * 1000  # bounded
+    # statuses that are not errors keep no message
+    res = load(HttpLoadSpec(url=f"{target}/ok?body=fine", num_requests=2))
+    assert res.messages == {} and res.error_kinds() == []
 
 
 def test_connection_close_responses_reconnect_without_errors(target: str) -> None:
@@ -248,6 +298,14 @@ def test_worker_processes_share_the_rate(target: str) -> None:
     assert res.errors == res.request_count
     assert 160 < res.achieved_rate < 210
     assert seen and seen[0].error_count > 0
+    assert res.latency.count == 0
+
+
+def test_worker_processes_keep_the_first_messages(target: str) -> None:
+    res = load(HttpLoadSpec(url=f"{target}/wm?status=404&body=no such model", num_requests=40,
+                            connections=4, workers=2))  # fmt: skip
+    assert res.error_kinds() == [("404", 40, "no such model")]
+    assert res.latency.count == 0
 
 
 def test_plan_split_interleaves_the_schedule() -> None:
@@ -272,7 +330,7 @@ def test_unreachable_host_is_unavailable() -> None:
     port = _closed_port()
     with pytest.raises(UnavailableError) as err:
         load(HttpLoadSpec(url=f"http://127.0.0.1:{port}/", num_requests=5))
-    assert str(err.value) == f"http: cannot connect to 127.0.0.1:{port}: connection refused"
+    assert str(err.value) == f"cannot connect to 127.0.0.1:{port}: connection refused"
 
 
 def test_unreachable_host_with_workers_is_unavailable() -> None:
@@ -304,7 +362,7 @@ def test_bad_input_is_one_line_naming_the_field(spec: HttpLoadSpec, field: str) 
     with pytest.raises(InputError) as err:
         load(spec)
     message = str(err.value)
-    assert message.startswith(f"http: {field}: ")
+    assert message.startswith(f"{field}: ")
     assert "\n" not in message
 
 

@@ -9,13 +9,17 @@ import pytest
 
 from canarist.backends.loadgen.recorder import (
     CONNECTION_ERROR,
+    CONNECTION_REFUSED,
     GRPC_ERROR_RANGES,
     GRPC_STATUS_BASE,
     HTTP_ERROR_RANGES,
+    MESSAGE_CHARS,
+    TIMEOUT,
     LatencyStats,
     Recorder,
     bucket_us,
     is_error,
+    status_name,
 )
 
 MS = 1_000_000
@@ -66,18 +70,62 @@ def test_error_ranges_are_inclusive_and_negative_is_always_error() -> None:
 
 
 def test_result_counts_errors_and_statuses() -> None:
-    rec = Recorder()
+    rec = Recorder([(500, 599)])
     _fill(rec, [100] * 6, status=200)
     _fill(rec, [100] * 3, status=503)
     _fill(rec, [100] * 1, status=CONNECTION_ERROR)
     rec.note_late(2)
     rec.note_dropped(4)
-    res = rec.result(1.0, error_ranges=[(500, 599)])
+    res = rec.result(1.0)
     assert res.status_counts == {-1: 1, 200: 6, 503: 3}
     assert res.errors == 4
     assert res.error_rate == 0.4
     assert (res.late_sends, res.dropped) == (2, 4)
     assert Recorder().result(1.0).error_rate is None
+
+
+def test_latencies_are_of_successful_requests_only() -> None:
+    rec = Recorder()
+    _fill(rec, [100] * 4, status=200)
+    _fill(rec, [9000] * 2, status=404)  # fast or slow, a failure says nothing of the speed
+    _fill(rec, [3_000_000], status=TIMEOUT)
+    res = rec.result(1.0)
+    assert res.request_count == 7 and res.errors == 3
+    assert res.latency.count == res.service_time.count == 4
+    assert res.latency.max_ms == 0.1
+    assert rec.snapshot(1.0).error_count == 3 and rec.snapshot(1.0).p99_ms == 0.1
+    none_ok = Recorder(GRPC_ERROR_RANGES)
+    _fill(none_ok, [100] * 5, status=GRPC_STATUS_BASE + 5)
+    assert none_ok.result(1.0).latency.count == 0
+
+
+def test_first_message_of_each_error_status_in_bounded_memory() -> None:
+    rec = Recorder()
+    for i in range(1000):
+        rec.record(0, 0, 1000, 404, f"model m{i} not found")
+        rec.record(0, 0, 1000, 200, "fine")
+    rec.record(0, 0, 1000, CONNECTION_REFUSED, "cannot connect: connection refused")
+    rec.record(0, 0, 1000, 503)  # no message
+    rec.record(0, 0, 1000, 503, "  late\n  message  ")
+    assert rec.messages == {404: "model m0 not found", CONNECTION_REFUSED:
+                            "cannot connect: connection refused", 503: "late message"}
+    rec.record(0, 0, 1000, 500, "x" * 50_000)
+    assert rec.messages[500] == "x" * MESSAGE_CHARS
+    assert rec.result(1.0).error_kinds() == [
+        ("404", 1000, "model m0 not found"),
+        ("503", 2, "late message"),
+        ("500", 1, "x" * MESSAGE_CHARS),
+        ("connection-refused", 1, "cannot connect: connection refused"),
+    ]
+
+
+def test_status_names() -> None:
+    assert status_name(404) == "404"
+    assert status_name(GRPC_STATUS_BASE + 5) == "NOT_FOUND"
+    assert status_name(GRPC_STATUS_BASE + 14) == "UNAVAILABLE"
+    assert status_name(CONNECTION_REFUSED) == "connection-refused"
+    assert status_name(TIMEOUT) == "timeout"
+    assert status_name(-99) == "connection-error"
 
 
 def test_histogram_buckets_cover_every_sample() -> None:
@@ -102,7 +150,7 @@ def test_merge_equals_recording_everything_in_one() -> None:
     whole, a, b = Recorder(), Recorder(), Recorder()
     for i, (v, s) in enumerate(zip(values, statuses, strict=True)):
         for rec in (whole, a if i % 3 else b):
-            rec.record(i * 1000, i * 1000 + 7000, i * 1000 + 7000 + v * 1000, s)
+            rec.record(i * 1000, i * 1000 + 7000, i * 1000 + 7000 + v * 1000, s, f"m{s}")
     a.note_late(3)
     b.note_late(4)
     b.note_dropped(5)
@@ -120,12 +168,17 @@ def test_serialisation_round_trip_is_exact() -> None:
         rec.record(i, i + 3000, i + 3000 + v, rng.choice([200, 500, CONNECTION_ERROR]))
     rec.note_late(11)
     rec.note_dropped(2)
+    rec.record(0, 1, 2, 500, "boom")
     copy = Recorder.from_bytes(rec.to_bytes())
     assert copy.result(1.5) == rec.result(1.5)
+    assert copy.messages == {500: "boom"}
+    ranged = Recorder([(None, 199)])
+    ranged.record(0, 1, 2, 100, "informational")
+    assert Recorder.from_bytes(ranged.to_bytes()).result(1.0) == ranged.result(1.0)
     merged = Recorder.from_bytes(rec.to_bytes())
     merged.merge(Recorder.from_bytes(rec.to_bytes()))
     res = merged.result(1.0)
-    assert res.request_count == 6000 and res.late_sends == 22
+    assert res.request_count == 6002 and res.late_sends == 22
     with pytest.raises(ValueError):
         Recorder.from_bytes(b'{"v": 99}')
 
@@ -160,7 +213,7 @@ def test_snapshot_reports_progress() -> None:
     rec = Recorder()
     _fill(rec, [100] * 98 + [5000, 9000], status=200)
     _fill(rec, [100] * 10, status=500)
-    snap = rec.snapshot(2.0, HTTP_ERROR_RANGES)
+    snap = rec.snapshot(2.0)
     assert snap.request_count == 110 and snap.error_count == 10 and snap.rate == 55.0
     assert snap.p99_ms == 5.0
 

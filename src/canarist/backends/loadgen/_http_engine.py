@@ -19,36 +19,57 @@ Scheduling:
   `_timer`), so sends leave within ~50-100 µs of their intended time without busy-polling.
 
 Failures: a reset, close or parse error with a request in flight records that request as
-`CONNECTION_ERROR`; so does a request that has not completed `timeout` after it was sent
-(checked by a sweeper every `timeout/10`, at least 5 ms, at most 100 ms). The connection is
-then re-opened; a failed connect attempt consumes one request, recorded as
-`CONNECTION_ERROR`, and is retried with exponential backoff (2 ms to 100 ms).
+`CONNECTION_RESET`, `CONNECTION_CLOSED` or `PROTOCOL_ERROR`; a request that has not
+completed `timeout` after it was sent (checked by a sweeper every `timeout/10`, at least
+5 ms, at most 100 ms) as `TIMEOUT`. The connection is then re-opened; a failed connect
+attempt consumes one request, recorded by its cause (`CONNECTION_REFUSED`, `DNS_ERROR`,
+`TLS_ERROR`, `TIMEOUT`, ...), and is retried with exponential backoff (2 ms to 100 ms).
+
+Messages: the first response with each error status has its body kept as that status's
+message (a short excerpt: what a 404 or a 500 says is usually the cause). The parser does
+not copy bodies, so the engine keeps the first `HEAD_BYTES` of each response (`head`: a
+reference to the first chunk, which usually is the whole response; later chunks are copied
+only while the head is shorter) and parses them again, once per new error status only.
+Connection-level failures get a message naming the cause and the target.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from time import perf_counter_ns
 
 import httptools
 
 from canarist.backends.loadgen._timer import PreciseTimer
 from canarist.backends.loadgen.recorder import (
+    CONNECTION_CLOSED,
     CONNECTION_ERROR,
+    CONNECTION_REFUSED,
+    CONNECTION_RESET,
+    DNS_ERROR,
     LATE_SEND_THRESHOLD_NS,
+    MESSAGE_CHARS,
+    PROTOCOL_ERROR,
+    TIMEOUT,
+    TLS_ERROR,
     ErrorRanges,
     ProgressSnapshot,
     Recorder,
+    clip_message,
     is_error,
 )
 from canarist.core.errors import UnavailableError
 
 PROGRESS_INTERVAL_S = 1.0
+HEAD_BYTES = 4096
+"""How much of each response is kept for an error message: headers and a body excerpt."""
 _NO_LIMIT = 1 << 62
 
 
@@ -83,18 +104,99 @@ class Plan:
     error_ranges: ErrorRanges
 
 
-def connect_error_text(exc: BaseException) -> str:
+class InitialRequestError(UnavailableError):
+    """The first request of a duration run (fortio's warmup) failed.
+
+    `status` is the HTTP status or a negative connection-level kind; `excerpt` what the
+    response body (or the failure) said. The http task turns it into a message with a hint.
+    """
+
+    def __init__(self, target: str, status: int, excerpt: str) -> None:
+        self.target = target
+        self.status = status
+        self.excerpt = excerpt
+        what = f"returned {status_text(status)}" if status >= 0 else "failed"
+        super().__init__(f"the first request to {target} {what}"
+                         + (f": {excerpt}" if excerpt else ""))
+
+
+def status_text(status: int) -> str:
+    """`404 Not Found`, or the bare number for a status without a standard phrase."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def connect_error_kind(exc: BaseException) -> tuple[int, str]:
+    """The status a failed connection attempt is recorded as, and what went wrong."""
     if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
+        return CONNECTION_REFUSED, "connection refused"
     if isinstance(exc, TimeoutError):
-        return "connect timed out"
+        return TIMEOUT, "connect timed out"
     if isinstance(exc, socket.gaierror):
-        return f"cannot resolve host ({exc.strerror or exc})"
+        return DNS_ERROR, f"cannot resolve host ({exc.strerror or exc})"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS error ({exc.reason or exc})"
+        return TLS_ERROR, f"TLS error ({exc.reason or exc})"
+    if isinstance(exc, ConnectionResetError):
+        return CONNECTION_RESET, "connection reset by peer"
     if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
+        return CONNECTION_ERROR, exc.strerror.lower()
+    return CONNECTION_ERROR, str(exc) or type(exc).__name__
+
+
+def connect_error_text(exc: BaseException) -> str:
+    return connect_error_kind(exc)[1]
+
+
+def lost_connection_kind(exc: BaseException | None, target: str) -> tuple[int, str]:
+    """Status and message for a request whose connection ended before its response did."""
+    if exc is None:
+        return CONNECTION_CLOSED, f"{target} closed the connection before the response was complete"
+    if isinstance(exc, ssl.SSLError):
+        return TLS_ERROR, f"TLS error from {target} ({exc.reason or exc})"
+    if isinstance(exc, ConnectionResetError):
+        return CONNECTION_RESET, f"connection reset by {target} before the response was complete"
+    text = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return CONNECTION_ERROR, f"connection to {target} lost: {text or type(exc).__name__}"
+
+
+_MARKUP = re.compile(r"<(style|script)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+
+
+class _Capture:
+    """A parser protocol that keeps the reason phrase and the start of the body."""
+
+    def __init__(self) -> None:
+        self.reason = b""
+        self.body = bytearray()
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_body(self, body: bytes) -> None:
+        room = MESSAGE_CHARS * 4 - len(self.body)
+        if room > 0:
+            self.body += body[:room]
+
+
+def response_excerpt(head: bytes | None, status: int, *, reason: bool = True) -> str:
+    """What a response says, from its first bytes: the start of its body as text, else (with
+    `reason`) its reason phrase. Parsed again here, once per new error status, so the hot
+    path never copies bodies."""
+    capture = _Capture()
+    if head:
+        parser = httptools.HttpResponseParser(capture)
+        with contextlib.suppress(httptools.HttpParserError):
+            parser.feed_data(head)
+    text = bytes(capture.body).decode("utf-8", "replace")
+    if text.lstrip().startswith("<"):
+        text = _MARKUP.sub(" ", text)  # an HTML error page: its words, not its tags
+    text = clip_message(text)
+    if text or not reason:
+        return text
+    phrase = capture.reason.decode("latin-1").strip()
+    return phrase or status_text(status).partition(" ")[2]
 
 
 class _Conn(asyncio.Protocol):
@@ -103,8 +205,10 @@ class _Conn(asyncio.Protocol):
     __slots__ = (
         "busy",
         "eng",
+        "head",
         "intended",
         "parser",
+        "protocol_error",
         "reviving",
         "start",
         "transport",
@@ -119,11 +223,16 @@ class _Conn(asyncio.Protocol):
         self.intended = 0
         self.start = 0
         self.reviving = False
-        self.warm_status: asyncio.Future[int] | None = None
+        self.head: bytes | None = None
+        """The first chunk of the response being read (for error messages)."""
+        self.protocol_error: str | None = None
+        self.warm_status: asyncio.Future[tuple[int, str]] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.parser = httptools.HttpResponseParser(self)
+        self.head = None
+        self.protocol_error = None
 
     def send(self, intended: int, start: int) -> None:
         self.intended = intended
@@ -133,15 +242,24 @@ class _Conn(asyncio.Protocol):
         self.transport.write(self.eng.request)  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
+        head = self.head
+        if head is None:
+            self.head = data
+        elif len(head) < HEAD_BYTES:
+            self.head = head + data[:HEAD_BYTES]
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as exc:
+            self.protocol_error = f"invalid HTTP response from {self.eng.target.label}: {exc}"
             if self.transport is not None:
                 self.transport.abort()
 
     def _warm_complete(self) -> None:
         if self.warm_status is not None and not self.warm_status.done():
-            self.warm_status.set_result(self.parser.get_status_code())
+            status = self.parser.get_status_code()
+            self.warm_status.set_result(
+                (status, response_excerpt(self.head, status, reason=False)))
+        self.head = None
 
     def eof_received(self) -> bool:
         return False
@@ -149,12 +267,17 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         eng = self.eng
+        if self.protocol_error is not None:
+            status, message = PROTOCOL_ERROR, self.protocol_error
+        else:
+            status, message = lost_connection_kind(exc, eng.target.label)
+        self.head = None
         if self.warm_status is not None and not self.warm_status.done():
-            self.warm_status.set_result(CONNECTION_ERROR)
+            self.warm_status.set_result((status, message))
         if self.busy:
             self.busy = False
             eng.in_flight -= 1
-            eng.recorder.record(self.intended, self.start, perf_counter_ns(), CONNECTION_ERROR)
+            eng.recorder.record(self.intended, self.start, perf_counter_ns(), status, message)
         eng.lost(self)
 
 
@@ -184,14 +307,21 @@ class _ClosedConn(_Conn):
             self.busy = False
             eng.in_flight -= 1
             self.transport.close()  # type: ignore[union-attr]
-        v = (took + 500) // 1000
-        if v >= 2048:
-            s = v.bit_length() - 11
-            v = v >> s << s
-        d = eng.pending_both
-        d[v] = d.get(v, 0) + 1
         d = eng.status_counts
-        d[status] = d.get(status, 0) + 1
+        n = d.get(status)
+        if n is None:
+            d[status] = 1
+            eng.new_status(status, self.head)
+        else:
+            d[status] = n + 1
+        self.head = None
+        if status not in eng.failing:
+            v = (took + 500) // 1000
+            if v >= 2048:
+                s = v.bit_length() - 11
+                v = v >> s << s
+            d = eng.pending_both
+            d[v] = d.get(v, 0) + 1
         if not self.busy and eng.in_flight == 0:
             eng.check_finish()
 
@@ -228,20 +358,27 @@ class _OpenConn(_Conn):
             self.busy = False
             eng.in_flight -= 1
             self.transport.close()  # type: ignore[union-attr]
-        v = (end - intended + 500) // 1000
-        if v >= 2048:
-            s = v.bit_length() - 11
-            v = v >> s << s
-        d = eng.pending_latency
-        d[v] = d.get(v, 0) + 1
-        v = (end - start + 500) // 1000
-        if v >= 2048:
-            s = v.bit_length() - 11
-            v = v >> s << s
-        d = eng.pending_service
-        d[v] = d.get(v, 0) + 1
         d = eng.status_counts
-        d[status] = d.get(status, 0) + 1
+        n = d.get(status)
+        if n is None:
+            d[status] = 1
+            eng.new_status(status, self.head)
+        else:
+            d[status] = n + 1
+        self.head = None
+        if status not in eng.failing:
+            v = (end - intended + 500) // 1000
+            if v >= 2048:
+                s = v.bit_length() - 11
+                v = v >> s << s
+            d = eng.pending_latency
+            d[v] = d.get(v, 0) + 1
+            v = (end - start + 500) // 1000
+            if v >= 2048:
+                s = v.bit_length() - 11
+                v = v >> s << s
+            d = eng.pending_service
+            d[v] = d.get(v, 0) + 1
         if not self.busy and eng.in_flight == 0:
             eng.check_finish()
 
@@ -259,11 +396,12 @@ class Engine:
         self.target = target
         self.plan = plan
         self.request = target.request
-        self.recorder = Recorder()
+        self.recorder = Recorder(plan.error_ranges)
         self.pending_both = self.recorder.pending_both
         self.pending_latency = self.recorder.pending_latency
         self.pending_service = self.recorder.pending_service
         self.status_counts = self.recorder.status_counts
+        self.failing = self.recorder.failing
         self.on_progress = on_progress
         conn_type = _OpenConn if plan.qps else _ClosedConn
         self.conns: list[_Conn] = [conn_type(self) for _ in range(plan.connections)]
@@ -284,6 +422,14 @@ class Engine:
         self.ssl_ctx: ssl.SSLContext | None = None
         if target.use_ssl:
             self.ssl_ctx = ssl.create_default_context(cafile=target.ca_file)
+
+    def new_status(self, status: int, head: bytes | None) -> None:
+        """A status seen for the first time: classify it; keep an error's message."""
+        if self.recorder.classify(status):
+            self.recorder.note_message(status, response_excerpt(head, status))
+
+    def timeout_message(self) -> str:
+        return f"no response from {self.target.label} within {self.plan.timeout_ns / 1e9:g}s"
 
     # connections
 
@@ -347,7 +493,10 @@ class Engine:
                     self.recorder.late_sends += 1
                 conn.send(intended, start)
                 return
-            self.recorder.record(intended, start, perf_counter_ns(), CONNECTION_ERROR)
+            status, text = connect_error_kind(err) if err is not None else (
+                CONNECTION_CLOSED, "closed at once")
+            self.recorder.record(intended, start, perf_counter_ns(), status,
+                                 f"cannot connect to {self.target.label}: {text}")
             backoff = min(0.1, max(0.002, backoff * 2))
 
     # scheduling
@@ -401,7 +550,8 @@ class Engine:
             if conn.busy and now - conn.start > limit:
                 conn.busy = False
                 self.in_flight -= 1
-                self.recorder.record(conn.intended, conn.start, now, CONNECTION_ERROR)
+                self.recorder.record(conn.intended, conn.start, now, TIMEOUT,
+                                     self.timeout_message())
                 if conn.transport is not None:
                     conn.transport.abort()
         self.handles[1] = self.loop.call_later(self._sweep_interval(), self._sweep)
@@ -419,7 +569,7 @@ class Engine:
         if self.on_progress is not None:
             elapsed = (perf_counter_ns() - self.t0) / 1e9
             try:
-                self.on_progress(self.recorder.snapshot(elapsed, self.plan.error_ranges))
+                self.on_progress(self.recorder.snapshot(elapsed))
             except Exception as exc:
                 self.callback_error = exc
                 self.stopping = True
@@ -443,7 +593,7 @@ class Engine:
         if all(e is not None for e in errors):
             first = next(e for e in errors if e is not None)
             raise UnavailableError(
-                f"http: cannot connect to {self.target.label}: {connect_error_text(first)}"
+                f"cannot connect to {self.target.label}: {connect_error_text(first)}"
             )
         if self.plan.warmup:
             await self._warmup()
@@ -455,20 +605,16 @@ class Engine:
             conn.transport.write(self.request)  # type: ignore[union-attr]
         timeout = self.plan.timeout_ns / 1e9
         try:
-            statuses = await asyncio.wait_for(
+            outcomes = await asyncio.wait_for(
                 asyncio.gather(*(c.warm_status for c in live if c.warm_status)), timeout
             )
         except TimeoutError:
-            statuses = [CONNECTION_ERROR]
+            outcomes = [(TIMEOUT, self.timeout_message())]
         for conn in live:
             conn.warm_status = None
-        bad = [s for s in statuses if is_error(s, self.plan.error_ranges)]
+        bad = [(s, m) for s, m in outcomes if is_error(s, self.plan.error_ranges)]
         if bad:
-            what = "failed" if bad[0] < 0 else f"returned status {bad[0]}"
-            raise UnavailableError(
-                f"http: initial request to {self.target.label} {what} "
-                "(set allowInitialErrors to continue)"
-            )
+            raise InitialRequestError(self.target.label, *bad[0])
 
     async def run(self, t0_ns: int | None = None) -> tuple[Recorder, float]:
         """Run the plan from `t0_ns` (default: now); return the recorder and elapsed seconds."""
@@ -522,7 +668,8 @@ class Engine:
             if conn.busy:
                 conn.busy = False
                 self.in_flight -= 1
-                self.recorder.record(conn.intended, conn.start, now, CONNECTION_ERROR)
+                self.recorder.record(conn.intended, conn.start, now, TIMEOUT,
+                                     self.timeout_message())
 
     def abort(self) -> None:
         """Stop at once (the caller was cancelled): nothing more is sent or awaited."""

@@ -26,14 +26,14 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import IO, Any
 
-from canarist.backends.loadgen._http_engine import Engine, Plan, Target
+from canarist.backends.loadgen._http_engine import Engine, InitialRequestError, Plan, Target
 from canarist.backends.loadgen.recorder import ProgressSnapshot, Recorder
 from canarist.core.errors import CanaristError, UnavailableError
 
 _START_DELAY_NS = 100_000_000
 _SRC_ROOT = str(Path(__file__).resolve().parents[3])
 _HEADER = struct.Struct("!I")
-_EXITED = ("error", "http: a load worker process exited unexpectedly")
+_EXITED = ("error", "a load worker process exited unexpectedly")
 
 
 def _pack(obj: object) -> bytes:
@@ -82,10 +82,12 @@ def worker_main() -> None:
     target, plan = _read_message(sys.stdin.buffer)
     try:
         uvloop.run(_worker(target, plan, out))
+    except InitialRequestError as exc:
+        out.write(_pack(("initial", exc.target, exc.status, exc.excerpt)))
     except CanaristError as exc:
         out.write(_pack(("error", exc.message)))
     except Exception as exc:
-        out.write(_pack(("error", f"http: load worker failed: {type(exc).__name__}: {exc}")))
+        out.write(_pack(("error", f"load worker failed: {type(exc).__name__}: {exc}")))
     out.flush()
 
 
@@ -139,7 +141,7 @@ async def run_workers(
         ready = await asyncio.gather(*(_recv(p) for p in procs))
         failed = [m for m in ready if m[0] != "ready"]
         if failed:
-            raise UnavailableError(str(failed[0][1]))
+            raise _worker_error(failed[0])
         t0 = perf_counter_ns() + _START_DELAY_NS
         for p in procs:
             await _send(p, ("go", t0))
@@ -157,12 +159,18 @@ async def run_workers(
                 with contextlib.suppress(ProcessLookupError):
                     p.kill()
             await p.wait()
-    merged = Recorder()
+    merged = Recorder(plans[0].error_ranges)
     elapsed = 0.0
     for data, secs in outcomes:
         merged.merge(Recorder.from_bytes(data))
         elapsed = max(elapsed, secs)
     return merged, elapsed
+
+
+def _worker_error(msg: tuple[Any, ...]) -> UnavailableError:
+    if msg[0] == "initial":
+        return InitialRequestError(str(msg[1]), int(msg[2]), str(msg[3]))
+    return UnavailableError(str(msg[1]))
 
 
 async def _collect(
@@ -175,8 +183,8 @@ async def _collect(
         msg = await _recv(proc)
         if msg[0] == "done":
             return msg[1], float(msg[2])
-        if msg[0] == "error":
-            raise UnavailableError(str(msg[1]))
+        if msg[0] in ("error", "initial"):
+            raise _worker_error(msg)
         if msg[0] == "progress":
             latest[index] = msg[1]
             if index == 0 and on_progress is not None:

@@ -4,7 +4,9 @@
 `spec.concurrency` workers over `spec.connections` HTTP/2 connections and returns a
 `LoadResult` built by the shared `Recorder`. Statuses are recorded as
 `GRPC_STATUS_BASE + code` (OK is 1000); every code but OK is an error, deadline exceeded
-included.
+included. The first failed call of each code keeps its status details as that code's message
+(e.g. NOT_FOUND: "Model with name x does not exist."). Latencies describe successful calls
+only.
 
 * Closed loop (`rps == 0`): each worker sends its next call as soon as the previous one
   ends. Latency and service time are the same.
@@ -312,7 +314,7 @@ class _Run:
         metadata: list[Metadata],
     ) -> None:
         self.spec = spec
-        self.recorder = Recorder()
+        self.recorder = Recorder(GRPC_ERROR_RANGES)
         self.callables = [
             ch.unary_unary(
                 schema.path,
@@ -332,10 +334,12 @@ class _Run:
         self.completed = 0
         self.stopping = False
 
-    def record(self, intended: int, start: int, end: int, status: int) -> None:
+    def record(
+        self, intended: int, start: int, end: int, status: int, message: str | None = None
+    ) -> None:
         self.completed += 1
         if self.completed > self.spec.skip_first:
-            self.recorder.record(intended, start, end, status)
+            self.recorder.record(intended, start, end, status, message)
 
     async def worker(self, wid: int) -> None:
         call = self.callables[wid % len(self.callables)]
@@ -366,24 +370,29 @@ class _Run:
                 self.next_index = k + 1
                 intended = start
             status = _OK
+            message: str | None = None
             try:
                 await call(payloads[k % n_payloads], timeout=timeout, metadata=metadata[k % n_metadata])
             except grpc.aio.AioRpcError as exc:
                 status = GRPC_STATUS_BASE + exc.code().value[0]
+                if status not in self.recorder.messages:
+                    message = exc.details() or ""
             except asyncio.CancelledError:
                 if self.stopping and self.spec.duration_stop == "close":
-                    self.record(intended, start, clock(), _CANCELLED)
+                    self.record(intended, start, clock(), _CANCELLED,
+                                "call still in flight when the duration ended (duration-stop: close)")
                 raise
-            except Exception:
+            except Exception as exc:
                 status = _UNKNOWN
-            self.record(intended, start, clock(), status)
+                message = f"{type(exc).__name__}: {exc}"
+            self.record(intended, start, clock(), status, message)
 
     async def progress(self, on_progress: ProgressCallback) -> None:
         interval = self.spec.progress_interval_s
         while True:
             await asyncio.sleep(interval)
             elapsed = (time.perf_counter_ns() - self.t0) / 1e9
-            on_progress(self.recorder.snapshot(elapsed, GRPC_ERROR_RANGES))
+            on_progress(self.recorder.snapshot(elapsed))
 
     async def run(self, on_progress: ProgressCallback | None) -> LoadResult:
         spec = self.spec
@@ -419,9 +428,9 @@ class _Run:
             due = math.ceil((self.end_ns - self.t0) / self.period_ns)
             if due > self.next_index:
                 self.recorder.note_dropped(due - self.next_index)
-        result = self.recorder.result((finished - self.t0) / 1e9, GRPC_ERROR_RANGES)
+        result = self.recorder.result((finished - self.t0) / 1e9)
         if on_progress is not None:
-            on_progress(self.recorder.snapshot(result.duration_s, GRPC_ERROR_RANGES))
+            on_progress(self.recorder.snapshot(result.duration_s))
         return result
 
 

@@ -11,17 +11,21 @@ Semantics:
   `_http_engine`). Otherwise closed loop at maximum speed over `connections`.
 * Duration mode: no request is sent after the deadline. Requests still in flight then are
   given their own timeout to complete and are recorded like any other (a timeout is a
-  `-1` error); open-loop requests that were due but never sent count as `dropped`, not as
+  `timeout` error); open-loop requests that were due but never sent count as `dropped`, not as
   requests. The call returns within `duration_s + request_timeout_s + ~1 s`.
-* Errors: a status inside any inclusive `error_ranges` pair, plus `-1` (connection error,
-  reset, timeout), which is always an error.
+* Errors: a status inside any inclusive `error_ranges` pair, plus the negative
+  connection-level kinds (refused, reset, timeout, TLS, ...), which always are.
 * Duration mode also sends one unrecorded request per connection first (fortio's warmup);
-  an error there raises `UnavailableError` unless `allow_initial_errors`.
+  an error there raises `InitialRequestError` (with the status and what the response said)
+  unless `allow_initial_errors`.
+* Latencies describe successful responses only; errors are counted by status with the
+  first message of each (see `recorder`).
 * `method` None means GET, or POST when a body or content type is given (Iter8's rule).
   HEAD is not supported (the response parser cannot know a body is absent).
 * https:// uses the system trust store, or `ca_file` when given.
 * Responses must be delimited by Content-Length or chunked encoding (any HTTP/1.1 server);
-  a body that ends only when the server closes the connection is recorded as `-1`.
+  a body that ends only when the server closes the connection is a `connection-closed`
+  error.
 * Cancelling the call stops the load at once (threads and worker processes included).
 
 Speed: the engine runs on uvloop. When the caller's loop is not uvloop, it runs on a fresh
@@ -45,7 +49,13 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from canarist import __version__
-from canarist.backends.loadgen._http_engine import Engine, Plan, Target
+from canarist.backends.loadgen._http_engine import (
+    Engine,
+    InitialRequestError,
+    Plan,
+    Target,
+    status_text,
+)
 from canarist.backends.loadgen.recorder import (
     DEFAULT_PERCENTILES,
     HTTP_ERROR_RANGES,
@@ -60,6 +70,9 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _FORBIDDEN_HEADERS = {"content-length", "transfer-encoding"}
 
 ProgressCallback = Callable[[ProgressSnapshot], None]
+
+__all__ = ["HttpLoadSpec", "InitialRequestError", "auto_workers", "prepare", "run_http_load",
+           "split_plan", "status_text"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +118,7 @@ def auto_workers(spec: HttpLoadSpec, cpu_count: int | None = None) -> int:
 
 
 def _fail(field_name: str, problem: str) -> InputError:
-    return InputError(f"http: {field_name}: {problem}")
+    return InputError(f"{field_name}: {problem}")
 
 
 def _check_numbers(spec: HttpLoadSpec) -> None:
@@ -247,7 +260,7 @@ async def run_http_load(
         recorder, elapsed = await run_workers(target, split_plan(plan, workers), on_progress)
     else:
         recorder, elapsed = await _run_local(target, plan, on_progress)
-    return recorder.result(elapsed, plan.error_ranges, spec.percentiles)
+    return recorder.result(elapsed, spec.percentiles)
 
 
 async def run_engine(

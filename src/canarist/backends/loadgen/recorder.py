@@ -7,8 +7,17 @@ Every request ends in exactly one `Recorder.record(intended_ns, start_ns, end_ns
   omission: time spent waiting for a free connection or a late timer counts.
 * `start_ns`: when it was actually written. `end - start` is the service time.
 * `status`: the HTTP status code; a gRPC status code `c` as `GRPC_STATUS_BASE + c`
-  (OK is 1000, UNAVAILABLE is 1014); or `CONNECTION_ERROR` (-1) for a connection error,
-  reset or timeout. Negative statuses are always errors.
+  (OK is 1000, UNAVAILABLE is 1014); or a negative connection-level kind (`TIMEOUT`,
+  `CONNECTION_REFUSED`, ... see `CONNECTION_KINDS`). Negative statuses are always errors.
+* `message` (optional): why the request failed, e.g. the body of a 404 or a gRPC status's
+  details. The first message of each error status is kept (`messages`), so a report can say
+  what went wrong, not only how often.
+
+Latencies describe successful requests only. A failed request's time says nothing about
+the service's speed (a 404 from a router is fast, a timeout is as long as the timeout), and
+letting it in would make a latency SLO look healthy while every call fails. Failed requests
+are counted by status (`status_counts`), with their first message; which statuses are
+failures is the recorder's `error_ranges`.
 
 All timestamps come from `time.perf_counter_ns()` (CLOCK_MONOTONIC on Linux, so they compare
 across processes).
@@ -22,7 +31,8 @@ whenever a snapshot, result or encoding is taken, and by generators from a timer
 costs ~2.4 µs per *distinct* value, and a steady load has a few hundred. Memory is bounded
 whatever the request count: two HDR histograms (1 µs .. 1 h, 3 significant digits, ~190 kB
 each); pending dicts whose keys are HDR bucket values, so at most one entry per bucket
-(23,552, and in practice a few hundred between folds); one counter per distinct status.
+(23,552, and in practice a few hundred between folds); one counter per distinct status, and
+for error statuses one message of at most `MESSAGE_CHARS` characters.
 
 Precision: values below 2048 µs are exact to the microsecond; above, to 3 significant
 digits (HDR's lowest-equivalent value, error below 0.05 %).
@@ -39,7 +49,42 @@ from dataclasses import dataclass, field
 from hdrh.histogram import HdrHistogram
 
 CONNECTION_ERROR = -1
-"""Status recorded for a connection error, reset, protocol error or timeout."""
+"""A connection-level failure of no more specific kind."""
+CONNECTION_REFUSED = -2
+CONNECTION_RESET = -3
+"""The connection was reset while a request was in flight."""
+CONNECTION_CLOSED = -4
+"""The server closed the connection before the response was complete."""
+TIMEOUT = -5
+"""No response (or no connection) within the request timeout."""
+TLS_ERROR = -6
+DNS_ERROR = -7
+PROTOCOL_ERROR = -8
+"""The response was not valid HTTP."""
+
+CONNECTION_KINDS: dict[int, str] = {
+    CONNECTION_ERROR: "connection-error",
+    CONNECTION_REFUSED: "connection-refused",
+    CONNECTION_RESET: "connection-reset",
+    CONNECTION_CLOSED: "connection-closed",
+    TIMEOUT: "timeout",
+    TLS_ERROR: "tls-error",
+    DNS_ERROR: "dns-error",
+    PROTOCOL_ERROR: "protocol-error",
+}
+"""Names of the connection-level statuses, as reports show them."""
+
+GRPC_CODE_NAMES = (
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "UNAUTHENTICATED",
+)
+"""gRPC status names by code (grpc.StatusCode's names, without importing grpc)."""
+
+MESSAGE_CHARS = 1000
+"""Longest message kept per error status (whitespace collapsed). Reports redact and shorten
+it further; this only bounds memory."""
 
 GRPC_STATUS_BASE = 1000
 """gRPC status `c` is recorded as `GRPC_STATUS_BASE + c` (0..16 -> 1000..1016)."""
@@ -91,6 +136,20 @@ def bucket_us(value_us: int) -> int:
         shift = value_us.bit_length() - _SUB_BUCKET_BITS
         return value_us >> shift << shift
     return value_us if value_us > 0 else 0
+
+
+def status_name(status: int) -> str:
+    """How reports name a status: `404`, `NOT_FOUND`, `connection-refused`."""
+    if status < 0:
+        return CONNECTION_KINDS.get(status, CONNECTION_KINDS[CONNECTION_ERROR])
+    if GRPC_STATUS_BASE <= status < GRPC_STATUS_BASE + len(GRPC_CODE_NAMES):
+        return GRPC_CODE_NAMES[status - GRPC_STATUS_BASE]
+    return str(status)
+
+
+def clip_message(text: str) -> str:
+    """A message as recorded: whitespace collapsed to single spaces, at most MESSAGE_CHARS."""
+    return " ".join(text[: MESSAGE_CHARS * 2].split())[:MESSAGE_CHARS]
 
 
 def is_error(status: int, error_ranges: ErrorRanges) -> bool:
@@ -207,9 +266,11 @@ class LoadResult:
     """The outcome of one load test.
 
     `latency` is corrected for coordinated omission (end - intended send time); in closed
-    loop it equals `service_time` (end - actual send time). `request_count` counts every
-    request that was sent, errors included; `dropped` counts requests that were due before
-    the deadline but never sent because no connection was free in time (open loop only).
+    loop it equals `service_time` (end - actual send time). Both describe successful
+    requests only. `request_count` counts every request that was sent, errors included;
+    `dropped` counts requests that were due before the deadline but never sent because no
+    connection was free in time (open loop only). `messages` holds the first message of
+    each error status that had one.
     """
 
     request_count: int
@@ -221,40 +282,85 @@ class LoadResult:
     dropped: int
     latency: LatencyStats
     service_time: LatencyStats
+    messages: dict[int, str] = field(default_factory=dict)
+    error_ranges: ErrorRanges = HTTP_ERROR_RANGES
 
     @property
     def error_rate(self) -> float | None:
         return self.errors / self.request_count if self.request_count else None
 
+    def error_kinds(self) -> list[tuple[str, int, str]]:
+        """`(name, count, first message)` of each error status, most frequent first."""
+        kinds = [(status_name(s), n, self.messages.get(s, ""))
+                 for s, n in self.status_counts.items() if is_error(s, self.error_ranges)]
+        return sorted(kinds, key=lambda k: (-k[1], k[0]))
+
 
 class Recorder:
-    """Counts outcomes into bounded histograms; see the module docstring for the design."""
+    """Counts outcomes into bounded histograms; see the module docstring for the design.
+
+    `error_ranges` says which statuses are failures: they are counted, and their first
+    message kept, but their times stay out of the latency histograms.
+    """
 
     __slots__ = (
         "_lat_hdr",
         "_svc_hdr",
         "dropped",
+        "error_ranges",
+        "failing",
         "late_sends",
+        "messages",
         "pending_both",
         "pending_latency",
         "pending_service",
         "status_counts",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, error_ranges: ErrorRanges = HTTP_ERROR_RANGES) -> None:
         # Hot-path state. Generators in this package may increment these directly: keys are
         # µs values already rounded with `bucket_us`; `pending_both` holds samples whose
-        # latency equals their service time (closed loop) and counts for both.
+        # latency equals their service time (closed loop) and counts for both. A status seen
+        # for the first time must go through `classify` before its latency is recorded.
         self.pending_latency: dict[int, int] = {}
         self.pending_service: dict[int, int] = {}
         self.pending_both: dict[int, int] = {}
         self._lat_hdr = _new_hdr()
         self._svc_hdr = _new_hdr()
+        self.error_ranges: tuple[tuple[int | None, int | None], ...] = tuple(error_ranges)
         self.status_counts: dict[int, int] = {}
+        self.failing: set[int] = set()
+        """The error statuses seen so far."""
+        self.messages: dict[int, str] = {}
         self.late_sends = 0
         self.dropped = 0
 
-    def record(self, intended_ns: int, start_ns: int, end_ns: int, status: int) -> None:
+    def classify(self, status: int) -> bool:
+        """Whether `status` is an error; remembered in `failing`. Call once per new status."""
+        if is_error(status, self.error_ranges):
+            self.failing.add(status)
+            return True
+        return False
+
+    def note_message(self, status: int, message: str) -> None:
+        """Keep `message` as the first message of error status `status` (later ones are dropped)."""
+        if status not in self.messages and status in self.failing:
+            self.messages[status] = clip_message(message)
+
+    def record(
+        self, intended_ns: int, start_ns: int, end_ns: int, status: int, message: str | None = None
+    ) -> None:
+        sc = self.status_counts
+        n = sc.get(status)
+        if n is None:
+            sc[status] = 1
+            self.classify(status)
+        else:
+            sc[status] = n + 1
+        if status in self.failing:
+            if message is not None and status not in self.messages:
+                self.messages[status] = clip_message(message)
+            return
         lat = (end_ns - intended_ns + 500) // 1000
         if lat >= 2048:
             s = lat.bit_length() - _SUB_BUCKET_BITS
@@ -267,8 +373,6 @@ class Recorder:
             svc = svc >> s << s
         d = self.pending_service
         d[svc] = d.get(svc, 0) + 1
-        sc = self.status_counts
-        sc[status] = sc.get(status, 0) + 1
 
     def note_late(self, n: int = 1) -> None:
         self.late_sends += n
@@ -303,15 +407,21 @@ class Recorder:
         self._lat_hdr.add(other._lat_hdr)
         self._svc_hdr.add(other._svc_hdr)
         for s, n in other.status_counts.items():
+            if s not in self.status_counts:
+                self.classify(s)
             self.status_counts[s] = self.status_counts.get(s, 0) + n
+        for s, m in other.messages.items():
+            self.messages.setdefault(s, m)
         self.late_sends += other.late_sends
         self.dropped += other.dropped
 
     def to_bytes(self) -> bytes:
         self.fold()
         doc = {
-            "v": 1,
+            "v": 2,
+            "ranges": [list(r) for r in self.error_ranges],
             "status": [[s, n] for s, n in sorted(self.status_counts.items())],
+            "messages": [[s, m] for s, m in sorted(self.messages.items())],
             "late": self.late_sends,
             "dropped": self.dropped,
             "lat": self._lat_hdr.encode().decode("ascii"),
@@ -322,10 +432,13 @@ class Recorder:
     @classmethod
     def from_bytes(cls, data: bytes) -> Recorder:
         doc = json.loads(data)
-        if doc.get("v") != 1:
+        if doc.get("v") != 2:
             raise ValueError(f"unsupported recorder encoding version {doc.get('v')!r}")
-        rec = cls()
+        rec = cls(tuple((lo, hi) for lo, hi in doc["ranges"]))
         rec.status_counts = {int(s): int(n) for s, n in doc["status"]}
+        for s in rec.status_counts:
+            rec.classify(s)
+        rec.messages = {int(s): str(m) for s, m in doc["messages"]}
         rec.late_sends = int(doc["late"])
         rec.dropped = int(doc["dropped"])
         rec._lat_hdr.decode_and_add(doc["lat"].encode("ascii"))
@@ -341,36 +454,35 @@ class Recorder:
         self.fold()
         return _hdr_values(self._svc_hdr)
 
-    def snapshot(self, elapsed_s: float, error_ranges: ErrorRanges) -> ProgressSnapshot:
+    def snapshot(self, elapsed_s: float) -> ProgressSnapshot:
         self.fold()
         n = self._lat_hdr.get_total_count()
         p99 = _percentile_us(_hdr_values(self._lat_hdr), n, 99.0) / 1000.0 if n else 0.0
         return ProgressSnapshot(
             elapsed_s=elapsed_s,
             request_count=self.request_count,
-            error_count=count_errors(self.status_counts, error_ranges),
+            error_count=sum(self.status_counts[s] for s in self.failing),
             rate=self.request_count / elapsed_s if elapsed_s > 0 else 0.0,
             p99_ms=p99,
         )
 
     def result(
-        self,
-        duration_s: float,
-        error_ranges: ErrorRanges = HTTP_ERROR_RANGES,
-        percentiles: Iterable[float] = DEFAULT_PERCENTILES,
+        self, duration_s: float, percentiles: Iterable[float] = DEFAULT_PERCENTILES
     ) -> LoadResult:
         pcts = tuple(percentiles)
         count = self.request_count
         return LoadResult(
             request_count=count,
             status_counts=dict(sorted(self.status_counts.items())),
-            errors=count_errors(self.status_counts, error_ranges),
+            errors=count_errors(self.status_counts, self.error_ranges),
             duration_s=duration_s,
             achieved_rate=count / duration_s if duration_s > 0 else 0.0,
             late_sends=self.late_sends,
             dropped=self.dropped,
             latency=LatencyStats.from_values(self.latency_values(), pcts),
             service_time=LatencyStats.from_values(self.service_values(), pcts),
+            messages=dict(sorted(self.messages.items())),
+            error_ranges=self.error_ranges,
         )
 
 
