@@ -35,6 +35,7 @@ from canarist.backends.metrics_http import (
 )
 from canarist.core import gotemplate
 from canarist.core.errors import InputError, SpecError, UnavailableError, ValuesError
+from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
 from canarist.core.yamltext import load_yaml
 
@@ -210,12 +211,25 @@ def elapsed_seconds(values: Mapping[str, Any], start_time: datetime, now: dateti
     return int((now - start).total_seconds())
 
 
-def _go_data(value: Any) -> Any:
-    """Values as Go sees them after YAML/JSON decoding: times become RFC 3339 text."""
+def _go_data(value: Any, path: str = "") -> Any:
+    """Values as an Iter8 template saw them: decoded by encoding/json into interface{}.
+
+    Every number is a float64 (so `{{ eq .n 7 }}` is Go's "incompatible types" and
+    `{{ ne .n 7.0 }}` renders, as in Iter8) and times are RFC 3339 text. An `Int64`, a value
+    canarist computes itself with Iter8's type (`elapsedTimeSeconds`), stays an int64.
+    """
     if isinstance(value, Mapping):
-        return {str(k): _go_data(v) for k, v in value.items()}
+        return {str(k): _go_data(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_go_data(v) for v in value]
+        return [_go_data(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, bool | Int64):
+        return value
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValuesError(f"{path or 'value'}: {value} is too large for a number; "
+                              "quote it to pass it as text") from None
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return aware.isoformat().replace("+00:00", "Z")
@@ -231,9 +245,12 @@ def template_data(
     start_time: datetime,
     now: datetime,
 ) -> dict[str, Any]:
-    """The dot one version's template sees: merged values plus `elapsedTimeSeconds`."""
+    """The dot one version's template sees: merged values plus `elapsedTimeSeconds`.
+
+    Numbers have Iter8's types: values are float64, `elapsedTimeSeconds` an int64.
+    """
     merged = merge_values(values, version_values)
-    merged["elapsedTimeSeconds"] = elapsed_seconds(merged, start_time, now)
+    merged["elapsedTimeSeconds"] = Int64(elapsed_seconds(merged, start_time, now))
     data: dict[str, Any] = _go_data(merged)
     return data
 
