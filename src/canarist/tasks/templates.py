@@ -34,12 +34,14 @@ from canarist.backends.metrics_http import (
     redact_url,
 )
 from canarist.core import gotemplate
+from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError, UnavailableError, ValuesError
 from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
 from canarist.core.yamltext import load_yaml
 
 __all__ = [
+    "DiagnoseSpec",
     "MetricSpec",
     "ParamSpec",
     "ProviderSpec",
@@ -291,6 +293,33 @@ class ParamSpec(_SpecModel):
         return _text(value)
 
 
+class DiagnoseSpec(_SpecModel):
+    """What an empty result is explained with: the series the query reads, and its window.
+
+    canarist's own key; Iter8 ignored unknown keys, so templates carrying it work there too.
+    """
+
+    series: str = Field(min_length=1)
+    window: str
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        text = _text(value)
+        if isinstance(text, str):
+            try:
+                seconds = parse_duration(text, field="window")
+            except InputError:
+                raise ValueError(f"{text!r} is not a Go duration such as 5m") from None
+            if seconds <= 0:
+                raise ValueError(f"{text!r} must be above zero")
+        return text
+
+    @property
+    def window_s(self) -> float:
+        return parse_duration(self.window, field="window")
+
+
 class MetricSpec(_SpecModel):
     name: str
     description: str = ""
@@ -299,6 +328,7 @@ class MetricSpec(_SpecModel):
     params: list[ParamSpec] = Field(default_factory=list)
     body: str | None = None
     jq_expression: str = Field(alias="jqExpression", min_length=1)
+    diagnose: DiagnoseSpec | None = None
 
     @field_validator("name", "units", "body", mode="before")
     @classmethod
