@@ -67,8 +67,8 @@ def test_the_lookup_reads_raw_samples_up_to_ten_minutes_and_counts_beyond() -> N
 
 def test_no_series_names_the_labels_and_how_far_back_it_looked() -> None:
     assert explain_samples(lookup(300), [], NOW) == (
-        f"no series of revision_app_request_count match "
-        f'`revision_name="r-00002", service_name="s"` in the last 10m')
+        "no series of revision_app_request_count match "
+        '`revision_name="r-00002", service_name="s"` in the last 10m')
     assert explain_samples(lookup(1, "up"), [SeriesSamples([])], NOW) == \
         "no series of up in the last 10m"
     assert explain_counts(lookup(7200), []) == (

@@ -252,6 +252,11 @@ def test_a_later_loop_appends_and_the_version_count_must_match(tmp_path: Path) -
     ("url: x\nmetrics:\n- {name: a/b, type: gauge, jqExpression: .v}\n", "'a/b' cannot be part of"),
     ("", "the template rendered no provider spec (empty output)"),
     ("- a\n- b\n", "the rendered provider spec must be a map, not list"),
+    ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v,\n"
+     "   diagnose: {series: up, window: 1.5x}}\n",
+     "p: metrics[0].diagnose.window: '1.5x' is not a Go duration such as 5m"),
+    ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v, diagnose: {window: 5m}}\n",
+     "p: metrics[0].diagnose.series: Field required"),
 ])
 def test_template_problems_fail_the_task(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "t.tpl"

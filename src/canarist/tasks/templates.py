@@ -389,7 +389,8 @@ def parse_provider_spec(rendered: str, *, name: str) -> ProviderSpec:
         spec = ProviderSpec.model_validate(data)
     except ValidationError as exc:
         problems = [f"{name}: " + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                           for p in err["loc"]).lstrip(".") + f": {err['msg']}"
+                                           for p in err["loc"]).lstrip(".")
+                    + f": {err['msg'].removeprefix('Value error, ')}"
                     for err in exc.errors()]
         raise SpecError(problems[0] if len(problems) == 1 else "; ".join(problems),
                         problems) from None
