@@ -134,7 +134,7 @@ def explain_samples(lookup: EmptyLookup, series: Sequence[SeriesSamples], now: f
     if interval is not None and window < 2 * interval:
         return (f"window {show_duration(window)} is shorter than two scrape intervals of {what} "
                 f"(2 × {show_duration(interval)}): increase() and rate() need two samples in the "
-                f"window; make it {show_duration(2 * interval)} or more")
+                f"window; make it {show_duration(math.ceil(2 * interval))} or more")
     if in_window == 0:
         return (f"no samples of {what} in the last {show_duration(window)}: the latest is "
                 f"{show_duration(now - latest)} old (no longer scraped?)")
