@@ -114,9 +114,8 @@ EXPECTED_REASONS = {
                      'string ("abc") cannot be parsed as a number',
     "object": 'value is not a number: {"a": 1}',
     "bad-jq": "invalid jqExpression '.a[': syntax error, unexpected end of file",
-    "empty-vector": "no data: the query returned an empty result (no matching series in the "
-                    "window); jqExpression '.data.result[0].value[1] | tonumber' failed: "
-                    "null (null) cannot be parsed as a number",
+    "empty-vector": "no data: the query returned an empty result (no series matched, or the "
+                    "window holds fewer than two samples of each)",
     "error-500": "HTTP 500 from {url}/api/v1/query: internal: storage unavailable",
     "not-json": "response is not JSON: <html>sign in</html> (from {url}/api/v1/query)",
     "slow": "timed out after 500ms ({url}/api/v1/query)",
@@ -174,6 +173,8 @@ def test_values_reasons_and_metadata_from_a_fake_provider(tmp_path: Path) -> Non
     reasons = insights.unavailable[0]
     for name, expected in EXPECTED_REASONS.items():
         assert reasons[f"fake/{name}"].startswith(expected.replace("{url}", url)), (name, reasons)
+    # an empty Prometheus result is the cause: what jq made of it is not shown
+    assert reasons["fake/empty-vector"] == EXPECTED_REASONS["empty-vector"]
     assert len(reasons) == len(EXPECTED_REASONS)
     assert insights.metrics_info["fake/num"].type is MetricType.COUNTER
     assert insights.metrics_info["fake/str"].type is MetricType.GAUGE
@@ -251,6 +252,11 @@ def test_a_later_loop_appends_and_the_version_count_must_match(tmp_path: Path) -
     ("url: x\nmetrics:\n- {name: a/b, type: gauge, jqExpression: .v}\n", "'a/b' cannot be part of"),
     ("", "the template rendered no provider spec (empty output)"),
     ("- a\n- b\n", "the rendered provider spec must be a map, not list"),
+    ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v,\n"
+     "   diagnose: {series: up, window: 1.5x}}\n",
+     "p: metrics[0].diagnose.window: '1.5x' is not a Go duration such as 5m"),
+    ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v, diagnose: {window: 5m}}\n",
+     "p: metrics[0].diagnose.series: Field required"),
 ])
 def test_template_problems_fail_the_task(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "t.tpl"
@@ -398,13 +404,21 @@ def test_render_provider_specs_merges_values_like_the_task() -> None:
     assert p90["jqExpression"] == ".data.result[0].value[1] | tonumber"
     assert p90["units"] == "msec"
     assert 'revision_name="iris-00001"' in specs[1][1]["metrics"][0]["params"][0]["value"]
-    # without startingTime the window counts from the experiment's start (here: now)
+    assert p90["diagnose"] == {"series": 'revision_app_request_latencies_count'
+                               '{revision_name="iris-00002",service_name="iris",}',
+                               "window": "119s"}
+    # without startingTime the window is the longer of 5m and the time since the start
     [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {}, [], now)
     assert spec["metrics"][0]["params"][0]["value"] == \
-        "sum(increase(request_predict_seconds_count{}[1s]))"
+        "sum(increase(request_predict_seconds_count{}[300s]))"
     [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {}, [], now,
                                         start_time=now - timedelta(minutes=10))
     assert "[600s]" in spec["metrics"][0]["params"][0]["value"]
+    # a window the values set wins over both
+    [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {
+        "window": "1h30m", "startingTime": "2024-05-01T11:58:00Z"}, [], now)
+    assert "[1h30m]" in spec["metrics"][0]["params"][0]["value"]
+    assert spec["metrics"][0]["diagnose"]["window"] == "1h30m"
 
 
 def test_render_errors_are_input_errors() -> None:
@@ -437,3 +451,79 @@ def test_render_names_the_template_by_its_origin_whatever_it_is(tmp_path: Path) 
     [(version, spec)] = render_provider_specs(text, {}, [], datetime.now(UTC),
                                               name="https://example.com/templates/mine.tpl")
     assert version == 0 and spec["metrics"][0]["name"] == "m"
+
+
+def test_an_empty_result_costs_one_lookup_per_series_and_window(tmp_path: Path) -> None:
+    """Many empty metrics on the same series are explained by a single extra query."""
+    lookups: list[str] = []
+    queries: list[str] = []
+
+    async def prometheus(request: web.Request) -> web.StreamResponse:
+        if "time" in request.query:  # the lookup
+            lookups.append(request.query["query"])
+            if request.query["query"].startswith("slow"):
+                await asyncio.sleep(5)
+            return web.json_response({"status": "success", "data": {
+                "resultType": "matrix", "result": []}})
+        queries.append(request.query["query"])
+        return web.json_response({"status": "success", "data": {"resultType": "vector",
+                                                                "result": []}})
+
+    def empty(name: str, series: str, window: str) -> str:
+        return (f"- name: {name}\n  type: gauge\n  params:\n  - name: query\n    value: q-{name}\n"
+                "  jqExpression: .data.result[0].value[1] | tonumber\n"
+                f"  diagnose: {{series: '{series}', window: {window}}}\n")
+
+    (tmp_path / "p.tpl").write_text(
+        "url: {{ .url }}/api/v1/query\nmetrics:\n"
+        + empty("a", 'up{job="a"}', "5m") + empty("b", 'up{job="a"}', "5m")
+        + empty("c", 'up{job="a"}', "5m") + empty("d", 'up{job="a"}', "1m")
+        + empty("e", 'other{job="a"}', "5m") + empty("f", "slow", "5m"))
+
+    async def main() -> tuple[Experiment, float]:
+        app = web.Application()
+        app.router.add_get("/api/v1/query", prometheus)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            began = time.monotonic()
+            exp = await run_async(experiment({"templates": {"p": "p.tpl"}, "values": {"url": url},
+                                              "timeout": "1s"}), tmp_path)
+            return exp, time.monotonic() - began
+        finally:
+            await runner.cleanup()
+
+    exp, took = asyncio.run(main())
+    assert sorted(queries) == [f"q-{n}" for n in "abcdef"]
+    assert sorted(lookups) == ['other{job="a"}[600s]', "slow[600s]", 'up{job="a"}[600s]',
+                               'up{job="a"}[600s]']  # a-c share one; d has another window
+    assert took < 3, "a lookup has the task's timeout"
+    reasons = insights_of(exp).unavailable[0]
+    assert reasons["p/a"] == reasons["p/b"] == reasons["p/c"] == \
+        'no data: no series of up match `job="a"` in the last 10m'
+    assert reasons["p/f"] == EXPECTED_REASONS["empty-vector"]  # the lookup timed out
+    assert exp.result is not None and not exp.result.failure
+
+
+def test_a_provider_that_never_answers_cannot_evaluate(tmp_path: Path) -> None:
+    (tmp_path / "slow.tpl").write_text("url: {{ .url }}/api/v1/query\nmetrics:\n"
+                                       + metric("one", "slow") + metric("two", "slow"))
+
+    async def main() -> tuple[Experiment, str]:
+        async with serve() as url:
+            exp = experiment({"templates": {"slow": "slow.tpl"}, "values": {"url": url},
+                              "timeout": "500ms"})
+            with pytest.raises(ExperimentFailed) as caught:
+                await run_async(exp, tmp_path)
+            assert caught.value.exit_code == 3
+            return exp, url
+
+    exp, url = asyncio.run(main())
+    assert exp.result is not None and exp.result.failed_task is not None
+    assert exp.result.failed_task.reason == (
+        f"templates.slow: cannot reach {url}/api/v1/query: timed out after 500ms")
+    assert insights_of(exp).unavailable[0]["slow/one"] == \
+        f"timed out after 500ms ({url}/api/v1/query)"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -249,11 +250,13 @@ def test_the_window_can_start_at_starting_time(
     inputs["values"]["startingTime"] = started.isoformat().replace("+00:00", "Z")
     exp = run(experiment(inputs), tmp_path)  # the experiment itself starts now
     assert value(exp, 0, "kserve-prometheus/request-count") == pytest.approx(1200 * FACTOR)
-    # a window that starts after every sample was written sees no data
+    # a window that starts after every sample was written sees no data, and says why
     late = tutorial_inputs(server.query_url, (REV_OLD,))
+    late["values"]["startingTime"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     exp = run(experiment(late), tmp_path)
     assert value(exp, 0, "kserve-prometheus/request-count") is None
-    assert "no data" in reason(exp, 0, "kserve-prometheus/request-count")
+    assert reason(exp, 0, "kserve-prometheus/request-count").startswith(
+        "no data: window 1s is shorter than two scrape intervals of revision_app_request_count ")
 
 
 def test_no_series_is_unavailable_never_a_silent_zero(
@@ -263,10 +266,13 @@ def test_no_series_is_unavailable_never_a_silent_zero(
     exp = run(experiment(tutorial_inputs(server.query_url, (REV_NEW, REV_NONE)), TUTORIAL_SLOS),
               tmp_path, started)
     assert exp.result is not None and not exp.result.failure
+    matchers = f'`revision_name="{REV_NONE}", service_name="{SERVICE}"`'
     for name in ("request-count", "error-count", "error-rate", "latency-mean", "latency-p90"):
         assert value(exp, 1, f"kserve-prometheus/{name}") is None, name
-        assert reason(exp, 1, f"kserve-prometheus/{name}").startswith(
-            "no data: the query returned an empty result"), name
+        series = ("revision_app_request_latencies_count" if name.startswith("latency")
+                  else "revision_app_request_count")
+        assert reason(exp, 1, f"kserve-prometheus/{name}") == (
+            f"no data: no series of {series} match {matchers} in the last 10m"), name
     assert value(exp, 0, "kserve-prometheus/request-count") == pytest.approx(600 * FACTOR)
     satisfied = exp.result.insights.slos_satisfied  # type: ignore[union-attr]
     assert satisfied is not None and satisfied.upper == [[True, False]] * 3
@@ -306,15 +312,22 @@ def test_a_bad_query_is_unavailable_with_prometheus_own_words(
         float(server.query("count(revision_app_request_count)")["data"]["result"][0]["value"][1]))
 
 
-def test_a_stopped_prometheus_makes_every_metric_unavailable(
+def test_a_stopped_prometheus_cannot_evaluate_and_every_metric_says_why(
     own_prometheus: PrometheusServer, tmp_path: Path
 ) -> None:
     url = own_prometheus.query_url
     own_prometheus.stop()
     began = time.monotonic()
-    exp = run(experiment(tutorial_inputs(url), TUTORIAL_SLOS), tmp_path)
+    exp = experiment(tutorial_inputs(url), TUTORIAL_SLOS)
+    with pytest.raises(ExperimentFailed) as caught:
+        run(exp, tmp_path)
     assert time.monotonic() - began < 10
-    assert exp.result is not None and not exp.result.failure
+    assert caught.value.exit_code == 3
+    assert str(caught.value) == (
+        f"task 1: custommetrics: templates.kserve-prometheus: cannot reach {url}: "
+        "connection refused")
+    assert exp.result is not None and exp.result.failure
+    assert exp.result.num_completed_tasks == 0
     insights = exp.result.insights
     assert insights is not None
     names = sorted(insights.metrics_info)
@@ -325,7 +338,6 @@ def test_a_stopped_prometheus_makes_every_metric_unavailable(
         assert insights.non_hist_metric_values[version] == {}
         for name in names:
             assert insights.unavailable[version][name] == f"connection refused ({url})"
-    assert not exp.slos()
 
 
 def test_a_template_that_cannot_be_fetched_fails_the_task(
@@ -358,7 +370,9 @@ def test_every_builtin_query_is_valid_promql_even_with_awkward_labels(
     assert insights is not None
     assert len(insights.metrics_info) == 8 + 8 + 6
     for name, why in insights.unavailable[0].items():
-        assert why.startswith("no data: the query returned an empty result"), (name, why)
+        assert why.startswith("no data: no series of "), (name, why)
+        assert why.endswith(' match `port="8080", service_name="we\\"ird\\\\name\\nline é"` '
+                            "in the last 10m"), (name, why)
 
 
 def _histogram(name: str, labels: dict[str, str], bounds: Sequence[str], counts: Sequence[int],
@@ -413,3 +427,166 @@ def test_istio_prom_and_kserve_raw_on_their_own_metrics(
     assert value(exp, 0, "kserve-raw/latency-mean") == pytest.approx(12.0)  # 4.8 s / 400, in ms
     assert value(exp, 0, "kserve-raw/latency-p50") == pytest.approx(7.5)  # rank 200: 5 + 5 * 100/200 ms
     assert value(exp, 0, "kserve-raw/latency-p90") == pytest.approx(19.0)  # rank 360: 10 + 15 * 60/100 ms
+
+
+def _fresh(revision: str, now_ms: int, seconds: int, step_ms: int,
+           counts: Sequence[int] = (20, 10, 0, 0, 0, 0, 0, 0, 0, 0)) -> list[Series]:
+    """A revision that served `counts` requests (2xx) in the last `seconds`, scraped every step."""
+    steps = seconds * 1000 // step_ms
+    start_ms = now_ms - steps * step_ms
+
+    def ramp(final: float) -> list[tuple[float, int]]:
+        return [(final * i / steps, start_ms + i * step_ms) for i in range(steps + 1)]
+
+    total = float(sum(counts))
+    out = [Series(_labels(SERVICE, revision, "200", "revision_app_request_count"), ramp(total)),
+           Series(_labels(SERVICE, revision, "200", "revision_app_request_latencies_count"),
+                  ramp(total)),
+           Series(_labels(SERVICE, revision, "200", "revision_app_request_latencies_sum"),
+                  ramp(8.0 * total))]
+    cumulative = 0
+    for bound, count in zip(BOUNDS, counts, strict=True):
+        cumulative += count
+        labels = {**_labels(SERVICE, revision, "200", "revision_app_request_latencies_bucket"),
+                  "le": "+Inf" if math.isinf(bound) else f"{bound:g}"}
+        out.append(Series(labels, ramp(float(cumulative))))
+    return out
+
+
+def test_a_one_shot_run_measures_the_traffic_of_the_last_minutes(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    """The tutorial's values, run once right after a minute of traffic: real numbers."""
+    revision = f"{SERVICE}-00005"
+    now_ms = int(time.time() * 1000)
+    prometheus.write(_fresh(revision, now_ms, seconds=60, step_ms=2000))
+    exp = run(experiment(tutorial_inputs(prometheus.query_url, (revision,)), TUTORIAL_SLOS),
+              tmp_path)  # the experiment starts now: no startingTime, no earlier loop
+    assert exp.result is not None and not exp.result.failure
+    assert exp.result.insights is not None and exp.result.insights.unavailable == [{}]
+    count = value(exp, 0, "kserve-prometheus/request-count")
+    assert count is not None and 30 <= count < 30 * 1.25  # extrapolated to the query time
+    assert value(exp, 0, "kserve-prometheus/error-count") == 0
+    assert value(exp, 0, "kserve-prometheus/error-rate") == 0
+    assert value(exp, 0, "kserve-prometheus/latency-mean") == pytest.approx(8.0)
+    assert value(exp, 0, "kserve-prometheus/latency-p50") == pytest.approx(3.75)  # 5 * 15/20
+    assert value(exp, 0, "kserve-prometheus/latency-p90") == pytest.approx(8.5)  # 5 + 5 * 7/10
+    assert exp.slos()
+
+
+@pytest.mark.parametrize("window", ["90s", "1h30m"])
+def test_a_window_can_be_set(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path, window: str
+) -> None:
+    server, started = seeded
+    inputs = tutorial_inputs(server.query_url, (REV_OLD, REV_NONE))
+    inputs["values"]["window"] = window
+    exp = run(experiment(inputs), tmp_path, started)
+    # the last sample is 100 s old: 90 s sees none of them, 1h30m all of them
+    if window == "90s":
+        assert value(exp, 0, "kserve-prometheus/request-count") is None
+        assert re.fullmatch(
+            r"no data: no samples of revision_app_request_count `revision_name=\"[^`]*\"` in the "
+            r"last 1m30s: the latest is 1m4\ds old \(no longer scraped\?\)",
+            reason(exp, 0, "kserve-prometheus/request-count"))
+    else:
+        assert value(exp, 0, "kserve-prometheus/request-count") == pytest.approx(1200, rel=0.02)
+        assert value(exp, 0, "kserve-prometheus/latency-p90") == pytest.approx(80.0)
+    # a label that matches nothing is named, with how far back canarist looked
+    assert reason(exp, 1, "kserve-prometheus/request-count") == (
+        f'no data: no series of revision_app_request_count match `revision_name="{REV_NONE}", '
+        f'service_name="{SERVICE}"` in the last {"10m" if window == "90s" else "1h30m"}')
+
+
+def test_a_window_shorter_than_two_scrape_intervals_is_named(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    revision = f"{SERVICE}-00006"
+    now_ms = int(time.time() * 1000)
+    prometheus.write(_fresh(revision, now_ms, seconds=120, step_ms=15_000))
+    inputs = tutorial_inputs(prometheus.query_url, (revision,))
+    inputs["values"]["window"] = "10s"  # holds one sample at most
+    exp = run(experiment(inputs), tmp_path)
+    matchers = f'`revision_name="{revision}", service_name="{SERVICE}"`'
+    for name in ("request-count", "error-rate", "latency-mean", "latency-p90"):
+        series = ("revision_app_request_latencies_count" if name.startswith("latency")
+                  else "revision_app_request_count")
+        assert reason(exp, 0, f"kserve-prometheus/{name}") == (
+            f"no data: window 10s is shorter than two scrape intervals of {series} {matchers} "
+            "(2 × 15s): increase() and rate() need two samples in the window; make it 30s or "
+            "more"), name
+    inputs["values"]["window"] = "45s"
+    exp = run(experiment(inputs), tmp_path)
+    assert value(exp, 0, "kserve-prometheus/latency-mean") == pytest.approx(8.0)
+
+
+def test_a_series_with_a_single_sample_is_named(
+    prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    revision = f"{SERVICE}-00007"
+    now_ms = int(time.time() * 1000)
+    prometheus.write([Series(_labels(SERVICE, revision, "200", "revision_app_request_count"),
+                             [(3.0, now_ms - 4000)])])
+    exp = run(experiment(tutorial_inputs(prometheus.query_url, (revision,))), tmp_path)
+    assert re.fullmatch(
+        r"no data: only one sample of revision_app_request_count `revision_name=\"[^`]*\", "
+        r"service_name=\"[^`]*\"` in the last 5m \(its first sample is \ds old\): "
+        r"increase\(\) and rate\(\) need two", reason(exp, 0, "kserve-prometheus/request-count")), \
+        reason(exp, 0, "kserve-prometheus/request-count")
+    # the latency histogram has no series at all
+    assert reason(exp, 0, "kserve-prometheus/latency-mean").startswith(
+        "no data: no series of revision_app_request_latencies_count match ")
+
+
+def test_a_long_window_counts_samples_instead(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path
+) -> None:
+    server, started = seeded
+    inputs = tutorial_inputs(server.query_url, (REV_NONE,))
+    exp = run(experiment(inputs), tmp_path, started - timedelta(hours=2))
+    assert reason(exp, 0, "kserve-prometheus/request-count").startswith(
+        f'no data: no series of revision_app_request_count match `revision_name="{REV_NONE}", '
+        f'service_name="{SERVICE}"` in the last 2h7m')
+
+
+def test_a_template_without_diagnose_keeps_the_plain_reason(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path
+) -> None:
+    server, started = seeded
+    template = tmp_path / "mine.tpl"
+    template.write_text(
+        "url: {{ .prometheusURL }}\nmetrics:\n"
+        "- name: none\n  type: gauge\n  params:\n  - name: query\n"
+        "    value: sum(rate(no_such_metric[5m]))\n"
+        "  jqExpression: .data.result[0].value[1] | tonumber\n"
+        "- name: bad-hint\n  type: gauge\n  params:\n  - name: query\n"
+        "    value: sum(rate(no_such_metric[5m]))\n"
+        "  jqExpression: .data.result[0].value[1] | tonumber\n"
+        "  diagnose: {series: 'no_such_metric{', window: 5m}\n")
+    exp = run(experiment({"templates": {"mine": str(template)},
+                          "values": {"prometheusURL": server.query_url}}), tmp_path, started)
+    plain = ("no data: the query returned an empty result (no series matched, or the window "
+             "holds fewer than two samples of each)")
+    assert reason(exp, 0, "mine/none") == plain
+    assert reason(exp, 0, "mine/bad-hint") == plain  # the lookup failed: nothing more to say
+
+
+def test_one_unreachable_provider_cannot_evaluate(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path
+) -> None:
+    server, started = seeded
+    inputs = tutorial_inputs(server.query_url, (REV_OLD,))
+    inputs["templates"]["raw"] = "kserve-raw"
+    inputs["values"]["prometheusURL"] = server.query_url
+    (tmp_path / "other.tpl").write_text(
+        "url: http://user:pw@127.0.0.1:9/api/v1/query?token=x\nmetrics:\n"
+        "- name: m\n  type: gauge\n  jqExpression: .v\n")
+    inputs["templates"]["other"] = "other.tpl"
+    exp = experiment(inputs)
+    with pytest.raises(ExperimentFailed) as caught:
+        run(exp, tmp_path, started)
+    assert caught.value.exit_code == 3
+    assert exp.result is not None and exp.result.failed_task is not None
+    assert exp.result.failed_task.reason == (
+        "templates.other: cannot reach http://127.0.0.1:9/api/v1/query: connection refused")
+    assert value(exp, 0, "kserve-prometheus/request-count") == pytest.approx(1200 * FACTOR)

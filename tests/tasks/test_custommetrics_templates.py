@@ -1,20 +1,29 @@
 """Provider templates render exactly as Go text/template + Sprig renders them (the Go oracle).
 
-Iter8 decoded values through JSON, so its numbers were float64; values canarist reads from
-YAML keep ints as ints. Both are rendered here, and both must give Go's output.
+Iter8 decoded values through JSON, so its numbers were float64, and it computed
+`elapsedTimeSeconds` as an int64. The task gives templates the same types (`template_data`);
+the oracle decodes the same values the way Iter8 did, and both must give Go's output. The
+engine itself is also checked with ints, as other Go programs (Helm's --set) produce them.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from tests.core.gotemplate.oracle_runner import OracleUnavailable, run_oracle
 from tests.helpers import require
 
-from canarist.core.errors import TemplateError
+from canarist.core.errors import TemplateError, ValuesError
 from canarist.core.gotemplate import render
-from canarist.tasks.templates import builtin_template, builtin_template_names, parse_provider_spec
+from canarist.core.yamltext import load_yaml
+from canarist.tasks.templates import (
+    builtin_template,
+    builtin_template_names,
+    parse_provider_spec,
+    template_data,
+)
 
 # An Iter8-style provider template: a `labels` helper, `range` over a map, `default`.
 ITER8_STYLE = """\
@@ -149,3 +158,91 @@ def test_any_percentile_becomes_the_right_quantile(percentile: Any, quantile: st
 def test_iter8_string_concatenation_would_have_been_wrong() -> None:
     out = render(ITER8_STYLE, {"latencyPercentiles": [99.9, 5]}, name="iter8")
     assert "histogram_quantile(0.99.9," in out and "histogram_quantile(0.5," in out
+
+
+# Values as a user writes them in experiment.yaml; Iter8 decoded them through encoding/json,
+# so every number became a float64, and set elapsedTimeSeconds as an int64.
+ITER8_TYPES_VALUES = """\
+n: 7
+ratio: 0.5
+big: 1234567
+flag: true
+nothing: null
+name: seven
+latencyPercentiles: [50, 99.9, 75]
+labels: {service_name: s, port: 8080}
+nested: {list: [1, [2, 3.5], {k: 4}]}
+"""
+ITER8_TYPES_TEMPLATES = [
+    "{{ ne .n 7.0 }}",
+    "{{ eq .n 7 }}",
+    "{{ eq .n 7.0 }} {{ lt .ratio 1.0 }} {{ gt .big 1000.0 }}",
+    '{{ printf "%T %T %T %T %T" .n .ratio .big .flag .name }}',
+    '{{ printf "%T %v" .elapsedTimeSeconds .elapsedTimeSeconds }}',
+    "{{ eq .elapsedTimeSeconds 1800 }}",
+    '{{ max 1 .elapsedTimeSeconds }} {{ printf "%ds" (max 1 .elapsedTimeSeconds) }}',
+    "{{ .big }} {{ quote .big }} {{ .labels.port }} {{ quote .labels.port }}",
+    '{{ range .latencyPercentiles }}{{ . }}|{{ printf "%v" . }}|{{ kindOf . }} {{ end }}',
+    '{{ range .nested.list }}{{ printf "%T" . }} {{ end }}{{ index .nested.list 2 "k" | printf "%T" }}',
+    "{{ add .n 1 }} {{ mul .ratio 4 }} {{ atoi (printf \"%v\" .n) }} {{ int .ratio }}",
+    "{{ .n | toString }} {{ toJson .nested }} {{ toYaml .labels }}",
+    "{{ if .nothing }}x{{ else }}nil{{ end }} {{ kindOf .flag }}",
+]
+
+
+def _iter8_data(values_yaml: str, elapsed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what canarist gives a template, the JSON data the Go oracle decodes as Iter8 did)."""
+    values = load_yaml(values_yaml, source="values")
+    now = datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
+    ours = template_data(values, None, start_time=now - timedelta(seconds=elapsed), now=now)
+    return ours, {**values, "elapsedTimeSeconds": elapsed}
+
+
+def _outcome(text: str, data: Any) -> tuple[str | None, str | None]:
+    try:
+        return render(text, data, name="t"), None
+    except TemplateError as exc:
+        return None, str(exc)
+
+
+def test_templates_see_numbers_with_the_types_iter8_gave_them() -> None:
+    ours, theirs = _iter8_data(ITER8_TYPES_VALUES, 1800)
+    results = _oracle([{"name": "t", "text": t, "data": theirs, "strict": False, "iter8": True}
+                       for t in ITER8_TYPES_TEMPLATES])
+    for text, go in zip(ITER8_TYPES_TEMPLATES, results, strict=True):
+        out, error = _outcome(text, ours)
+        if go.error is None:
+            assert (out, error) == (go.out, None), text
+        else:
+            assert (out, error) == (None, go.error.removeprefix("template: ")), text
+    # the two comparisons that tell the types apart, written out
+    assert _outcome("{{ ne .n 7.0 }}", ours) == ("false", None)
+    assert "incompatible types for comparison" in str(_outcome("{{ eq .n 7 }}", ours)[1])
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_templates_render_with_iter8s_types_as_go_renders_them(name: str) -> None:
+    text = TEMPLATES[name]
+    cases = []
+    for values in (
+        "labels: {service_name: sklearn-iris-predictor-default, revision_name: r-00002}\n"
+        "latencyPercentiles: [50, 75, 90, 99.9]\n",
+        "labels: {model_name: m, port: 8080}\nlatencyPercentiles: [100, 0.5, 5]\n",
+        "latencyPercentiles: [50.0, 90]\nwindow: 10m\n",
+        "{}\n",
+    ):
+        for elapsed in (0, 45, 1800):
+            cases.append(_iter8_data(values, elapsed))
+    results = _oracle([{"name": name, "text": text, "data": theirs, "strict": False,
+                        "iter8": True} for _, theirs in cases])
+    for (ours, theirs), go in zip(cases, results, strict=True):
+        assert go.error is None, (theirs, go.error)
+        assert _outcome(text, ours) == (go.out, None), theirs
+        if name in builtin_template_names():
+            parse_provider_spec(go.out or "", name=name)
+
+
+def test_a_number_too_large_for_a_float64_is_named() -> None:
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    with pytest.raises(ValuesError, match=r"^labels\.ids\[1\]: 1{400} is too large for a number"):
+        template_data({"labels": {"ids": [1, int("1" * 400)]}}, None, start_time=now, now=now)

@@ -5,12 +5,16 @@ template is rendered with the version's values into a provider spec; each metric
 sent, its jq expression picks the number out of the JSON answer, and the value is recorded
 as `<provider>/<metric>`. Queries run concurrently, each with a timeout.
 
-The task fails when a template URL cannot be fetched (exit 3), or a template cannot be
-parsed, executed or decoded, or `startingTime` is not RFC 3339 (bad input, exit 2; local
-templates are rendered once before anything runs, so this is found at launch). A single
-metric that cannot be had (HTTP error, timeout, answer that is not JSON, jq error or no
-output, null, not a number, NaN or infinite, empty Prometheus result) is recorded as
-unavailable with the reason, and the task succeeds.
+The task fails when a template URL cannot be fetched (exit 3), when no query of a provider
+could reach it at all (every one refused, unresolvable or timed out: exit 3), or when a
+template cannot be parsed, executed or decoded, or `startingTime` is not RFC 3339 (bad
+input, exit 2; local templates are rendered once before anything runs, so this is found at
+launch). A single metric that cannot be had (HTTP error, timeout, answer that is not JSON,
+jq error or no output, null, not a number, NaN or infinite, empty Prometheus result) is
+recorded as unavailable with the reason, and the task succeeds. An empty Prometheus result
+is explained when the template names the series the query reads (`diagnose`): no series
+match, or the window is too short (one lookup per distinct series and window, see
+canarist.backends.prometheus_series).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,13 +37,16 @@ from pydantic import Field, field_validator, model_validator
 
 from canarist.backends.metrics_http import (
     AuthSource,
+    ConnectFailed,
     Credentials,
     HttpQuery,
     MetricsHttpClient,
+    QueryTimeout,
     QueryUnavailable,
     load_credentials,
     redact_url,
 )
+from canarist.backends.prometheus_series import EmptyLookup, explain_empty
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
 from canarist.core.errors import CanaristError, InputError, UnavailableError
@@ -153,6 +161,38 @@ class MetricUnavailable(Exception):
         self.reason = reason
 
 
+class EmptyResult(MetricUnavailable):
+    """A Prometheus answer without any series, so the expression found no number."""
+
+
+EMPTY_RESULT: Final = ("no data: the query returned an empty result (no series matched, or "
+                       "the window holds fewer than two samples of each)")
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """Why a metric is unavailable; `unreachable` when the provider could not be reached."""
+
+    reason: str
+    unreachable: bool = False
+
+
+class _EmptyResults:
+    """Explains empty results, looking each distinct (endpoint, series, window) up once."""
+
+    def __init__(self, client: MetricsHttpClient) -> None:
+        self._client = client
+        self._locks: dict[object, asyncio.Lock] = {}
+        self._done: dict[object, str | None] = {}
+
+    async def explain(self, lookup: EmptyLookup) -> str | None:
+        key = lookup.key()
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if key not in self._done:
+                self._done[key] = await explain_empty(self._client, lookup, now=time.time())
+            return self._done[key]
+
+
 async def run(inputs: CustomMetricsInputs, ctx: TaskContext) -> None:
     num_versions = len(inputs.version_values) or 1
     insights = ensure_insights(ctx.result, num_versions)
@@ -167,16 +207,31 @@ async def run(inputs: CustomMetricsInputs, ctx: TaskContext) -> None:
                                  max_concurrency=MAX_CONCURRENT_QUERIES) as client:
         queries = await _render_all(inputs, ctx, client, num_versions, now)
         _register(insights, queries, num_versions)
-        outcomes = await asyncio.gather(*(_measure(q, client, ctx) for q in queries))
+        empty = _EmptyResults(client)
+        outcomes = await asyncio.gather(*(_measure(q, client, empty, ctx) for q in queries))
     for query, outcome in zip(queries, outcomes, strict=True):
         if isinstance(outcome, float):
             add_value(insights, query.version, query.full_name, outcome)
             log.info("%s: %s for version %d: %s", ctx.log_prefix(), query.full_name,
                      query.version, outcome)
         else:
-            mark_unavailable(insights, query.version, query.full_name, outcome)
+            mark_unavailable(insights, query.version, query.full_name, outcome.reason)
             log.warning("%s: %s for version %d is unavailable: %s", ctx.log_prefix(),
-                        query.full_name, query.version, outcome)
+                        query.full_name, query.version, outcome.reason)
+    _fail_if_unreachable(inputs, queries, outcomes)
+
+
+def _fail_if_unreachable(inputs: CustomMetricsInputs, queries: list[_Query],
+                         outcomes: list[float | _Failed]) -> None:
+    """UnavailableError when every query of a provider failed to reach it."""
+    for provider in inputs.templates:
+        failed = [(q, o) for q, o in zip(queries, outcomes, strict=True) if q.provider == provider]
+        if failed and all(isinstance(o, _Failed) and o.unreachable for _, o in failed):
+            query, outcome = failed[0]
+            assert isinstance(outcome, _Failed)
+            shown = redact_url(query.spec.url)
+            cause = outcome.reason.replace(f" ({shown})", "")
+            raise UnavailableError(f"templates.{provider}: cannot reach {shown}: {cause}")
 
 
 async def _render_all(
@@ -238,8 +293,9 @@ def _register(insights: Insights, queries: list[_Query], num_versions: int) -> N
                              "the template does not define this metric for this version")
 
 
-async def _measure(query: _Query, client: MetricsHttpClient, ctx: TaskContext) -> float | str:
-    """The metric's value, or the reason it is unavailable."""
+async def _measure(query: _Query, client: MetricsHttpClient, empty: _EmptyResults,
+                   ctx: TaskContext) -> float | _Failed:
+    """The metric's value, or why it is unavailable."""
     request = HttpQuery(
         method=query.spec.method, url=query.spec.url,
         params=[(p.name, p.value) for p in query.metric.params],
@@ -251,10 +307,20 @@ async def _measure(query: _Query, client: MetricsHttpClient, ctx: TaskContext) -
     try:
         payload = await client.query_json(request)
         return extract_value(payload, query.metric.jq_expression)
+    except (ConnectFailed, QueryTimeout) as exc:
+        return _Failed(exc.reason, unreachable=True)
     except QueryUnavailable as exc:
-        return exc.reason
+        return _Failed(exc.reason)
+    except EmptyResult as exc:
+        hint = query.metric.diagnose
+        if hint is None:
+            return _Failed(exc.reason)
+        lookup = EmptyLookup(url=query.spec.url, headers=query.spec.headers, series=hint.series,
+                             window_s=hint.window_s)
+        explained = await empty.explain(lookup)
+        return _Failed(client.redact(f"no data: {explained}") if explained else exc.reason)
     except MetricUnavailable as exc:
-        return client.redact(exc.reason)
+        return _Failed(client.redact(exc.reason))
 
 
 @functools.lru_cache(maxsize=256)
@@ -273,17 +339,15 @@ def extract_value(payload: Any, expression: str) -> float:
     try:
         output = program.input_value(payload).first()
     except StopIteration:
-        raise MetricUnavailable(_explain(payload, f"jqExpression {expression!r} produced no output")
-                                ) from None
+        raise _explain(payload, f"jqExpression {expression!r} produced no output") from None
     except ValueError as exc:
-        raise MetricUnavailable(
-            _explain(payload, f"jqExpression {expression!r} failed: {_jq_message(exc)}")) from None
+        raise _explain(payload, f"jqExpression {expression!r} failed: {_jq_message(exc)}") from None
     return _to_float(payload, output)
 
 
 def _to_float(payload: Any, output: Any) -> float:
     if output is None:
-        raise MetricUnavailable(_explain(payload, "value is null"))
+        raise _explain(payload, "value is null")
     if isinstance(output, dict) and set(output) == {_NONFINITE_KEY}:
         raise MetricUnavailable(f"value is {output[_NONFINITE_KEY]}")
     if isinstance(output, bool):
@@ -299,15 +363,19 @@ def _to_float(payload: Any, output: Any) -> float:
     return value
 
 
-def _explain(payload: Any, reason: str) -> str:
-    """Say so when the answer is a Prometheus result without any series."""
+def _explain(payload: Any, reason: str) -> MetricUnavailable:
+    """The error for an expression that found no number, saying so for an empty result.
+
+    When the answer is a Prometheus result without any series, that is the cause, and what
+    the expression made of it is noise.
+    """
     data = payload.get("data") if isinstance(payload, Mapping) else None
     if isinstance(data, Mapping) and data.get("result") == []:
-        return ("no data: the query returned an empty result (no matching series in the window); "
-                + reason)
+        return EmptyResult(EMPTY_RESULT)
     if isinstance(payload, Mapping) and payload.get("status") == "error":
-        return f"Prometheus error: {payload.get('errorType', '')}: {payload.get('error', '')}"
-    return reason
+        return MetricUnavailable(
+            f"Prometheus error: {payload.get('errorType', '')}: {payload.get('error', '')}")
+    return MetricUnavailable(reason)
 
 
 def _jq_message(exc: ValueError) -> str:

@@ -35,13 +35,16 @@ from canarist.backends.metrics_http import (
     redact_url,
 )
 from canarist.core import gotemplate
+from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError, UnavailableError, ValuesError
+from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
 from canarist.core.validation import closest, spell_key
 from canarist.core.validation import problems as validation_problems
 from canarist.core.yamltext import load_yaml
 
 __all__ = [
+    "DiagnoseSpec",
     "MetricSpec",
     "ParamSpec",
     "ProviderSpec",
@@ -238,12 +241,25 @@ def elapsed_seconds(values: Mapping[str, Any], start_time: datetime, now: dateti
     return int((now - start).total_seconds())
 
 
-def _go_data(value: Any) -> Any:
-    """Values as Go sees them after YAML/JSON decoding: times become RFC 3339 text."""
+def _go_data(value: Any, path: str = "") -> Any:
+    """Values as an Iter8 template saw them: decoded by encoding/json into interface{}.
+
+    Every number is a float64 (so `{{ eq .n 7 }}` is Go's "incompatible types" and
+    `{{ ne .n 7.0 }}` renders, as in Iter8) and times are RFC 3339 text. An `Int64`, a value
+    canarist computes itself with Iter8's type (`elapsedTimeSeconds`), stays an int64.
+    """
     if isinstance(value, Mapping):
-        return {str(k): _go_data(v) for k, v in value.items()}
+        return {str(k): _go_data(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_go_data(v) for v in value]
+        return [_go_data(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, bool | Int64):
+        return value
+    if isinstance(value, int):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValuesError(f"{path or 'value'}: {value} is too large for a number; "
+                              "quote it to pass it as text") from None
     if isinstance(value, datetime):
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return aware.isoformat().replace("+00:00", "Z")
@@ -259,9 +275,12 @@ def template_data(
     start_time: datetime,
     now: datetime,
 ) -> dict[str, Any]:
-    """The dot one version's template sees: merged values plus `elapsedTimeSeconds`."""
+    """The dot one version's template sees: merged values plus `elapsedTimeSeconds`.
+
+    Numbers have Iter8's types: values are float64, `elapsedTimeSeconds` an int64.
+    """
     merged = merge_values(values, version_values)
-    merged["elapsedTimeSeconds"] = elapsed_seconds(merged, start_time, now)
+    merged["elapsedTimeSeconds"] = Int64(elapsed_seconds(merged, start_time, now))
     data: dict[str, Any] = _go_data(merged)
     return data
 
@@ -302,6 +321,33 @@ class ParamSpec(_SpecModel):
         return _text(value)
 
 
+class DiagnoseSpec(_SpecModel):
+    """What an empty result is explained with: the series the query reads, and its window.
+
+    canarist's own key; Iter8 ignored unknown keys, so templates carrying it work there too.
+    """
+
+    series: str = Field(min_length=1)
+    window: str
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        text = _text(value)
+        if isinstance(text, str):
+            try:
+                seconds = parse_duration(text, field="window")
+            except InputError:
+                raise ValueError(f"{text!r} is not a Go duration such as 5m") from None
+            if seconds <= 0:
+                raise ValueError(f"{text!r} must be above zero")
+        return text
+
+    @property
+    def window_s(self) -> float:
+        return parse_duration(self.window, field="window")
+
+
 class MetricSpec(_SpecModel):
     name: str
     description: str = ""
@@ -310,6 +356,7 @@ class MetricSpec(_SpecModel):
     params: list[ParamSpec] = Field(default_factory=list)
     body: str | None = None
     jq_expression: str = Field(alias="jqExpression", min_length=1)
+    diagnose: DiagnoseSpec | None = None
 
     @field_validator("name", "units", "body", mode="before")
     @classmethod

@@ -8,7 +8,13 @@ Values:
   latencyPercentiles  list of percentiles; one latency-p<P> metric each (default 50, 90, 95, 99)
   prometheusURL       Prometheus query endpoint
                       (default http://prometheus-operated.kfserving-monitoring:9090/api/v1/query)
-  elapsedTimeSeconds  set by the task: the window every query looks back over
+  window              how far back every query looks, e.g. 10m (default: the time since
+                      startingTime if it is set, else the longer of 5m and the time since
+                      the experiment started)
+  elapsedTimeSeconds  set by the task: seconds since startingTime or the experiment's start
+
+Each metric names the series its query reads (`diagnose`), so that an empty result can be
+explained: no series match the labels, or the window is too short to hold two samples.
 
 Errors are requests answered with a 5xx status (response_code_class="5xx"); 4xx answers are
 the client's fault and count as requests only.
@@ -36,7 +42,14 @@ the client's fault and count as requests only.
 {{- if eq (len $parts) 1 }}{{ trimSuffix "0" $head }}{{ else }}{{ $head }}{{ index $parts 1 }}{{ end }}
 {{- end }}
 {{- end }}
-{{- $window := printf "%ds" (max 1 .elapsedTimeSeconds) -}}
+{{- $window := printf "%ds" (max 300 .elapsedTimeSeconds) }}
+{{- if .startingTime }}{{ $window = printf "%ds" (max 1 .elapsedTimeSeconds) }}{{ end }}
+{{- with .window }}
+{{- $window = toString . }}
+{{- if not (and (regexMatch "^([0-9]+(ms|s|m|h))+$" $window) (regexMatch "[1-9]" $window)) }}
+{{- fail (printf "window: %v is not a duration such as 5m, 90s or 1h30m (whole numbers of ms, s, m and h, above zero)" .) }}
+{{- end }}
+{{- end -}}
 # the endpoint where Prometheus answers instant queries
 url: {{ default "http://prometheus-operated.kfserving-monitoring:9090/api/v1/query" .prometheusURL }}
 provider: kserve-prometheus
@@ -50,6 +63,10 @@ metrics:
     value: |-
       sum(increase(revision_app_request_count{ {{- template "labels" . -}} }[{{ $window }}]))
   jqExpression: .data.result[0].value[1] | tonumber
+  diagnose:
+    series: |-
+      revision_app_request_count{ {{- template "labels" . -}} }
+    window: {{ $window }}
 - name: error-count
   type: counter
   description: Number of unsuccessful requests (HTTP 5xx)
@@ -58,6 +75,10 @@ metrics:
     value: |-
       sum(increase(revision_app_request_count{response_code_class="5xx",{{ template "labels" . }}}[{{ $window }}])) or on() (0 * sum(increase(revision_app_request_count{ {{- template "labels" . -}} }[{{ $window }}])))
   jqExpression: .data.result[0].value[1] | tonumber
+  diagnose:
+    series: |-
+      revision_app_request_count{ {{- template "labels" . -}} }
+    window: {{ $window }}
 - name: error-rate
   type: gauge
   description: Fraction of unsuccessful requests (HTTP 5xx)
@@ -66,6 +87,10 @@ metrics:
     value: |-
       (sum(increase(revision_app_request_count{response_code_class="5xx",{{ template "labels" . }}}[{{ $window }}])) or on() (0 * sum(increase(revision_app_request_count{ {{- template "labels" . -}} }[{{ $window }}])))) / sum(increase(revision_app_request_count{ {{- template "labels" . -}} }[{{ $window }}]))
   jqExpression: .data.result[0].value[1] | tonumber
+  diagnose:
+    series: |-
+      revision_app_request_count{ {{- template "labels" . -}} }
+    window: {{ $window }}
 - name: latency-mean
   type: gauge
   description: Mean latency
@@ -75,6 +100,10 @@ metrics:
     value: |-
       sum(increase(revision_app_request_latencies_sum{ {{- template "labels" . -}} }[{{ $window }}])) / sum(increase(revision_app_request_latencies_count{ {{- template "labels" . -}} }[{{ $window }}]))
   jqExpression: .data.result[0].value[1] | tonumber
+  diagnose:
+    series: |-
+      revision_app_request_latencies_count{ {{- template "labels" . -}} }
+    window: {{ $window }}
 {{- range $p := default (list 50 90 95 99) .latencyPercentiles }}
 - name: latency-p{{ $p }}
   type: gauge
@@ -85,4 +114,8 @@ metrics:
     value: |-
       histogram_quantile({{ template "quantile" $p }}, sum by (le) (increase(revision_app_request_latencies_bucket{ {{- template "labels" $ -}} }[{{ $window }}])))
   jqExpression: .data.result[0].value[1] | tonumber
+  diagnose:
+    series: |-
+      revision_app_request_latencies_count{ {{- template "labels" $ -}} }
+    window: {{ $window }}
 {{- end }}

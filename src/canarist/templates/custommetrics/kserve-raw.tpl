@@ -10,7 +10,13 @@ Values:
   latencyPercentiles  list of percentiles; one latency-p<P> metric each (default 50, 90, 95, 99)
   prometheusURL       Prometheus query endpoint
                       (default http://prometheus-operated.kfserving-monitoring:9090/api/v1/query)
-  elapsedTimeSeconds  set by the task: the window every query looks back over
+  window              how far back every query looks, e.g. 10m (default: the time since
+                      startingTime if it is set, else the longer of 5m and the time since
+                      the experiment started)
+  elapsedTimeSeconds  set by the task: seconds since startingTime or the experiment's start
+
+Each metric names the series its query reads (`diagnose`), so that an empty result can be
+explained: no series match the labels, or the window is too short to hold two samples.
 */ -}}
 {{- define "labels" }}
 {{- range $key, $val := .labels }}
@@ -32,7 +38,14 @@ Values:
 {{- if eq (len $parts) 1 }}{{ trimSuffix "0" $head }}{{ else }}{{ $head }}{{ index $parts 1 }}{{ end }}
 {{- end }}
 {{- end }}
-{{- $window := printf "%ds" (max 1 .elapsedTimeSeconds) -}}
+{{- $window := printf "%ds" (max 300 .elapsedTimeSeconds) }}
+{{- if .startingTime }}{{ $window = printf "%ds" (max 1 .elapsedTimeSeconds) }}{{ end }}
+{{- with .window }}
+{{- $window = toString . }}
+{{- if not (and (regexMatch "^([0-9]+(ms|s|m|h))+$" $window) (regexMatch "[1-9]" $window)) }}
+{{- fail (printf "window: %v is not a duration such as 5m, 90s or 1h30m (whole numbers of ms, s, m and h, above zero)" .) }}
+{{- end }}
+{{- end -}}
 # the endpoint where Prometheus answers instant queries
 url: {{ default "http://prometheus-operated.kfserving-monitoring:9090/api/v1/query" .prometheusURL }}
 provider: kserve-raw
@@ -46,6 +59,10 @@ metrics:
     value: |-
       sum(increase(request_predict_seconds_count{ {{- template "labels" . -}} }[{{ $window }}]))
   jqExpression: .data.result[0].value[1] | tonumber
+  diagnose:
+    series: |-
+      request_predict_seconds_count{ {{- template "labels" . -}} }
+    window: {{ $window }}
 - name: latency-mean
   type: gauge
   description: Mean prediction latency
@@ -55,6 +72,10 @@ metrics:
     value: |-
       1000 * sum(increase(request_predict_seconds_sum{ {{- template "labels" . -}} }[{{ $window }}])) / sum(increase(request_predict_seconds_count{ {{- template "labels" . -}} }[{{ $window }}]))
   jqExpression: .data.result[0].value[1] | tonumber
+  diagnose:
+    series: |-
+      request_predict_seconds_count{ {{- template "labels" . -}} }
+    window: {{ $window }}
 {{- range $p := default (list 50 90 95 99) .latencyPercentiles }}
 - name: latency-p{{ $p }}
   type: gauge
@@ -65,4 +86,8 @@ metrics:
     value: |-
       1000 * histogram_quantile({{ template "quantile" $p }}, sum by (le) (increase(request_predict_seconds_bucket{ {{- template "labels" $ -}} }[{{ $window }}])))
   jqExpression: .data.result[0].value[1] | tonumber
+  diagnose:
+    series: |-
+      request_predict_seconds_count{ {{- template "labels" $ -}} }
+    window: {{ $window }}
 {{- end }}

@@ -1,8 +1,11 @@
 // Command oracle renders Go text/template cases with the Sprig text functions.
 //
-// Input (stdin): a JSON array of {"name", "text", "data", "strict"}.
+// Input (stdin): a JSON array of {"name", "text", "data", "strict", "iter8"}.
 // Output (stdout): a JSON array of {"out"} or {"error", "phase"} in the same order.
 // JSON numbers without a fraction or exponent decode as int, others as float64.
+// With "iter8", data is decoded as Iter8 0.13's custommetrics task gave it to a template:
+// encoding/json into interface{} (every number a float64), then a top-level
+// elapsedTimeSeconds, if present, set to an int64 (Iter8 computed it as one).
 package main
 
 import (
@@ -22,6 +25,7 @@ type testCase struct {
 	Text   string          `json:"text"`
 	Data   json.RawMessage `json:"data"`
 	Strict bool            `json:"strict"`
+	Iter8  bool            `json:"iter8"`
 }
 
 type result struct {
@@ -99,7 +103,17 @@ func run(c testCase) (res result) {
 		return result{Error: &msg, Phase: "parse"}
 	}
 	var data interface{}
-	if len(c.Data) > 0 {
+	if len(c.Data) > 0 && c.Iter8 {
+		if err := json.Unmarshal(c.Data, &data); err != nil {
+			msg := "bad data: " + err.Error()
+			return result{Error: &msg, Phase: "data"}
+		}
+		if m, ok := data.(map[string]interface{}); ok {
+			if f, ok := m["elapsedTimeSeconds"].(float64); ok {
+				m["elapsedTimeSeconds"] = int64(f)
+			}
+		}
+	} else if len(c.Data) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(c.Data))
 		dec.UseNumber()
 		if err := dec.Decode(&data); err != nil {
