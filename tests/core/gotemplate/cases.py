@@ -238,7 +238,7 @@ CASES: list[Case] = [
         "{{ upper .unicode }} {{ title .unicode }}", "{{ lower }}", "{{ upper \"a\" \"b\" }}", "{{ upper .l }}",
         "{{ split \",\" \"a,b,c\" }} {{ (split \",\" \"a,b\")._1 }} {{ splitList \",\" \"a,,b\" }} {{ splitList \"\" \"abc\" }} {{ split \"\" \"ab\" }}",
         "{{ indent 2 \"a\\nb\" }}|{{ nindent 4 \"x\" }}|{{ indent 0 \"y\" }}", "{{ indent \"2\" \"a\" }}", "{{ indent 2.0 \"a\" }}",
-        "{{ indent 2.5 \"a\" }}", "{{ indent .a \"a\" }}", "{{ toString 1 }} {{ toString 1.5 }} {{ toString .l }} {{ toString .missing }} {{ toString \"s\" }}",
+        "{{ indent 2.5 \"a\" }}", "{{ indent .a \"a\" }}", "{{ indent -1 \"a\" }}", "{{ nindent -2 \"a\" }}", "{{ toString 1 }} {{ toString 1.5 }} {{ toString .l }} {{ toString .missing }} {{ toString \"s\" }}",
         "{{ b64enc \"hello\" }} {{ b64dec \"aGVsbG8=\" }} {{ b64dec \"!!\" }} {{ b64dec \"aGVsbG8\" }}",
         "{{ sha256sum \"abc\" }}", "{{ title \"ÉCOLE élan\" }}"),
     *_c("sprig-math", "{{ add 1 2 3 }} {{ add }} {{ add1 5 }} {{ sub 5 7 }} {{ mul 2 3 4 }} {{ div 7 2 }} {{ mod 7 3 }} {{ div -7 2 }} {{ mod -7 3 }}",

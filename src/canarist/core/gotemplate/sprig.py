@@ -288,6 +288,8 @@ def _split_list(sep: str, orig: str) -> GoStrList:
 
 
 def _indent(n: int, s: str) -> str:
+    if n < 0:  # Go's strings.Repeat panics, and text/template reports the panic
+        raise FuncError("strings: negative Repeat count")
     pad = " " * n
     return pad + s.replace("\n", "\n" + pad)
 
