@@ -8,10 +8,13 @@ tells the test what to expect, invisibly to readers:
 
     <!-- test: exit 1 -->            the commands end with exit code 1 (default 0)
     <!-- test: not run: <why> -->    the commands cannot run here; <why> says what they need
+    <!-- test: stdout -->            (before a `text` block after commands) every line of
+    <!-- test: stderr -->            the block appears in what the commands printed there
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,8 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
 _BLOCK = re.compile(r"(?P<comment>(?:^<!-- test: [^>]*-->\n\n?)?)^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```",
                     re.M | re.S)
-_FILE = re.compile(r"^# (?P<name>[\w./-]+\.(?:yaml|yml|json|jsonl|tpl|txt))\n")
+_FILE = re.compile(r"^(?:# |\{\{/\* )(?P<name>[\w./-]+\.(?:yaml|yml|json|jsonl|tpl|txt))"
+                   r"(?: \*/\}\})?\n")
 _DIRECTIVE = re.compile(r"<!-- test: (?P<text>[^>]*?) -->")
 
 
@@ -36,6 +40,7 @@ class Step:
     commands: str | None = None
     exit_code: int = 0
     not_run: str | None = None
+    shows: tuple[tuple[str, str], ...] = ()  # (stream, line) the commands must print
 
     def describe(self) -> str:
         return f"{self.page}:{self.line}"
@@ -52,6 +57,13 @@ def steps(page: Path) -> list[Step]:
         exit_code, not_run = 0, None
         if directive:
             word = directive.group("text")
+            if word in ("stdout", "stderr"):
+                previous = found[-1] if found else None
+                if previous is None or previous.commands is None:
+                    raise ValueError(f"{name}:{line}: {word} without commands before it")
+                lines = tuple((word, text) for text in body.splitlines() if text.strip())
+                found[-1] = dataclasses.replace(previous, shows=previous.shows + lines)
+                continue
             if word.startswith("exit "):
                 exit_code = int(word.removeprefix("exit "))
             elif word.startswith("not run: "):

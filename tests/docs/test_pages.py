@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -26,12 +28,14 @@ from pathlib import Path
 
 import pytest
 from tests.docs.pages import PAGES, REPO, shell_steps, steps
+from tests.docs.receiver import Receiver, receiving
 
 pytestmark = pytest.mark.slow
 
 DEFAULT_PORTS = {"http": 8080, "grpc": 8081, "metrics": 9091, "prometheus": 9090, "api": 6443}
 HOST = "sklearn-iris.default.example.com"
 BLOCK_TIMEOUT_S = 600
+_SHELL_OWN = frozenset({"_", "SHLVL", "PWD", "OLDPWD"})  # set by bash, not by the reader
 KSERVE_PYTHON = REPO / ".venv-kserve" / "bin" / "python"
 
 TUTORIAL_V1 = """apiVersion: "serving.kserve.io/v1beta1"
@@ -49,11 +53,16 @@ TUTORIAL_CANARY = TUTORIAL_V1.replace(
     "  predictor:\n", "  predictor:\n    canaryTrafficPercent: 10\n").replace(
     '1.0/model"', '1.0/model-2"')
 
+# Web services the docs send to, played by the test's receiver.
+OUTSIDE_HOSTS = ("https://hooks.slack.com", "https://hooks.example.com",
+                 "https://templates.example.com")
+
 # What each page needs that a reader would already have: (file in the working directory,
 # where the test takes it from).
 GIVEN: dict[str, list[tuple[str, Path]]] = {
-    "docs/reports.md": [("run/experiment.yaml",
-                         REPO / "tests/fixtures/reports/kserve-two-versions-unavailable.yaml")],
+    "docs/reports.md": [
+        (name, REPO / "tests/fixtures/reports/kserve-two-versions-unavailable.yaml")
+        for name in ("run/experiment.yaml", "experiment.yaml")],
 }
 
 
@@ -69,6 +78,7 @@ class Place:
 
     home: Path
     ports: dict[str, int] = field(default_factory=lambda: {k: free_port() for k in DEFAULT_PORTS})
+    receiver: Receiver | None = None
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CANARIST_")}
@@ -79,7 +89,11 @@ class Place:
         return env
 
     def typed(self, commands: str) -> str:
-        """The commands with the sandbox's default ports replaced by this place's."""
+        """The commands with the sandbox's default ports replaced by this place's, and the
+        hosts of outside services by the test's receiver."""
+        if self.receiver is not None:
+            for host in OUTSIDE_HOSTS:
+                commands = commands.replace(host, self.receiver.url)
         for name, port in DEFAULT_PORTS.items():
             commands = re.sub(rf"(?<=localhost:){port}\b|(?<=127\.0\.0\.1:){port}\b",
                               str(self.ports[name]), commands)
@@ -87,11 +101,24 @@ class Place:
         return re.sub(r"canarist sandbox up(?![^\n]*-port)", f"canarist sandbox up {flags}",
                       commands)
 
-    def run(self, commands: str, cwd: Path, timeout: float = BLOCK_TIMEOUT_S
-            ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["bash", "-eo", "pipefail", "-c", self.typed(commands)], cwd=cwd,
-                              env=self.env(), capture_output=True, text=True, timeout=timeout,
-                              check=False)
+    def run(self, commands: str, cwd: Path, timeout: float = BLOCK_TIMEOUT_S,
+            exported: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `commands` as typed; `exported` carries what earlier blocks exported (as one
+        terminal would) and is updated with what these export."""
+        env = {**self.env(), **(exported or {})}
+        with tempfile.NamedTemporaryFile(prefix="env-", dir=cwd, delete=False) as handle:
+            saved = Path(handle.name)
+        script = f"trap 'env -0 > {shlex.quote(str(saved))}' EXIT\n{self.typed(commands)}"
+        try:
+            done = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=cwd, env=env,
+                                  capture_output=True, text=True, timeout=timeout, check=False)
+            if exported is not None:
+                after = dict(item.split("=", 1) for item in saved.read_text().split("\0") if "=" in item)
+                exported.update({k: v for k, v in after.items()
+                                 if env.get(k) != v and k not in _SHELL_OWN})
+        finally:
+            saved.unlink(missing_ok=True)
+        return done
 
 
 def _traffic(port: int, stop: threading.Event) -> None:
@@ -115,6 +142,12 @@ def shared_place(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Place]:
     place = Place(tmp_path_factory.mktemp("home"))
     work = tmp_path_factory.mktemp("setup")
     stop = threading.Event()
+    with receiving() as receiver:
+        place.receiver = receiver
+        yield from _with_sandbox(place, work, stop)
+
+
+def _with_sandbox(place: Place, work: Path, stop: threading.Event) -> Iterator[Place]:
     try:
         done = place.run("canarist sandbox up", work, timeout=180)
         assert done.returncode == 0, done.stderr
@@ -139,28 +172,35 @@ def _page_id(page: Path) -> str:
 
 
 def run_page(page: Path, place: Place, cwd: Path) -> None:
+    if place.receiver is not None:
+        place.receiver.files = cwd
     for target, source in GIVEN.get(_page_id(page), []):
         (cwd / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, cwd / target)
     shown = steps(page)
+    exported: dict[str, str] = {}  # what the page's blocks export, as in one terminal
     for step in shown:  # a file a command names may be shown after it, as the page explains it
         if step.file is not None and not (cwd / step.file).exists():
             (cwd / step.file).parent.mkdir(parents=True, exist_ok=True)
-            (cwd / step.file).write_text(step.content)
+            (cwd / step.file).write_text(place.typed(step.content))
     for step in shown:
         if step.file is not None:
             (cwd / step.file).parent.mkdir(parents=True, exist_ok=True)
-            (cwd / step.file).write_text(step.content)
+            (cwd / step.file).write_text(place.typed(step.content))
             continue
         if step.not_run is not None:
             continue
         assert step.commands is not None
-        done = place.run(step.commands, cwd)
+        done = place.run(step.commands, cwd, exported=exported)
         assert done.returncode == step.exit_code, (
             f"{step.describe()}: exit {done.returncode}, expected {step.exit_code}\n"
             f"$ {place.typed(step.commands)}\n--- stdout\n{done.stdout[-3000:]}\n"
             f"--- stderr\n{done.stderr[-3000:]}")
         assert "Traceback" not in done.stderr, f"{step.describe()}: {done.stderr[-3000:]}"
+        for stream, line in step.shows:
+            printed = done.stdout if stream == "stdout" else done.stderr
+            assert place.typed(line) in printed, (
+                f"{step.describe()}: the page shows {line!r}, the command printed:\n{printed}")
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if any(s.commands for s in steps(p))],
