@@ -98,7 +98,7 @@ class Place:
             commands = re.sub(rf"(?<=localhost:){port}\b|(?<=127\.0\.0\.1:){port}\b",
                               str(self.ports[name]), commands)
         flags = " ".join(f"--{name}-port {port}" for name, port in self.ports.items())
-        return re.sub(r"canarist sandbox up(?![^\n]*-port)", f"canarist sandbox up {flags}",
+        return re.sub(r"canarist sandbox up(?![^\n]*-ports?\b)", f"canarist sandbox up {flags}",
                       commands)
 
     def run(self, commands: str, cwd: Path, timeout: float = BLOCK_TIMEOUT_S,

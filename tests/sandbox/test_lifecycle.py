@@ -255,10 +255,10 @@ def test_tutorial_curl_loop_and_form_content_type(sandbox: Sandbox) -> None:
     before = sandbox.counts()
     done = sandbox.run_doc("load")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count('{"predictions":[1,1]}') == 20, done.stdout
+    assert done.stdout.count('{"predictions":[1,1]}') == 100, done.stdout
     after = sandbox.counts()
     served = sum(after.get(k, 0) - before.get(k, 0) for k in after if k[1] == "200")
-    assert served == 20
+    assert served == 100
 
 
 async def _load(port: int, n: int) -> list[int]:
