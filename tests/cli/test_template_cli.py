@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -152,3 +153,11 @@ def test_the_tutorials_launch_without_the_gist_names_the_builtin(tmp_path: Path)
         "; the built-in template kserve-prometheus serves the same metrics without a download: "
         "name it instead of the URL, as in "
         "--set custommetrics.templates.kserve-prometheus=kserve-prometheus"), errors[0]
+
+
+def test_render_queries_the_prometheus_the_task_would() -> None:
+    done = subprocess.run([*CANARIST, "template", "render", "kserve-prometheus"],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "CANARIST_PROMETHEUS_URL": "http://prom.test:9/q"})
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout)["url"] == "http://prom.test:9/q"

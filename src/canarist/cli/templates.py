@@ -12,6 +12,7 @@ import click
 from canarist.cli.common import value_options
 from canarist.core.errors import ValuesError
 from canarist.core.yamltext import dump_yaml
+from canarist.tasks.custommetrics import with_default_prometheus
 from canarist.tasks.templates import (
     builtin_template_names,
     load_template,
@@ -58,6 +59,7 @@ def render(ref: str, values: dict[str, Any], raw: bool) -> None:
         click.echo(render_raw(source.text, values, name=source.origin), nl=False)
         return
     shared, per_version = _task_values(values)
+    shared = with_default_prometheus(shared)  # as the task sees them
     now = datetime.now(UTC)
     if raw:
         for index, own in enumerate(per_version or [None]):

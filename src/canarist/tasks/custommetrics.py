@@ -239,7 +239,7 @@ async def _render_all(
     now: datetime,
 ) -> list[_Query]:
     queries: list[_Query] = []
-    values = _with_default_prometheus(inputs.values)
+    values = with_default_prometheus(inputs.values)
     for provider, ref in inputs.templates.items():
         try:
             source = await load_template(ref, base_dir=ctx.run_dir, client=client)
@@ -264,7 +264,7 @@ async def _render_all(
     return queries
 
 
-def _with_default_prometheus(values: dict[str, Any]) -> dict[str, Any]:
+def with_default_prometheus(values: dict[str, Any]) -> dict[str, Any]:
     """`prometheusURL` from `CANARIST_PROMETHEUS_URL` when the values do not set it.
 
     The built-in templates default to the KServe quick-start Prometheus; a platform (or the
@@ -395,7 +395,7 @@ def check(inputs: CustomMetricsInputs, base_dir: Path) -> TaskCheck:
     names: set[str] = set()
     open_providers: set[str] = set()
     problems: list[tuple[Location, str]] = []
-    values = _with_default_prometheus(inputs.values)
+    values = with_default_prometheus(inputs.values)
     now = datetime.now(UTC)
     for provider, ref in inputs.templates.items():
         try:
