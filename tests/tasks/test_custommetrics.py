@@ -256,7 +256,7 @@ def test_a_later_loop_appends_and_the_version_count_must_match(tmp_path: Path) -
      "   diagnose: {series: up, window: 1.5x}}\n",
      "p: metrics[0].diagnose.window: '1.5x' is not a Go duration such as 5m"),
     ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v, diagnose: {window: 5m}}\n",
-     "p: metrics[0].diagnose.series: Field required"),
+     "p: metrics[0].diagnose.series: required"),
 ])
 def test_template_problems_fail_the_task(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "t.tpl"

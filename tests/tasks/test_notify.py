@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiohttp import web
 from tests.helpers import load_fixture_experiment
 from yarl import URL
@@ -438,16 +439,27 @@ def test_engine_records_a_notify_failure(server: Server, tmp_path: Path) -> None
 # -- documented examples ---------------------------------------------------------------------
 
 
-def documented_launches() -> list[list[str]]:
-    """The `--set` expressions of every `canarist launch` example in docs/notify.md."""
+def documented_values_files() -> dict[str, dict[str, Any]]:
+    """Values files docs/notify.md shows: a yaml block whose first line is `# name.yaml`."""
+    blocks = re.findall(r"```yaml\n# ([\w.-]+\.yaml)\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    return {name: yaml.safe_load(body) for name, body in blocks}
+
+
+def documented_launches() -> list[dict[str, Any]]:
+    """The values of every `canarist launch` example in docs/notify.md, as the CLI builds them."""
+    files = documented_values_files()
     blocks = re.findall(r"```shell\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
-    launches: list[list[str]] = []
+    launches: list[dict[str, Any]] = []
     for block in blocks:
-        words = shlex.split(block.replace("\\\n", " "))
-        if words[:2] != ["canarist", "launch"]:
-            continue
-        assert len(words) % 2 == 0 and all(w == "--set" for w in words[2::2]), words
-        launches.append(words[3::2])
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line)
+            if words[:2] != ["canarist", "launch"]:
+                continue
+            options = list(zip(words[2::2], words[3::2], strict=True))
+            assert {flag for flag, _ in options} <= {"-f", "--set"}, words
+            launches.append(build_values(
+                [files[value] for flag, value in options if flag == "-f"],
+                set_values=[value for flag, value in options if flag == "--set"]))
     return launches
 
 
@@ -457,9 +469,9 @@ def documented_template() -> str:
 
 
 def test_the_doc_has_the_examples_this_test_runs() -> None:
-    tasks = [next(e for e in launch if e.startswith("tasks=")) for launch in documented_launches()]
-    assert tasks == ["tasks={http,assess,slack}", "tasks={http,assess,github}",
-                     "tasks={http,assess,notify}", "tasks={http,notify}"]
+    tasks = [launch["tasks"] for launch in documented_launches()]
+    assert tasks == [["http", "assess", "slack"], ["http", "assess", "github"],
+                     ["http", "assess", "notify"], ["http", "notify"]]
 
 
 @pytest.mark.parametrize("index", range(4))
@@ -467,9 +479,10 @@ def test_documented_examples_render_validate_and_notify(
     index: int, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", SECRET)
+    monkeypatch.setenv("HOOKS_TOKEN", SECRET)
     (tmp_path / "token").write_text(SECRET)
     server.templates["release.tpl"] = documented_template()
-    values = build_values(set_values=documented_launches()[index])
+    values = documented_launches()[index]
     data = render_experiment(values, now=datetime(2024, 5, 1, tzinfo=UTC))
     experiment = Experiment.model_validate(data)
     prepare(experiment.spec, TASKS)  # every documented task validates

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -191,8 +192,9 @@ def test_doc_values_example_runs_against_the_sandbox(api: RunningApi, kubeconfig
 
 def test_doc_launch_example_waits_for_the_isvc(api: RunningApi, kubeconfig: Path,
                                                 tmp_path: Path) -> None:
-    (line,) = [ln for b in doc_blocks("shell") for ln in b.splitlines() if ln.startswith("canarist ")]
-    args = [a.strip('"') for a in line.split()[1:]]
+    line = next(ln for b in doc_blocks("shell") for ln in b.splitlines()
+                if ln.startswith("canarist launch "))
+    args = shlex.split(line)[1:]
     args = [re.sub(r"ready\.timeout=\w+", "ready.timeout=2s", a) for a in args]
     add_isvc(api, ready="False", message='Revision "sklearn-iris-predictor-00001" failed')
     done = canarist(args, tmp_path, kubeconfig)
