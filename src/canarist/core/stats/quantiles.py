@@ -31,6 +31,8 @@ class CumulativeCounts:
 
     bounds: npt.NDArray[np.float64]
     counts: npt.NDArray[np.int64]
+    exact: bool = False
+    """Whether every bound is an observed value (exact samples) rather than a bucket's edge."""
 
     @property
     def total(self) -> int:
@@ -39,7 +41,7 @@ class CumulativeCounts:
     @classmethod
     def from_samples(cls, samples: npt.ArrayLike) -> CumulativeCounts:
         values, counts = np.unique(np.asarray(samples, dtype=float), return_counts=True)
-        return cls(values, np.cumsum(counts))
+        return cls(values, np.cumsum(counts), exact=True)
 
     @classmethod
     def from_buckets(cls, buckets: Iterable[tuple[float, float]]) -> CumulativeCounts:
