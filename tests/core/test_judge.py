@@ -116,7 +116,7 @@ def test_histogram_helpers() -> None:
                                HistBucket(lower=0, upper=10, count=1)])
     assert counts.bounds.tolist() == [10, 20] and counts.counts.tolist() == [3, 5]
     mean, sd = histogram_moments(counts)
-    assert sd == pytest.approx(math.sqrt((3 * 4 + 2 * 9) / 4))
+    assert sd == pytest.approx(math.sqrt((3 * 16 + 2 * 36) / 4))
     assert mean == pytest.approx((3 * 5 + 2 * 15) / 5)
     exact = CumulativeCounts.from_samples([1.0, 2.0, 2.0, 3.0])
     assert histogram_moments(exact) == pytest.approx((2.0, math.sqrt(2 / 3)))
