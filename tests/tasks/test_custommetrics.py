@@ -7,6 +7,8 @@ import contextlib
 import copy
 import json
 import logging
+import math
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ from canarist.core.errors import ExperimentFailed, SpecError, TemplateError, Val
 from canarist.core.experiment import Experiment, MetricType, experiment_to_data, parse_experiment
 from canarist.core.yamltext import dump_yaml
 from canarist.runners.engine import RunSettings, prepare, run_experiment
-from canarist.tasks.custommetrics import extract_value
+from canarist.tasks.custommetrics import MetricUnavailable, extract_buckets, extract_value
 from canarist.tasks.registry import TASKS
 from canarist.tasks.templates import (
     builtin_template,
@@ -245,7 +247,7 @@ def test_a_later_loop_appends_and_the_version_count_must_match(tmp_path: Path) -
     ('{{ fail "labels must be a map" }}', "error calling fail: labels must be a map"),
     ("url: x\nmetrics: [\n", "templates.p ({path}): p:3:1: invalid YAML"),
     ("metrics: []\n", "p: url: required"),
-    ("url: x\nmetrics:\n- name: a\n  type: histogram\n  jqExpression: .v\n", "p: metrics[0].type:"),
+    ("url: x\nmetrics:\n- name: a\n  type: summary\n  jqExpression: .v\n", "p: metrics[0].type:"),
     ("url: x\nmetrics:\n- name: a\n  type: gauge\n", "p: metrics[0].jqExpression: required"),
     ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v}\n"
      "- {name: a, type: counter, jqExpression: .v}\n", "metric 'a' is defined twice"),
@@ -396,8 +398,15 @@ def test_render_provider_specs_merges_values_like_the_task() -> None:
     assert first["url"] == "http://prometheus-operated.kfserving-monitoring:9090/api/v1/query"
     assert first["method"] == "GET"
     names = [m["name"] for m in first["metrics"]]
-    assert names == ["request-count", "error-count", "error-rate", "latency-mean", "latency-p90"]
-    p90 = first["metrics"][4]
+    assert names == ["request-count", "error-count", "error-rate", "latency-mean", "latency",
+                     "latency-p90"]
+    histogram = first["metrics"][4]
+    assert histogram["type"] == "histogram"
+    assert histogram["params"] == [{"name": "query", "value": (
+        'sum by (le) (increase(revision_app_request_latencies_bucket'
+        '{revision_name="iris-00002",service_name="iris",}[119s]))')}]
+    assert histogram["jqExpression"] == "[.data.result[] | [.metric.le, .value[1]]]"
+    p90 = first["metrics"][5]
     assert p90["params"] == [{"name": "query", "value": (
         'histogram_quantile(0.9, sum by (le) (increase(revision_app_request_latencies_bucket'
         '{revision_name="iris-00002",service_name="iris",}[119s])))')}]
@@ -527,3 +536,31 @@ def test_a_provider_that_never_answers_cannot_evaluate(tmp_path: Path) -> None:
         f"templates.slow: cannot reach {url}/api/v1/query: timed out after 500ms")
     assert insights_of(exp).unavailable[0]["slow/one"] == \
         f"timed out after 500ms ({url}/api/v1/query)"
+
+
+def test_histogram_buckets_from_prometheus_pairs() -> None:
+    payload = {"data": {"result": [
+        {"metric": {"le": "+Inf"}, "value": [0, "12.4"]},
+        {"metric": {"le": "10"}, "value": [0, "3.2"]},
+        {"metric": {"le": "5"}, "value": [0, "1"]}]}}
+    buckets = extract_buckets(payload, "[.data.result[] | [.metric.le, .value[1]]]")
+    assert [(b.lower, b.upper, b.count) for b in buckets] == [
+        (0, 5, 1), (5, 10, 2), (10, math.inf, 9)]
+    quiet = {"data": {"result": [{"metric": {"le": "+Inf"}, "value": [0, "0"]},
+                                 {"metric": {"le": "5"}, "value": [0, "0"]}]}}
+    assert [(b.upper, b.count) for b in extract_buckets(
+        quiet, "[.data.result[] | [.metric.le, .value[1]]]")] == [(5, 0)]
+
+
+@pytest.mark.parametrize(("payload", "expression", "message"), [
+    ({"v": 3}, ".v", "must yield a list of [upper bound, cumulative count] pairs, got 3"),
+    ({"v": [[1, 2, 3]]}, ".v", "must yield a list of [upper bound, cumulative count] pairs"),
+    ({"v": [["x", 1]]}, ".v", 'bucket upper bound is not a number: "x"'),
+    ({"v": [[1, True]]}, ".v", "bucket count is not a number: true"),
+    ({"v": [[1, 5], [2, 3]]}, ".v", "cumulative count falls at bucket 2.0: not a histogram"),
+    ({"v": [[1, "NaN"]]}, ".v", "is not a number"),
+])
+def test_histogram_buckets_that_are_not_a_histogram_are_unavailable(
+        payload: Any, expression: str, message: str) -> None:
+    with pytest.raises(MetricUnavailable, match=re.escape(message)):
+        extract_buckets(payload, expression)

@@ -111,7 +111,7 @@ def test_the_template_commands(tmp_path: Path) -> None:
     rendered = canarist(shlex.split(lines[1])[1:], tmp_path)
     assert rendered.returncode == 0, rendered.stderr
     specs = list(yaml.safe_load_all(rendered.stdout))
-    assert [len(s["metrics"]) for s in specs] == [8, 8]
+    assert [len(s["metrics"]) for s in specs] == [9, 9]
     assert 'revision_name="sklearn-iris-predictor-default-00001"' in rendered.stdout
     # --raw with the same values file: each version's template output, as the task sees it
     raw = canarist(shlex.split(lines[2])[1:], tmp_path)

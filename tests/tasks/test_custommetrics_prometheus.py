@@ -27,7 +27,9 @@ from tests.servers.remote_write import Series
 
 from canarist.core.errors import ExperimentFailed
 from canarist.core.experiment import Experiment, MetricType, parse_experiment
+from canarist.core.judge import RelativeObjective, compare, evidence
 from canarist.core.metrics import scalar_value
+from canarist.core.stats.compare import Allowance
 from canarist.runners.engine import RunSettings, run_experiment
 from canarist.tasks.registry import TASKS
 
@@ -123,6 +125,11 @@ def seeded(prometheus: PrometheusServer) -> tuple[PrometheusServer, datetime]:
     now_ms = int(time.time() * 1000)
     seed(prometheus, now_ms)
     return prometheus, datetime.fromtimestamp(now_ms / 1000, UTC) - timedelta(seconds=450)
+
+
+def meta_type(insights: Any, name: str) -> MetricType:
+    meta_info: MetricType = insights.metrics_info[name].type
+    return meta_info
 
 
 def prometheus_quantile(q: float, counts: Sequence[float]) -> float:
@@ -234,6 +241,27 @@ def test_the_tutorial_experiment_measures_each_revision_exactly(
     assert meta["kserve-prometheus/latency-p90"].units == "msec"
     assert meta["kserve-prometheus/latency-p90"].description == "90 percentile latency"
 
+    # the latency histogram, bucket by bucket (whole observations of the extrapolated window)
+    for version, revision in enumerate((REV_NEW, REV_OLD)):
+        counts = aggregate(revision)[0]
+        cumulative = [round(sum(counts[: i + 1]) * FACTOR) for i in range(len(counts))]
+        expected = [(lower, upper, after - before) for lower, upper, before, after in zip(
+            [0.0, *BOUNDS[:-1]], BOUNDS, [0, *cumulative[:-1]], cumulative, strict=True)
+            if not (math.isinf(upper) and after == before)]
+        buckets = insights.hist_metric_values[version]["kserve-prometheus/latency"]
+        assert [(b.lower, b.upper, b.count) for b in buckets] == expected
+    assert meta_type(insights, "kserve-prometheus/latency") is MetricType.HISTOGRAM
+
+    # judged on those buckets: the new revision's p90 is not 10 % worse than the old one's
+    objective = RelativeObjective("kserve-prometheus/latency-p90", "upper", Allowance.parse("10%"))
+    found = compare(objective, (0, evidence(insights, 0, objective.metric)),
+                    (1, evidence(insights, 1, objective.metric)), confidence=0.95)
+    assert (found.verdict, found.samples) == ("pass", (610, 1220)), found.reason
+    # and the other way round, the old revision is worse than the new one by far more than 10 %
+    found = compare(objective, (1, evidence(insights, 1, objective.metric)),
+                    (0, evidence(insights, 0, objective.metric)), confidence=0.95)
+    assert found.verdict == "fail", found.reason
+
     # assess: the new revision meets all three SLOs; the old one fails p90 and error-count
     satisfied = insights.slos_satisfied
     assert satisfied is not None
@@ -332,7 +360,7 @@ def test_a_stopped_prometheus_cannot_evaluate_and_every_metric_says_why(
     assert insights is not None
     names = sorted(insights.metrics_info)
     assert names == sorted(f"kserve-prometheus/{n}" for n in (
-        "request-count", "error-count", "error-rate", "latency-mean",
+        "request-count", "error-count", "error-rate", "latency-mean", "latency",
         "latency-p50", "latency-p75", "latency-p90", "latency-p95"))
     for version in (0, 1):
         assert insights.non_hist_metric_values[version] == {}
@@ -368,7 +396,7 @@ def test_every_builtin_query_is_valid_promql_even_with_awkward_labels(
     }), tmp_path)
     insights = exp.result.insights  # type: ignore[union-attr]
     assert insights is not None
-    assert len(insights.metrics_info) == 8 + 8 + 6
+    assert len(insights.metrics_info) == 9 + 9 + 7
     for name, why in insights.unavailable[0].items():
         assert why.startswith("no data: no series of "), (name, why)
         assert why.endswith(' match `port="8080", service_name="we\\"ird\\\\name\\nline é"` '
@@ -418,6 +446,10 @@ def test_istio_prom_and_kserve_raw_on_their_own_metrics(
     assert value(exp, 0, "istio-prom/latency-mean") == pytest.approx(25.0)
     assert value(exp, 0, "istio-prom/latency-p50") == pytest.approx(10.0)  # rank 300 of 300
     assert value(exp, 0, "istio-prom/latency-p90") == pytest.approx(50.0)  # rank 540 of 540
+    assert histogram(exp, "istio-prom/latency") == [
+        (0, 10, round(300 * FACTOR)), (10, 25, round(450 * FACTOR) - round(300 * FACTOR)),
+        (25, 50, round(540 * FACTOR) - round(450 * FACTOR)),
+        (50, 100, round(600 * FACTOR) - round(540 * FACTOR))]
     exp = run(experiment({
         "templates": {"kserve-raw": "kserve-raw"},
         "values": {"latencyPercentiles": [50, 90], "prometheusURL": prometheus.query_url,
@@ -427,6 +459,15 @@ def test_istio_prom_and_kserve_raw_on_their_own_metrics(
     assert value(exp, 0, "kserve-raw/latency-mean") == pytest.approx(12.0)  # 4.8 s / 400, in ms
     assert value(exp, 0, "kserve-raw/latency-p50") == pytest.approx(7.5)  # rank 200: 5 + 5 * 100/200 ms
     assert value(exp, 0, "kserve-raw/latency-p90") == pytest.approx(19.0)  # rank 360: 10 + 15 * 60/100 ms
+    # buckets in seconds become milliseconds
+    assert histogram(exp, "kserve-raw/latency") == [
+        (0, 5, round(100 * FACTOR)), (5, 10, round(300 * FACTOR) - round(100 * FACTOR)),
+        (10, 25, round(400 * FACTOR) - round(300 * FACTOR)), (25, 50, 0)]
+
+
+def histogram(exp: Experiment, name: str) -> list[tuple[float, float, int]]:
+    assert exp.result is not None and exp.result.insights is not None
+    return [(b.lower, b.upper, b.count) for b in exp.result.insights.hist_metric_values[0][name]]
 
 
 def _fresh(revision: str, now_ms: int, seconds: int, step_ms: int,

@@ -140,7 +140,7 @@ def test_the_tutorial_values_give_the_expected_queries() -> None:
         "histogram_quantile(0.75, sum by (le) (increase("
         f"revision_app_request_latencies_bucket{{{matchers}}}[1800s])))")
     assert list(queries) == ["request-count", "error-count", "error-rate", "latency-mean",
-                             "latency-p50", "latency-p75", "latency-p90", "latency-p95"]
+                             "latency", "latency-p50", "latency-p75", "latency-p90", "latency-p95"]
 
 
 @pytest.mark.parametrize(("percentile", "quantile"), [

@@ -65,6 +65,14 @@ def add_histogram(
     insights.unavailable[version].pop(name, None)
 
 
+def set_histogram(
+    insights: Insights, version: int, name: str, buckets: Iterable[HistBucket]
+) -> None:
+    """Replace a histogram: for one measured over a window, each loop sees all the data."""
+    insights.hist_metric_values[version][name] = list(buckets)
+    insights.unavailable[version].pop(name, None)
+
+
 def mark_unavailable(insights: Insights, version: int, name: str, reason: str) -> None:
     """Record why `name` has no value for `version` in this loop (shown by reports, used by assess)."""
     insights.unavailable[version][name] = reason

@@ -20,6 +20,7 @@ shared, evenly spaced grid (percent of observations per bin) and as a CDF.
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,8 +119,8 @@ def from_buckets(version: int, label: str, buckets: Sequence[HistBucket]) -> Dis
     them), so the same bucket may appear more than once; its counts add up."""
     merged: dict[tuple[float, float], int] = {}
     for bucket in buckets:
-        if bucket.count <= 0:
-            continue
+        if bucket.count <= 0 or not math.isfinite(bucket.upper):
+            continue  # the +Inf bucket of a Prometheus histogram has no width to draw
         lower, upper = sorted((bucket.lower, bucket.upper))
         if upper == lower:
             upper = lower + max(abs(lower) * 1e-9, 1e-9)

@@ -3,7 +3,10 @@
 For every provider (`templates`: name -> URL, built-in name or file) and every version, the
 template is rendered with the version's values into a provider spec; each metric's query is
 sent, its jq expression picks the number out of the JSON answer, and the value is recorded
-as `<provider>/<metric>`. Queries run concurrently, each with a timeout.
+as `<provider>/<metric>`. Queries run concurrently, each with a timeout. A `histogram`
+metric's expression yields Prometheus-style buckets instead of a number: a list of
+`[upper bound, cumulative count]` pairs (`le` and the count, as strings or numbers), which
+relative objectives judge on (see canarist.core.judge).
 
 The task fails when a template URL cannot be fetched (exit 3), when no query of a provider
 could reach it at all (every one refused, unresolvable or timed out: exit 3), or when a
@@ -50,9 +53,15 @@ from canarist.backends.prometheus_series import EmptyLookup, explain_empty
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
 from canarist.core.errors import CanaristError, InputError, UnavailableError
-from canarist.core.experiment import Insights, MetricMeta, MetricType
+from canarist.core.experiment import HistBucket, Insights, MetricMeta, MetricType
 from canarist.core.fields import Duration
-from canarist.core.insights import add_value, ensure_insights, mark_unavailable, register_metric
+from canarist.core.insights import (
+    add_value,
+    ensure_insights,
+    mark_unavailable,
+    register_metric,
+    set_histogram,
+)
 from canarist.core.metrics import MetricCatalog
 from canarist.core.validation import Location
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs, log
@@ -214,6 +223,10 @@ async def run(inputs: CustomMetricsInputs, ctx: TaskContext) -> None:
             add_value(insights, query.version, query.full_name, outcome)
             log.info("%s: %s for version %d: %s", ctx.log_prefix(), query.full_name,
                      query.version, outcome)
+        elif isinstance(outcome, list):
+            set_histogram(insights, query.version, query.full_name, outcome)
+            log.info("%s: %s for version %d: %d observations in %d buckets", ctx.log_prefix(),
+                     query.full_name, query.version, sum(b.count for b in outcome), len(outcome))
         else:
             mark_unavailable(insights, query.version, query.full_name, outcome.reason)
             log.warning("%s: %s for version %d is unavailable: %s", ctx.log_prefix(),
@@ -222,7 +235,7 @@ async def run(inputs: CustomMetricsInputs, ctx: TaskContext) -> None:
 
 
 def _fail_if_unreachable(inputs: CustomMetricsInputs, queries: list[_Query],
-                         outcomes: list[float | _Failed]) -> None:
+                         outcomes: list[_Outcome]) -> None:
     """UnavailableError when every query of a provider failed to reach it."""
     for provider in inputs.templates:
         failed = [(q, o) for q, o in zip(queries, outcomes, strict=True) if q.provider == provider]
@@ -282,7 +295,7 @@ def _register(insights: Insights, queries: list[_Query], num_versions: int) -> N
     for query in queries:
         meta = MetricMeta(
             description=query.metric.description,
-            type=MetricType.COUNTER if query.metric.type == "counter" else MetricType.GAUGE,
+            type=_METRIC_TYPES[query.metric.type],
             units=query.metric.units or None,
         )
         register_metric(insights, query.full_name, meta)
@@ -293,9 +306,14 @@ def _register(insights: Insights, queries: list[_Query], num_versions: int) -> N
                              "the template does not define this metric for this version")
 
 
+_METRIC_TYPES: Final = {"counter": MetricType.COUNTER, "gauge": MetricType.GAUGE,
+                        "histogram": MetricType.HISTOGRAM}
+_Outcome = float | list[HistBucket] | _Failed
+
+
 async def _measure(query: _Query, client: MetricsHttpClient, empty: _EmptyResults,
-                   ctx: TaskContext) -> float | _Failed:
-    """The metric's value, or why it is unavailable."""
+                   ctx: TaskContext) -> _Outcome:
+    """The metric's value (or buckets), or why it is unavailable."""
     request = HttpQuery(
         method=query.spec.method, url=query.spec.url,
         params=[(p.name, p.value) for p in query.metric.params],
@@ -306,6 +324,8 @@ async def _measure(query: _Query, client: MetricsHttpClient, empty: _EmptyResult
               client.redact(json.dumps(dict(request.params)) if request.params else "(no params)"))
     try:
         payload = await client.query_json(request)
+        if query.metric.type == "histogram":
+            return extract_buckets(payload, query.metric.jq_expression)
         return extract_value(payload, query.metric.jq_expression)
     except (ConnectFailed, QueryTimeout) as exc:
         return _Failed(exc.reason, unreachable=True)
@@ -332,17 +352,56 @@ def _compile(expression: str) -> Any:
 
 def extract_value(payload: Any, expression: str) -> float:
     """The first output of `expression` on `payload` as a finite float, else MetricUnavailable."""
+    return _to_float(payload, _first_output(payload, expression))
+
+
+def _first_output(payload: Any, expression: str) -> Any:
     try:
         program = _compile(expression)
     except ValueError as exc:
         raise MetricUnavailable(f"invalid jqExpression {expression!r}: {_jq_message(exc)}") from None
     try:
-        output = program.input_value(payload).first()
+        return program.input_value(payload).first()
     except StopIteration:
         raise _explain(payload, f"jqExpression {expression!r} produced no output") from None
     except ValueError as exc:
         raise _explain(payload, f"jqExpression {expression!r} failed: {_jq_message(exc)}") from None
-    return _to_float(payload, output)
+
+
+def extract_buckets(payload: Any, expression: str) -> list[HistBucket]:
+    """Histogram buckets from the `[upper bound, cumulative count]` pairs `expression` yields.
+
+    Bounds may be `+Inf`; counts are rounded to whole observations (Prometheus' `increase`
+    extrapolates to the window's edges). The +Inf bucket is kept only when it holds any.
+    """
+    output = _first_output(payload, expression)
+    if output == []:
+        raise _explain(payload, "no buckets")
+    if not isinstance(output, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 for pair in output):
+        raise MetricUnavailable("a histogram's jqExpression must yield a list of "
+                                f"[upper bound, cumulative count] pairs, got {_excerpt(output)}")
+    pairs = sorted((_bucket_number(upper, "upper bound"), _bucket_number(count, "count"))
+                   for upper, count in output)
+    buckets: list[HistBucket] = []
+    lower, below = 0.0, 0
+    for upper, cumulative in pairs:
+        if math.isnan(upper) or math.isinf(cumulative) or math.isnan(cumulative):
+            raise MetricUnavailable(f"bucket [{upper}, {cumulative}] is not a number")
+        count = round(cumulative) - below
+        if count < 0:
+            raise MetricUnavailable(f"cumulative count falls at bucket {upper}: not a histogram")
+        if not (math.isinf(upper) and count == 0):
+            buckets.append(HistBucket(lower=lower, upper=upper, count=count))
+        lower, below = upper, round(cumulative)
+    return buckets
+
+
+def _bucket_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not (
+            isinstance(value, int | float) or (isinstance(value, str) and _GO_FLOAT.match(value))):
+        raise MetricUnavailable(f"bucket {what} is not a number: {_excerpt(value)}")
+    return float(value)
 
 
 def _to_float(payload: Any, output: Any) -> float:

@@ -351,7 +351,7 @@ class DiagnoseSpec(_SpecModel):
 class MetricSpec(_SpecModel):
     name: str
     description: str = ""
-    type: Literal["counter", "gauge"]
+    type: Literal["counter", "gauge", "histogram"]
     units: str | None = None
     params: list[ParamSpec] = Field(default_factory=list)
     body: str | None = None

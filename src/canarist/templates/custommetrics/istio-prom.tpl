@@ -104,6 +104,19 @@ metrics:
     series: |-
       istio_request_duration_milliseconds_count{ {{- template "labels" . -}} }
     window: {{ $window }}
+- name: latency
+  type: histogram
+  description: Latency histogram (request duration buckets over the window)
+  units: msec
+  params:
+  - name: query
+    value: |-
+      sum by (le) (increase(istio_request_duration_milliseconds_bucket{ {{- template "labels" . -}} }[{{ $window }}]))
+  jqExpression: '[.data.result[] | [.metric.le, .value[1]]]'
+  diagnose:
+    series: |-
+      istio_request_duration_milliseconds_count{ {{- template "labels" . -}} }
+    window: {{ $window }}
 {{- range $p := default (list 50 90 95 99) .latencyPercentiles }}
 - name: latency-p{{ $p }}
   type: gauge

@@ -104,6 +104,19 @@ metrics:
     series: |-
       revision_app_request_latencies_count{ {{- template "labels" . -}} }
     window: {{ $window }}
+- name: latency
+  type: histogram
+  description: Latency histogram (request latency buckets over the window)
+  units: msec
+  params:
+  - name: query
+    value: |-
+      sum by (le) (increase(revision_app_request_latencies_bucket{ {{- template "labels" . -}} }[{{ $window }}]))
+  jqExpression: '[.data.result[] | [.metric.le, .value[1]]]'
+  diagnose:
+    series: |-
+      revision_app_request_latencies_count{ {{- template "labels" . -}} }
+    window: {{ $window }}
 {{- range $p := default (list 50 90 95 99) .latencyPercentiles }}
 - name: latency-p{{ $p }}
   type: gauge

@@ -76,6 +76,19 @@ metrics:
     series: |-
       request_predict_seconds_count{ {{- template "labels" . -}} }
     window: {{ $window }}
+- name: latency
+  type: histogram
+  description: Prediction latency histogram (buckets over the window)
+  units: msec
+  params:
+  - name: query
+    value: |-
+      sum by (le) (increase(request_predict_seconds_bucket{ {{- template "labels" . -}} }[{{ $window }}]))
+  jqExpression: '[.data.result[] | [(.metric.le | if . == "+Inf" then . else tonumber * 1000 end), .value[1]]]'
+  diagnose:
+    series: |-
+      request_predict_seconds_count{ {{- template "labels" . -}} }
+    window: {{ $window }}
 {{- range $p := default (list 50 90 95 99) .latencyPercentiles }}
 - name: latency-p{{ $p }}
   type: gauge
