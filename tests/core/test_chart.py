@@ -671,16 +671,17 @@ ERRORS: list[tuple[list[str], list[str]]] = [
       'got "v"']),
     # assess
     (["tasks={assess}"],
-     ["assess.SLOs: please set at least one SLO, e.g. assess.SLOs.upper.http/latency-mean=50"]),
+     ["assess.SLOs: please set at least one SLO, e.g. assess.SLOs.upper.http/latency-mean=50, "
+      "or a relative objective, e.g. assess.relative.upper.http/latency-p90=20%"]),
     (["tasks={assess}", "assess.SLOs=x"],
      ['assess.SLOs: expected a map with upper and lower, got "x"']),
     (["tasks={assess}", "assess.SLOs.upper.a/b=1", "assess.rewards.max={a}",
       "assess.SLOs.middle.a/b=1"],
-     ['assess.rewards: unknown key "rewards"; expected one of SLOs',
+     ['assess.rewards: unknown key "rewards"; expected one of SLOs, relative, baseline, '
+      'confidence',
       'assess.SLOs.middle: unknown key "middle"; expected one of upper, lower']),
     (["tasks={assess}", "assess.SLOs.upper={a}"],
-     ["assess.SLOs.upper: expected a map from metric name to limit, got a list",
-      "assess.SLOs: please set at least one SLO, e.g. assess.SLOs.upper.http/latency-mean=50"]),
+     ["assess.SLOs.upper: expected a map from metric name to limit, got a list"]),
     (["tasks={assess}", "assess.SLOs.upper.http/latency-mean=fast",
       "assess.SLOs.lower.latency=true", "assess.SLOs.lower.a/b=nan"],
      ['assess.SLOs.upper.http/latency-mean: expected a number, got "fast"',

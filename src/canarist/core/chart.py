@@ -497,48 +497,67 @@ class _Renderer:
         section = self.section("assess")
         if section is None:
             return []
-        self.unknown_keys("assess", section, ("SLOs",))
-        slos = section.get("SLOs")
-        if slos is not None and not isinstance(slos, dict):
-            self.problem("assess.SLOs", f"expected a map with upper and lower, got {_show(slos)}")
-            return []
-        slos = slos or {}
-        self.unknown_keys("assess.SLOs", slos, ("upper", "lower"))
-        with_slos: dict[str, list[dict[str, Any]]] = {}
+        self.unknown_keys("assess", section, ("SLOs", "relative", "baseline", "confidence"))
         renames: dict[tuple[str | int, ...], str] = {}
-        for side in ("upper", "lower"):
-            limits = slos.get(side)
-            if limits is None:
-                continue
-            if not isinstance(limits, dict):
-                self.problem(
-                    _key("assess", "SLOs", side),
-                    f"expected a map from metric name to limit, got {_show(limits)}",
-                )
-                continue
-            listed: list[dict[str, Any]] = []
-            # Go ranges over map keys in byte order; for str, code point order is the same.
-            for metric in sorted(limits):
-                key = _key("assess", "SLOs", side, metric)
-                if not is_valid_name(metric):
-                    self.problem(key, NAME_RULE)
-                limit = _number(limits[metric])
-                if limit is None:
-                    self.problem(key, f"expected a number, got {_show(limits[metric])}")
-                    continue
-                for field in ("metric", "limit"):
-                    renames[("SLOs", side, len(listed), field)] = key
-                listed.append({"metric": metric, "limit": limit})
-            if listed:
-                with_slos[side] = listed
-        if not with_slos and not any(
-            isinstance(slos.get(side), dict) and slos[side] for side in ("upper", "lower")
+        known_problems = len(self.problems)
+        with_: dict[str, Any] = {"SLOs": self.objectives(section, "SLOs", "limit", renames)}
+        relative = self.objectives(section, "relative", "allowance", renames)
+        if relative:
+            with_["relative"] = relative
+            if not with_["SLOs"]:
+                del with_["SLOs"]
+        for key in ("baseline", "confidence"):
+            if key in section:
+                with_[key] = section[key]
+                renames[(key,)] = _key("assess", key)
+        if len(self.problems) == known_problems and not with_.get("SLOs") and not relative and not any(
+            isinstance(section.get(kind), dict) and any(
+                isinstance(section[kind].get(side), dict) and section[kind][side]
+                for side in ("upper", "lower"))
+            for kind in ("SLOs", "relative")
         ):
             self.problem(
                 "assess.SLOs",
-                "please set at least one SLO, e.g. assess.SLOs.upper.http/latency-mean=50",
+                "please set at least one SLO, e.g. assess.SLOs.upper.http/latency-mean=50, or "
+                "a relative objective, e.g. assess.relative.upper.http/latency-p90=20%",
             )
-        return [({"task": "assess", "with": {"SLOs": with_slos}}, ValuesKeys("assess", renames))]
+        return [({"task": "assess", "with": with_}, ValuesKeys("assess", renames))]
+
+    def objectives(self, section: Mapping[str, Any], kind: str, field: str,
+                   renames: dict[tuple[str | int, ...], str]) -> dict[str, list[dict[str, Any]]]:
+        """`assess.<kind>.upper|lower` maps from metric to limit or allowance, as lists in
+        metric order (Go ranges over map keys in byte order)."""
+        given = section.get(kind)
+        if given is None:
+            return {}
+        if not isinstance(given, dict):
+            self.problem(_key("assess", kind), f"expected a map with upper and lower, got {_show(given)}")
+            return {}
+        self.unknown_keys(_key("assess", kind), given, ("upper", "lower"))
+        listed_sides: dict[str, list[dict[str, Any]]] = {}
+        for side in ("upper", "lower"):
+            entries = given.get(side)
+            if entries is None:
+                continue
+            if not isinstance(entries, dict):
+                self.problem(_key("assess", kind, side),
+                             f"expected a map from metric name to {field}, got {_show(entries)}")
+                continue
+            listed: list[dict[str, Any]] = []
+            for metric in sorted(entries):
+                key = _key("assess", kind, side, metric)
+                if not is_valid_name(metric):
+                    self.problem(key, NAME_RULE)
+                value = entries[metric] if field == "allowance" else _number(entries[metric])
+                if value is None:
+                    self.problem(key, f"expected a number, got {_show(entries[metric])}")
+                    continue
+                for name in ("metric", field):
+                    renames[(kind, side, len(listed), name)] = key
+                listed.append({"metric": metric, field: value})
+            if listed:
+                listed_sides[side] = listed
+        return listed_sides
 
     # -- notifications ---------------------------------------------------------------------
 

@@ -99,6 +99,24 @@ class VersionName(LenientModel):
     track: str = ""
 
 
+class ComparisonRecord(LenientModel):
+    """canarist: the verdict on one relative objective for one candidate (see core.judge)."""
+
+    metric: str
+    candidate: int
+    baseline: int
+    direction: Literal["upper", "lower"]
+    allowance: str
+    verdict: Literal["pass", "fail", "inconclusive"]
+    estimate: float | None = None
+    interval: tuple[float | None, float | None] | None = None
+    """The change's interval (None: unbounded on that side), intersected over every look so far:
+    each look's interval holds the truth at every look at once, so their intersection does too."""
+    samples: dict[str, int] = Field(default_factory=dict)
+    reason: str = ""
+    looks: int = 1
+
+
 class Insights(LenientModel):
     """Per-version metrics and SLO verdicts. Every per-version list has `numVersions` entries."""
 
@@ -121,6 +139,8 @@ class Insights(LenientModel):
     # canarist: failed requests of the latest load test by provider (`http`, `grpc-<id>`),
     # by status, most frequent first.
     errors: list[dict[str, list[ErrorCount]]] = Field(default_factory=list, alias="errors")
+    # canarist: relative objectives judged by `assess`, candidate against baseline.
+    comparisons: list[ComparisonRecord] = Field(default_factory=list, alias="comparisons")
 
     @model_validator(mode="after")
     def _fill_per_version_lists(self) -> Insights:

@@ -15,9 +15,12 @@ from pydantic import AfterValidator, BeforeValidator, Field
 
 from canarist.core.durations import duration_problem, parse_duration
 from canarist.core.metrics import NAME_RULE, is_valid_name
+from canarist.core.stats.compare import Allowance
 from canarist.core.validation import show_value
 
 __all__ = [
+    "AllowanceText",
+    "Confidence",
     "Duration",
     "FiniteNumber",
     "MetricName",
@@ -102,3 +105,26 @@ def _body(value: Any) -> Any:
 
 RequestBody = Annotated[str, BeforeValidator(_body)]
 """A request body: text, or a JSON object sent serialized."""
+
+
+def _allowance(value: Any) -> Any:
+    try:
+        return Allowance.parse(value).text
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+
+
+AllowanceText = Annotated[str, BeforeValidator(_allowance)]
+"""How much worse a candidate may be than its baseline: `20%` or a plain number (`5`),
+kept as the user wrote it."""
+
+
+def _confidence(value: float) -> float:
+    if not 0.5 <= value < 1:
+        raise ValueError(f"expected a confidence level of at least 0.5 and below 1, such as "
+                         f"0.95, got {value:g}")
+    return value
+
+
+Confidence = Annotated[float, AfterValidator(_confidence)]
+"""A confidence level in [0.5, 1)."""

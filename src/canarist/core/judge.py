@@ -16,10 +16,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from canarist.core.experiment import HistBucket, Insights
+from canarist.core.experiment import ComparisonRecord, HistBucket, Insights
 from canarist.core.gofmt import format_value
 from canarist.core.metrics import scalar_value
-from canarist.core.stats.compare import Allowance, Change, Direction, Interval, Outcome, change
+from canarist.core.stats.compare import (
+    Allowance,
+    Change,
+    Direction,
+    Interval,
+    Outcome,
+    change,
+    verdict,
+)
 from canarist.core.stats.quantiles import CumulativeCounts, quantile_estimate, quantile_interval
 from canarist.core.stats.sequences import mean_radius, proportion_interval
 
@@ -95,7 +103,7 @@ def compare(objective: RelativeObjective, candidate: tuple[int, Evidence],
     alpha = (1 - confidence) / 2
     samples = (c_data.size, b_data.size)
 
-    def verdict(outcome: Outcome, reason: str, found: Change | None = None) -> Comparison:
+    def judged(outcome: Outcome, reason: str, found: Change | None = None) -> Comparison:
         return Comparison(
             metric=objective.metric, candidate=c_index, baseline=b_index,
             direction=objective.direction, allowance=objective.allowance.text, verdict=outcome,
@@ -105,9 +113,9 @@ def compare(objective: RelativeObjective, candidate: tuple[int, Evidence],
 
     for index, data in ((c_index, c_data), (b_index, b_data)):
         if data.missing:
-            return verdict("inconclusive", f"version {index}: {data.missing}")
+            return judged("inconclusive", f"version {index}: {data.missing}")
         if data.size == 0:
-            return verdict("inconclusive", f"version {index} received no requests")
+            return judged("inconclusive", f"version {index} received no requests")
     c_est, b_est = (_estimate(objective.metric, data, alpha) for data in (c_data, b_data))
     found = change(c_est.value, b_est.value, c_est.interval, b_est.interval,
                    objective.allowance, objective.direction)
@@ -115,8 +123,8 @@ def compare(objective: RelativeObjective, candidate: tuple[int, Evidence],
         finest = change(c_est.value, b_est.value, c_est.resolution, b_est.resolution,
                         objective.allowance, objective.direction)
         if finest.outcome == "inconclusive":
-            return verdict("inconclusive", _coarse_reason(objective, c_est, b_est), found)
-    return verdict(found.outcome, _reason(objective, found, samples, confidence), found)
+            return judged("inconclusive", _coarse_reason(objective, c_est, b_est), found)
+    return judged(found.outcome, _reason(objective, found, samples, confidence), found)
 
 
 @dataclass(frozen=True)
@@ -258,3 +266,46 @@ def _number(value: float) -> str:
     if math.isinf(value):
         return "+inf" if value > 0 else "-inf"
     return f"{value:+.4g}"
+
+
+def record(found: Comparison, earlier: ComparisonRecord | None,
+           objective: RelativeObjective) -> ComparisonRecord:
+    """The comparison as stored in the result, its interval intersected with the earlier
+    looks' when there are any: every look's interval holds the true change at every look at
+    once (with the stated confidence), so their intersection does too and can only narrow."""
+    stored = ComparisonRecord(
+        metric=found.metric, candidate=found.candidate, baseline=found.baseline,
+        direction=found.direction, allowance=found.allowance, verdict=found.verdict,
+        estimate=found.estimate, interval=_bounded(found.interval),
+        samples={"candidate": found.samples[0], "baseline": found.samples[1]},
+        reason=found.reason)
+    if earlier is None:
+        return stored
+    looks = earlier.looks + 1
+    if earlier.interval is None or found.interval is None:
+        return stored.model_copy(update={"looks": looks})
+    low = max(found.interval[0], _unbounded(earlier.interval[0], -math.inf))
+    high = min(found.interval[1], _unbounded(earlier.interval[1], math.inf))
+    if low > high:  # disjoint only if a version changed between looks: trust the latest
+        return stored.model_copy(update={"looks": looks})
+    narrowed = Interval(low, high)
+    outcome = verdict(narrowed, objective.allowance, objective.direction)
+    reason = found.reason
+    if (low, high) != found.interval:
+        show = _percent if objective.allowance.relative else _number
+        reason = (f"{reason}; with the {looks - 1} earlier look(s), between {show(low)} and "
+                  f"{show(high)}: {outcome}")
+    return stored.model_copy(update={"interval": _bounded((low, high)), "verdict": outcome,
+                                     "reason": reason, "looks": looks})
+
+
+def _bounded(interval: tuple[float, float] | None) -> tuple[float | None, float | None] | None:
+    """An interval as stored: None stands for an unbounded end (YAML and JSON have no inf)."""
+    if interval is None:
+        return None
+    low, high = interval
+    return (None if math.isinf(low) else low, None if math.isinf(high) else high)
+
+
+def _unbounded(end: float | None, infinity: float) -> float:
+    return infinity if end is None else end

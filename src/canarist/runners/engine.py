@@ -28,6 +28,7 @@ from canarist.core.errors import (
 )
 from canarist.core.experiment import Experiment, FailedTask, TaskEntry, new_result, parse_experiment
 from canarist.core.expressions import Expression, compile_expression
+from canarist.core.judge import evidence_needed
 from canarist.core.metrics import MetricCatalog
 from canarist.core.validation import Location, ValuesKeys, closest, show_value, spell_key
 from canarist.core.validation import problems as validation_problems
@@ -144,15 +145,25 @@ def _unrecorded_slo_metrics(prepared: list[PreparedTask], checks: list[TaskCheck
         catalog = catalog | check.metrics
     problems: list[str] = []
     for task in prepared:
-        slos = getattr(task.inputs, "slos", None) if task.entry.task == "assess" else None
-        if slos is None:
+        if task.entry.task != "assess":
             continue
-        for side in ("upper", "lower"):
-            for position, slo in enumerate(getattr(slos, side)):
-                if not catalog.records(slo.metric):
-                    problems.append(f"{key(task.number - 1, ('SLOs', side, position, 'metric'))}: "
-                                    f"{catalog.unknown_reason(slo.metric)}")
+        for kind in ("SLOs", "relative"):
+            objectives = getattr(task.inputs, "slos" if kind == "SLOs" else kind, None)
+            for side in ("upper", "lower") if objectives is not None else ():
+                for position, objective in enumerate(getattr(objectives, side)):
+                    where = key(task.number - 1, (kind, side, position, "metric"))
+                    problems.extend(f"{where}: {reason}" for reason in _unrecorded(
+                        catalog, objective.metric, relative=kind == "relative"))
     return problems
+
+
+def _unrecorded(catalog: MetricCatalog, metric: str, *, relative: bool) -> list[str]:
+    if not catalog.records(metric):
+        return [catalog.unknown_reason(metric)]
+    if relative:
+        return [f"no task in this experiment records {name}, the data {metric} is judged on"
+                for name in evidence_needed(metric) if not catalog.records(name)]
+    return []
 
 
 def experiment_from_values(

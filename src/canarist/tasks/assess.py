@@ -1,15 +1,22 @@
-"""`assess`: check each version's latest metric values against upper and lower SLO limits."""
+"""`assess`: check each version against absolute SLO limits and, with relative objectives,
+judge each candidate against the baseline (see canarist.core.judge)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
 
-from canarist.core.errors import TaskError
-from canarist.core.experiment import SLO, SLOLimits, SLOsSatisfied
-from canarist.core.fields import FiniteNumber, MetricName
+from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator
+
+from canarist.core.errors import InputError, TaskError
+from canarist.core.experiment import SLO, ComparisonRecord, Insights, SLOLimits, SLOsSatisfied
+from canarist.core.fields import AllowanceText, Confidence, FiniteNumber, MetricName
 from canarist.core.insights import set_slos
+from canarist.core.judge import Comparison, RelativeObjective, compare, evidence, judgeable, record
 from canarist.core.metrics import scalar_value
+from canarist.core.stats.compare import Allowance
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
+
+DEFAULT_CONFIDENCE = 0.95
 
 
 class SLOInput(TaskInputs):
@@ -22,8 +29,48 @@ class SLOsInput(TaskInputs):
     lower: list[SLOInput] = Field(default_factory=list)
 
 
+class RelativeInput(TaskInputs):
+    metric: MetricName
+    allowance: AllowanceText
+
+    @field_validator("metric", mode="after")
+    @classmethod
+    def _judgeable(cls, value: str) -> str:
+        if not judgeable(value):
+            provider = value.split("/")[0]
+            raise ValueError(f"{value} cannot be judged against a baseline; relative objectives "
+                             f"take {provider}/latency-pNN (e.g. {provider}/latency-p90), "
+                             f"{provider}/latency-mean or {provider}/error-rate")
+        return value
+
+
+class RelativeInputs(TaskInputs):
+    upper: list[RelativeInput] = Field(default_factory=list)
+    lower: list[RelativeInput] = Field(default_factory=list)
+
+
 class AssessInputs(TaskInputs):
     slos: SLOsInput | None = Field(default=None, alias="SLOs")
+    relative: RelativeInputs | None = None
+    baseline: NonNegativeInt | None = Field(default=None, validate_default=True)
+    confidence: Confidence = DEFAULT_CONFIDENCE
+
+    @field_validator("baseline", mode="after")
+    @classmethod
+    def _baseline_for_relative(cls, value: int | None, info: ValidationInfo) -> int | None:
+        relative = info.data.get("relative")
+        if value is None and relative is not None and (relative.upper or relative.lower):
+            raise ValueError("relative objectives compare candidates with a baseline: set it to "
+                             "the baseline's version number, e.g. --set assess.baseline=1")
+        return value
+
+    def objectives(self) -> list[RelativeObjective]:
+        if self.relative is None:
+            return []
+        sides: tuple[tuple[Literal["upper", "lower"], list[RelativeInput]], ...] = (
+            ("upper", self.relative.upper), ("lower", self.relative.lower))
+        return [RelativeObjective(o.metric, side, Allowance.parse(o.allowance))
+                for side, listed in sides for o in listed]
 
 
 async def run(inputs: AssessInputs, ctx: TaskContext) -> None:
@@ -31,12 +78,18 @@ async def run(inputs: AssessInputs, ctx: TaskContext) -> None:
     if insights is None:
         raise TaskError("uninitialized insights within experiment; "
                         "run a metrics task (http, grpc, custommetrics) before assess")
+    _assess_slos(inputs, insights, ctx)
+    _judge_relative(inputs, insights, ctx)
+
+
+def _assess_slos(inputs: AssessInputs, insights: Insights, ctx: TaskContext) -> None:
     slos = SLOLimits(
         upper=[SLO(metric=s.metric, limit=s.limit) for s in (inputs.slos.upper if inputs.slos else [])],
         lower=[SLO(metric=s.metric, limit=s.limit) for s in (inputs.slos.lower if inputs.slos else [])],
     )
     if slos.is_empty() or insights.num_versions == 0:
-        log.warning("%s: no SLOs or no versions to assess", ctx.log_prefix())
+        if not inputs.objectives():
+            log.warning("%s: no SLOs or no versions to assess", ctx.log_prefix())
         return
     set_slos(insights, slos)
     versions = range(insights.num_versions)
@@ -59,6 +112,37 @@ async def run(inputs: AssessInputs, ctx: TaskContext) -> None:
     insights.slos_satisfied = SLOsSatisfied(
         upper=verdicts(slos.upper, upper=True), lower=verdicts(slos.lower, upper=False)
     )
+
+
+def _judge_relative(inputs: AssessInputs, insights: Insights, ctx: TaskContext) -> None:
+    """Judge every candidate against the baseline on every relative objective; a looping
+    experiment narrows each interval with those of its earlier looks."""
+    objectives = inputs.objectives()
+    if not objectives or inputs.baseline is None:
+        return
+    baseline = inputs.baseline
+    if baseline >= insights.num_versions:
+        raise InputError(f"assess.baseline: there is no version {baseline}; the experiment has "
+                         f"{insights.num_versions} version(s), numbered from 0")
+    earlier = {_key(r): r for r in insights.comparisons}
+    records: list[ComparisonRecord] = []
+    for objective in objectives:
+        for candidate in range(insights.num_versions):
+            if candidate == baseline:
+                continue
+            found = compare(objective, (candidate, evidence(insights, candidate, objective.metric)),
+                            (baseline, evidence(insights, baseline, objective.metric)),
+                            inputs.confidence)
+            stored = record(found, earlier.get(_key(found)), objective)
+            records.append(stored)
+            log.info("%s: %s, %s against %s: %s: %s", ctx.log_prefix(), objective.metric,
+                     insights.version_label(candidate), insights.version_label(baseline),
+                     stored.verdict, stored.reason)
+    insights.comparisons = records
+
+
+def _key(found: ComparisonRecord | Comparison) -> tuple[str, int, int, str, str]:
+    return (found.metric, found.candidate, found.baseline, found.direction, found.allowance)
 
 
 TASK = TaskDefinition(name="assess", inputs=AssessInputs, run=run)

@@ -79,6 +79,7 @@ def load_check(providers: Iterable[str], sep: str) -> TaskCheck:
     prefixes: set[str] = set()
     for provider in providers:
         names.update(_scalar_names(provider, sep, DEFAULT_PERCENTILES))
+        names.add(f"{provider}/latency")  # the histogram
         prefixes.add(f"{provider}/latency{sep}p")
     return TaskCheck(MetricCatalog(frozenset(names), frozenset(prefixes)))
 

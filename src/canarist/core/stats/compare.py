@@ -87,13 +87,17 @@ def change(candidate: float | None, baseline: float | None, candidate_interval: 
     else:
         low, high = c.low - b.high, c.high - b.low
         estimate = None if candidate is None or baseline is None else candidate - baseline
+    interval = Interval(low, high)
+    return Change(estimate, interval, verdict(interval, allowance, direction))
+
+
+def verdict(interval: Interval, allowance: Allowance, direction: Direction) -> Outcome:
+    """pass, fail or inconclusive for the interval of a change against the allowance."""
     if direction == "upper":
-        outcome: Outcome = ("pass" if high <= allowance.amount
-                            else "fail" if low > allowance.amount else "inconclusive")
-    else:
-        outcome = ("pass" if low >= -allowance.amount
-                   else "fail" if high < -allowance.amount else "inconclusive")
-    return Change(estimate, Interval(low, high), outcome)
+        return ("pass" if interval.high <= allowance.amount
+                else "fail" if interval.low > allowance.amount else "inconclusive")
+    return ("pass" if interval.low >= -allowance.amount
+            else "fail" if interval.high < -allowance.amount else "inconclusive")
 
 
 def _least_ratio(candidate_low: float, baseline_high: float) -> float:
