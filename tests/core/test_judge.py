@@ -132,3 +132,13 @@ def test_judgeable(metric: str, ok: bool) -> None:
 def test_evidence_sizes() -> None:
     assert Evidence(errors=1, requests=10).size == 10
     assert Evidence().size == 0
+
+
+def test_the_recorded_mean_is_used_when_it_describes_the_same_requests() -> None:
+    insights = two_versions(RNG.lognormal(np.log(20), 0.4, 500), BASELINE, edges=COARSE)
+    insights.metrics_info["http/latency-mean"] = MetricMeta(type=MetricType.GAUGE)
+    insights.non_hist_metric_values[0]["http/latency-mean"] = [21.5]
+    assert evidence(insights, 0, "http/latency-mean").mean == 21.5
+    # a second loop's buckets: the latest mean no longer describes the whole histogram
+    insights.hist_metric_values[0]["http/latency"] += buckets(RNG.lognormal(3, 0.4, 500), COARSE)
+    assert evidence(insights, 0, "http/latency-mean").mean is None

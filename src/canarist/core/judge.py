@@ -50,6 +50,9 @@ class Evidence:
     histogram: CumulativeCounts | None = None
     errors: int | None = None
     requests: int | None = None
+    mean: float | None = None
+    """The exact mean when a metric records it (a histogram's sum over its count); the
+    histogram's bucket midpoints give it otherwise."""
     missing: str = ""
     """Why the data is not there, when it is not."""
 
@@ -150,6 +153,8 @@ def _estimate(metric: str, data: Evidence, alpha: float) -> _Estimate:
         if data.histogram is None:
             raise ValueError(f"{metric}: no latency histogram")
         mean, sd = histogram_moments(data.histogram)
+        if data.mean is not None:
+            mean = data.mean
         radius = mean_radius(sd, data.histogram.total, alpha)
         return _Estimate(mean, Interval(max(0.0, mean - radius), mean + radius))
     if data.errors is None or data.requests is None:
@@ -187,7 +192,12 @@ def evidence(insights: Insights, version: int, metric: str) -> Evidence:
             reason = insights.unavailable[version].get(metric) or insights.unavailable[
                 version].get(base) or f"no latency histogram {base} was recorded"
             return Evidence(missing=reason)
-        return Evidence(histogram=histogram_counts(buckets))
+        # The recorded mean describes the same requests as the histogram only when the
+        # histogram holds one measurement (a load test's buckets accumulate over loops).
+        one_measurement = len({b.upper for b in buckets}) == len(buckets)
+        exact = (scalar_value(insights, version, metric).value
+                 if _MEAN.match(metric) and one_measurement else None)
+        return Evidence(histogram=histogram_counts(buckets), mean=exact)
     errors_name, requests_name = evidence_needed(metric)
     errors, requests = (scalar_value(insights, version, errors_name),
                         scalar_value(insights, version, requests_name))
