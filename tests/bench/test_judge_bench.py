@@ -55,9 +55,9 @@ def test_quick_run_prints_every_scenario_for_every_judge() -> None:
     assert rows[("+50 % p90 (slow path)", "600", "exact")][0] == "worse"
     assert rows[("errors 1 % -> 2 %", "30", "counts")][0] == "worse"
     # No traffic: canarist says neither pass nor fail; Iter8 counts the missing metric as failed.
-    truth, rates = rows[("no traffic", "0", "exact")]
+    truth, judged = rows[("no traffic", "0", "exact")]
     assert truth == "no data"
-    assert rates["canarist"] == (0.0, 0.0, 100.0) and rates["iter8"] == (100.0, 0.0, 0.0)
+    assert judged["canarist"] == (0.0, 0.0, 100.0) and judged["iter8"] == (100.0, 0.0, 0.0)
     assert "\nGoals:\n" in out and "false fail at no change <= 5 %" in out
     assert re.search(r"10\^6 exact samples per version, counts already built: [\d.]+ ms", out)
     assert re.search(r"27-bucket histograms \(10\^6 requests each\): \d+ µs", out)
