@@ -6,9 +6,9 @@ Each scenario draws a baseline and a candidate from known distributions, so whet
 candidate is within its allowance or worse than it is known. A run is a 5-minute canary with a
 look after every 30-s loop (10 looks, each on all the data so far). Request counts per loop are
 Poisson (the candidate at 2 req/s, i.e. 10 % of 20 req/s, about 600 requests in all; or at
-0.1 req/s, 10 % of 1 req/s, about 30), latencies are independent draws, errors Bernoulli per
-request. Latency is judged on exact samples and on Knative's
-`revision_app_request_latencies` buckets (ms).
+0.1 req/s, 10 % of 1 req/s, about 30; a few scenarios also at twice the 600), latencies are
+independent draws, errors Bernoulli per request. Latency is judged on exact samples and on
+Knative's `revision_app_request_latencies` buckets (ms).
 
 Judges, all fed the same data at the same looks:
 
@@ -188,12 +188,13 @@ class Size:
 SIZES = {
     "600": Size("600", 2.0, 18.0),  # 10 % of 20 req/s for 5 minutes
     "30": Size("30", 0.1, 0.9),  # 10 % of 1 req/s
+    "1200": Size("1200", 4.0, 36.0),  # twice the 600: 10 % of 40 req/s
     "20": Size("20", 20 / 300, 280 / 300),  # thin: about 20 candidate requests in 5 minutes
     "0": Size("0", 0.0, 18.0),  # the candidate receives no traffic
 }
 
 SCENARIOS = [
-    Scenario("no change", "p90", "20%", BASE, BASE),
+    Scenario("no change", "p90", "20%", BASE, BASE, sizes=("600", "30", "1200")),
     Scenario("no change, 30 % allowance", "p90", "30%", BASE, BASE),
     Scenario("no change, slow path", "p90", "20%", SLOW, SLOW),
     Scenario("no change, heavy tail", "p90", "20%", HEAVY, HEAVY),
@@ -203,15 +204,15 @@ SCENARIOS = [
     Scenario("+20 % p90 only (same median)", "p90", "10%", SLOW,
              SlowPath(SLOW.fast, Lognormal(170 * 1.2, 0.3), 0.2)),
     Scenario("+50 % p90 (slow path)", "p90", "20%", SLOW,
-             SlowPath(SLOW.fast, Lognormal(170 * 1.5, 0.3), 0.2)),
+             SlowPath(SLOW.fast, Lognormal(170 * 1.5, 0.3), 0.2), sizes=("600", "30", "1200")),
     Scenario("+50 % p90 (wider lognormal)", "p90", "20%", BASE,
-             Lognormal(50, 0.5 + math.log(1.5) / float(norm.ppf(0.9)))),
+             Lognormal(50, 0.5 + math.log(1.5) / float(norm.ppf(0.9))), sizes=("600", "30", "1200")),
     Scenario("+50 % p90, < 30 requests", "p90", "20%", SLOW,
              SlowPath(SLOW.fast, Lognormal(170 * 1.5, 0.3), 0.2), sizes=("20",)),
     Scenario("no traffic", "p90", "20%", BASE, BASE, sizes=("0",)),
     Scenario("errors 1 % -> 1 %", "error-rate", "0.005", 0.01, 0.01),
     Scenario("errors 1 % -> 2 %", "error-rate", "0.005", 0.01, 0.02),
-    Scenario("errors 1 % -> 5 %", "error-rate", "0.005", 0.01, 0.05),
+    Scenario("errors 1 % -> 5 %", "error-rate", "0.005", 0.01, 0.05, sizes=("600", "30", "1200")),
     Scenario("errors 0 % -> 0.5 %", "error-rate", "0.002", 0.0, 0.005),
 ]
 
@@ -482,12 +483,12 @@ def simulate(runs: int, seed: int, workers: int) -> list[Row]:
 # Reporting -----------------------------------------------------------------------------------
 
 def table(rows: list[Row]) -> str:
-    head = f"{'scenario':<34} {'n':>3} {'data':<7} {'truth':<7}"
+    head = f"{'scenario':<34} {'n':>4} {'data':<7} {'truth':<7}"
     for name in JUDGES:
         head += f" | {name + ' fail/pass/inc':>27}"
     lines = [head, "-" * len(head)]
     for row in rows:
-        line = f"{row.scenario:<34} {row.size:>3} {row.data:<7} {row.truth:<7}"
+        line = f"{row.scenario:<34} {row.size:>4} {row.data:<7} {row.truth:<7}"
         for name in JUDGES:
             f, p, i = row.rates[name]
             line += f" | {f:>9.1f}{p:>9.1f}{i:>9.1f}"
@@ -519,7 +520,10 @@ def goals(rows: list[Row]) -> list[str]:
     for name in ("+50 % p90 (slow path)", "+50 % p90 (wider lognormal)", "errors 1 % -> 5 %"):
         for row in _find(rows, name, "600"):
             fail = row.rates["canarist"][0]
-            out.append(f"detect {name} at n=600 ({row.data}) >= 90 %: {verdict(fail >= 90)} - {fail:.1f} %")
+            twice = [r.rates["canarist"][0] for r in _find(rows, name, "1200") if r.data == row.data]
+            more = f" (at n=1200: {twice[0]:.1f} %)" if twice else ""
+            out.append(f"detect {name} at n=600 ({row.data}) >= 90 %: {verdict(fail >= 90)} - {fail:.1f} %"
+                       f"{more}")
     for row in _find(rows, "no change, 30 % allowance", "600"):
         passed = row.rates["canarist"][1]
         out.append(f"pass at no change, n=600, 30 % allowance ({row.data}) >= 80 %: "

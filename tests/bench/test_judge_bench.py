@@ -50,6 +50,8 @@ def test_quick_run_prints_every_scenario_for_every_judge() -> None:
     expected |= {(s, n, "counts") for s in errors for n in ("600", "30")}
     expected |= {("+50 % p90, < 30 requests", "20", d) for d in ("exact", "buckets")}
     expected |= {("no traffic", "0", d) for d in ("exact", "buckets")}
+    expected |= {(s, "1200", d) for s in ("no change", "+50 % p90 (slow path)", "+50 % p90 (wider lognormal)")
+                 for d in ("exact", "buckets")} | {("errors 1 % -> 5 %", "1200", "counts")}
     assert set(rows) == expected
     assert rows[("no change", "600", "exact")][0] == "within"
     assert rows[("+50 % p90 (slow path)", "600", "exact")][0] == "worse"
