@@ -142,3 +142,17 @@ def test_the_recorded_mean_is_used_when_it_describes_the_same_requests() -> None
     # a second loop's buckets: the latest mean no longer describes the whole histogram
     insights.hist_metric_values[0]["http/latency"] += buckets(RNG.lognormal(3, 0.4, 500), COARSE)
     assert evidence(insights, 0, "http/latency-mean").mean is None
+
+
+def test_quantiles_beyond_the_last_bucket_cannot_be_decided_by_more_requests() -> None:
+    bounds = np.array([5.0, 10.0, 100000.0, math.inf])
+
+    def beyond(n: int) -> Evidence:
+        return Evidence(histogram=CumulativeCounts(bounds, np.array([0, 0, 0, n])))
+
+    found = compare(RelativeObjective("http/latency-p90", "upper", Allowance.parse("150%")),
+                    (1, beyond(100_000)), (0, beyond(900_000)), 0.95)
+    assert found.verdict == "inconclusive" and found.estimate is None
+    assert found.reason == ("the histogram buckets around the estimates (100000-+Inf for the "
+                            "candidate, 100000-+Inf for the baseline) are too coarse to tell a "
+                            "change of 150%; more requests will not decide it")

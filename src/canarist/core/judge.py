@@ -143,8 +143,12 @@ def _estimate(metric: str, data: Evidence, alpha: float) -> _Estimate:
         if data.histogram is None:
             raise ValueError(f"{metric}: no latency histogram")
         p = float(match.group("percent")) / 100
-        value = quantile_estimate(data.histogram, p)
         interval = Interval(*quantile_interval(data.histogram, p, alpha))
+        if _beyond_last_bucket(data.histogram, p):
+            # no finite bound above it: neither an estimate nor more requests can place it
+            last = float(data.histogram.bounds[-2]) if len(data.histogram.bounds) > 1 else 0.0
+            return _Estimate(None, interval, Interval(last, math.inf))
+        value = quantile_estimate(data.histogram, p)
         resolution = None
         if value is not None and not data.histogram.exact:
             resolution = _bucket_around(data.histogram, value)
@@ -162,6 +166,14 @@ def _estimate(metric: str, data: Evidence, alpha: float) -> _Estimate:
     errors = min(data.errors, data.requests)
     return _Estimate(errors / data.requests,
                      Interval(*proportion_interval(errors, data.requests, alpha)))
+
+
+def _beyond_last_bucket(data: CumulativeCounts, p: float) -> bool:
+    """Whether the p-quantile lies in a final +Inf bucket."""
+    if data.total == 0 or not math.isinf(data.bounds[-1]):
+        return False
+    below_inf = int(data.counts[-2]) if len(data.counts) > 1 else 0
+    return below_inf < p * data.total
 
 
 def _bucket_around(data: CumulativeCounts, value: float) -> Interval:
