@@ -95,6 +95,14 @@ def test_lazy_groups_run_when_named() -> None:
     assert "canarist.cli.templates" in modules
 
 
+@pytest.mark.parametrize(("typo", "suggestion"), [("sandboxx", "sandbox"), ("reprot", "report")])
+def test_a_mistyped_command_is_answered_with_the_nearest_name(typo: str, suggestion: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "canarist", typo], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 2
+    assert done.stderr == f"Error: No such command '{typo}'. Did you mean '{suggestion}'?\n"
+
+
 def test_help_lists_lazy_groups_as_the_groups_describe_themselves() -> None:
     """The registry's summaries are the groups' own: `--help` reads the same before and
     after the groups are imported, at any terminal width."""

@@ -56,6 +56,14 @@ class LazyGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # suggest from every name, imported or not
+            raise click.exceptions.NoSuchCommand(exc.command_name, ctx=ctx,
+                                                 possibilities=self.list_commands(ctx)) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """As click lists commands, but a group not yet imported is described from the registry."""
         rows: list[tuple[str, click.Command]] = []
