@@ -1,25 +1,24 @@
-"""What several commands share: value flags, reports, and the verdict of `assert`."""
+"""What several commands share: value flags, reports, and the verdict of `assert`.
+
+Light to import: `--help`, `report` and `assert` load this module, so what only some commands
+need (values, YAML, reports, the runner) is imported inside the function that uses it.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from canarist.core import values as helm_values
-from canarist.core.assertions import Verdict, parse_conditions
-from canarist.core.durations import parse_duration
 from canarist.core.errors import ExperimentFailed, UnavailableError, ValuesError
-from canarist.core.experiment import Experiment
-from canarist.core.yamltext import load_yaml
-from canarist.reports.text import render_text
-from canarist.reports.verdict import render_json
-from canarist.runners import local
+
+if TYPE_CHECKING:
+    from canarist.core.assertions import Verdict
+    from canarist.core.experiment import Experiment
 
 log = logging.getLogger("canarist")
 URL_TIMEOUT_S = 30.0
@@ -60,6 +59,8 @@ def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple
                    jsons: tuple[str, ...], set_files: tuple[str, ...]) -> dict[str, Any]:
     """Helm's order: values files merged in order, then --set-json, --set, --set-string,
     --set-file."""
+    from canarist.core import values as helm_values
+
     return helm_values.build_values(
         [_read_values_file(source) for source in files],
         set_json_values=jsons, set_values=sets, set_string_values=strings,
@@ -69,7 +70,11 @@ def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple
 
 
 def _read_values_file(source: str) -> dict[str, Any]:
+    from canarist.core.yamltext import load_yaml
+
     if source.startswith(("http://", "https://")):
+        import urllib.request
+
         try:
             with urllib.request.urlopen(source, timeout=URL_TIMEOUT_S) as response:
                 text = response.read().decode("utf-8")
@@ -103,7 +108,11 @@ def render_report(experiment: Experiment, output_format: str) -> str:
 
         return render_html(experiment)
     if fmt == "json":
+        from canarist.reports.verdict import render_json
+
         return render_json(experiment)
+    from canarist.reports.text import render_text
+
     return render_text(experiment)
 
 
@@ -125,9 +134,13 @@ def check_conditions(read: Callable[[], Experiment], conditions: tuple[str, ...]
     Exit 1 when a condition does not hold; exit 3 when the only reason is that SLO values
     could not be had (canarist could not evaluate, which says nothing about the release).
     """
+    from canarist.core.assertions import parse_conditions
+    from canarist.core.durations import parse_duration
+    from canarist.runners.conditions import assert_conditions
+
     wanted = parse_conditions(list(conditions))
     timeout_s = parse_duration(timeout, field="--timeout")
-    verdicts = local.assert_conditions(read, wanted, timeout_s=timeout_s)
+    verdicts = assert_conditions(read, wanted, timeout_s=timeout_s)
     _conclude(verdicts)
 
 

@@ -26,8 +26,17 @@ def dump_yaml(data: Any) -> str:
                      allow_unicode=True, width=1_000_000)
 
 
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)  # libyaml, when PyYAML was built with it
+
+
 def load_yaml(text: str, *, source: str) -> Any:
-    """Parse YAML safely; a syntax error names the source, line and column."""
+    """Parse YAML safely (with libyaml when present); a syntax error names the source, line
+    and column, as the pure-Python parser reports them."""
+    if _FAST_LOADER is not None:
+        try:
+            return yaml.load(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            pass  # parse again below for the pure-Python parser's position and wording
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:

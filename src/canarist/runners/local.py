@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from canarist.core.assertions import Verdict, evaluate
 from canarist.core.experiment import Experiment
+from canarist.runners.conditions import assert_conditions
 from canarist.runners.engine import RunSettings, experiment_from_values, run_experiment
 from canarist.stores.file import FileStore
 from canarist.tasks.registry import TASKS
@@ -39,21 +37,4 @@ def run(run_dir: Path, *, reuse_result: bool, settings: RunSettings) -> Experime
     return asyncio.run(run_experiment(experiment, store, TASKS, settings, reuse_result=reuse_result))
 
 
-def assert_conditions(
-    read: Callable[[], Experiment],
-    conditions: list[str],
-    *,
-    timeout_s: float,
-    poll_s: float = 3.0,
-) -> list[Verdict]:
-    """Check the conditions, polling every `poll_s` until they hold or `timeout_s` passes."""
-    waited = 0.0
-    while True:
-        experiment = read()
-        verdicts = [evaluate(experiment, condition) for condition in conditions]
-        for verdict in verdicts:
-            log.info(verdict.message)
-        if all(v.holds for v in verdicts) or waited >= timeout_s:
-            return verdicts
-        time.sleep(poll_s)
-        waited += poll_s
+__all__ = ["assert_conditions", "launch", "run"]
