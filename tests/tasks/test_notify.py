@@ -160,7 +160,10 @@ def test_slack_payload_is_json_text_with_the_verdict(server: Server, tmp_path: P
     payload = request.json()
     assert list(payload) == ["text"]
     text = payload["text"]
-    assert text.startswith("*canarist experiment*: SLOs not satisfied by version 1\n")
+    # The verdict first, as every report states it: icon and word, then how many SLOs and
+    # which versions.
+    assert text.startswith("*canarist experiment*: ✖ Rejected: 2 of 3 SLOs not satisfied by "
+                           "version 1\n"), text
     assert "version 0: SLOs satisfied" in text
     assert "kserve-prometheus/latency-mean is 31.2, above the upper limit 25" in text
 
@@ -200,7 +203,8 @@ def test_builtin_templates_give_json_without_insights_or_with_a_failure(template
     bare = Experiment.model_validate({"spec": [{"task": "notify", "with": {"url": "http://h"}}],
                                       "result": {"startTime": "2024-01-01T00:00:00Z"}})
     data = notify.report_data(bare)
-    assert data["Report"]["summary"]["text"] == "no SLOs were assessed"
+    assert data["Report"]["summary"]["text"] == "? Cannot decide: nothing was judged"
+    assert data["Report"]["summary"]["verdict"] == "inconclusive"
     json.loads(render(notify.builtin_template(template), data, name=template))
     failed = Experiment.model_validate({
         "spec": [{"task": "notify", "with": {"url": "http://h"}}],
@@ -208,7 +212,9 @@ def test_builtin_templates_give_json_without_insights_or_with_a_failure(template
                    "failedTask": {"number": 1, "name": "http", "reason": 'bad "quote"\n<x>'}},
     })
     data = notify.report_data(failed)
-    assert data["Report"]["summary"]["text"] == 'task 1 (http) failed: bad "quote"\n<x>'
+    assert data["Report"]["summary"]["text"] == "✖ Rejected: the experiment failed at task 1 (http)"
+    assert data["Report"]["summary"]["verdict"] == "fail"
+    assert data["Report"]["summary"]["reason"] == 'task 1 (http) failed: bad "quote"\n<x>'
     json.loads(render(notify.builtin_template(template), data, name=template))
 
 
@@ -511,8 +517,10 @@ def test_documented_examples_render_validate_and_notify(
         assert request.headers["Authorization"] == f"Bearer {SECRET}"
         assert request.headers["X-Team"] == "ml-platform"
         assert request.query == {"source": "canarist"}
-        assert request.json() == {"service": "iris", "passed": False,
-                                  "verdict": "SLOs not satisfied by version 1", "loops": 1}
+        payload = request.json()
+        assert payload["verdict"] == "fail" and payload["loops"] == 1
+        assert payload["reason"].startswith("2 of 3 SLOs not satisfied: "
+                                            "kserve-prometheus/latency-mean for version 1 is 31.2")
     else:
         assert request.method == "GET" and request.body == b""
         assert request.query == {"experiment": "iris-canary"}
