@@ -24,7 +24,7 @@ from yarl import URL
 
 from canarist.core.chart import render_experiment
 from canarist.core.errors import SpecError, TaskError, UnavailableError
-from canarist.core.experiment import Experiment, VersionName
+from canarist.core.experiment import Experiment, VersionName, experiment_to_data
 from canarist.core.gotemplate import render
 from canarist.core.values import build_values
 from canarist.runners.engine import RunSettings, prepare, run_experiment
@@ -166,6 +166,19 @@ def test_slack_payload_is_json_text_with_the_verdict(server: Server, tmp_path: P
                            "version 1\n"), text
     assert "version 0: SLOs satisfied" in text
     assert "kserve-prometheus/latency-mean is 31.2, above the upper limit 25" in text
+
+
+def test_messages_name_versions_by_the_names_the_user_set() -> None:
+    fixture = load_fixture_experiment("kserve-two-versions.yaml")
+    data = experiment_to_data(fixture)
+    data["result"]["versionNames"] = ["canary", "baseline"]
+    data["spec"] = [{"task": "notify", "with": {"url": "http://h/x"}}]
+    exp = Experiment.model_validate(data)
+    summary = notify.report_data(exp)["Report"]["summary"]
+    assert summary["text"] == "✖ Rejected: 2 of 3 SLOs not satisfied by baseline"
+    assert summary["details"][0] == "canary: SLOs satisfied"
+    assert [v["name"] for v in summary["versions"]] == ["canary", "baseline"]
+    assert "for baseline is 31.2" in summary["reason"]
 
 
 def test_slack_text_escapes_what_slack_treats_as_markup(tmp_path: Path) -> None:
