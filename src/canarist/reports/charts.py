@@ -260,7 +260,10 @@ def history_figure(histories: Sequence[History], labels: Sequence[str],
     if shown:
         low, high = min(shown), max(shown)
         pad = (high - low) * 0.1 or abs(high) * 0.1 or 1.0
-        ax.set_ylim(low - pad, high + pad)
+        bottom = low - pad
+        if low >= 0 > bottom:  # counts and rates: no negative axis, a sliver below zero
+            bottom = -pad * 0.25
+        ax.set_ylim(bottom, high + pad)
     for limit in limits:
         ax.axhline(limit, color=_INK, linewidth=0.8, linestyle=(0, (4, 3)), alpha=0.6)
         ax.annotate(f"limit {limit:g}", xy=(1, limit), xycoords=("axes fraction", "data"),
