@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,32 @@ def run_dir_with(tmp_path: Path, fixture: str) -> Path:
     return tmp_path
 
 
+def test_launch_names_the_versions(tmp_path: Path) -> None:
+    from tests.servers.http_target import ThreadedHttpTarget
+
+    with ThreadedHttpTarget() as url:
+        done = canarist("launch", "--set", "tasks={http,assess}", "--set", f"http.url={url}/",
+                         "--set", "http.numRequests=5",
+                         "--set", "assess.SLOs.upper.http/error-count=0",
+                         "--set", "versionNames={canary}", "--runDir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    experiment = yaml.safe_load((tmp_path / "experiment.yaml").read_text())
+    assert experiment["result"]["versionNames"] == ["canary"]
+    report = json.loads(canarist("report", "-o", "json", "--run-dir", str(tmp_path)).stdout)
+    assert [v["label"] for v in report["versions"]] == ["canary"]
+    assert report["verdict"] == "pass"
+    assert report["reason"] == "the SLO is satisfied by canary"
+    text = canarist("report", "--run-dir", str(tmp_path)).stdout
+    assert text.startswith("\nVerdict: ✔ PASSED (pass)\n  the SLO is satisfied by canary\n")
+    bad = canarist("launch", "--dry", "--set", "tasks={http}",
+                   "--set", "http.url=http://127.0.0.1:8080/",
+                   "--set", "versionNames={canary,baseline}", "--runDir", str(tmp_path / "bad"))
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "Error: versionNames: 2 names for 1 version (at most one name per version)")
+    assert "Traceback" not in bad.stderr
+
+
 def test_launch_dry_writes_sorted_slos(tmp_path: Path) -> None:
     done = canarist("launch", "--dry", "--set", "tasks={http,assess}",
                     "--set", "http.url=http://127.0.0.1:8080/",
@@ -44,7 +71,11 @@ def test_launch_dry_writes_sorted_slos(tmp_path: Path) -> None:
 def test_report_prints_iter8_text_report(tmp_path: Path, name: str) -> None:
     done = canarist("report", "--run-dir", str(run_dir_with(tmp_path, f"{name}.yaml")))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == (FIXTURES / "iter8" / f"{name}.txt").read_text()
+    # The verdict first, then Iter8's report byte for byte.
+    verdict, iter8 = done.stdout.split("\n\nExperiment summary:", 1)
+    expected = {"kserve-two-versions": "✖ REJECTED (fail)", "http-one-version": "✔ PASSED (pass)"}
+    assert verdict.startswith(f"\nVerdict: {expected[name]}\n  ")
+    assert "\nExperiment summary:" + iter8 == (FIXTURES / "iter8" / f"{name}.txt").read_text()
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ EXPERIMENTS = {
     "load-errors": REPORT_FIXTURES / "load-errors.yaml",
     "failed-no-insights": REPORT_FIXTURES / "failed-no-insights.yaml",
     "not-started": REPORT_FIXTURES / "not-started.yaml",
+    "all-unavailable": REPORT_FIXTURES / "all-unavailable.yaml",
 }
 
 

@@ -26,6 +26,7 @@ from tests.reports.browser import (
 )
 
 from canarist.core.metrics import scalar_metric_names
+from canarist.core.verdict import judge
 from canarist.reports.html import render_html
 from canarist.reports.summary import latency_metric_names
 
@@ -68,19 +69,22 @@ def test_report_in_browser(browser: Any, report_files: dict[str, Path], name: st
         assert loaded.count("#status") == 1
         banner = loaded.text("#status")
         assert f"out of {len(experiment.spec)} tasks are complete." in banner
-        tone = loaded.page.get_attribute("#status", "class")
+        outcome = judge(experiment).outcome
+        assert f"outcome-{outcome}" in loaded.page.get_attribute("#status", "class")
         if not experiment.no_failure():
-            assert "tone-failed" in tone
             failed = experiment.result.failed_task if experiment.result else None
             if failed:
                 assert failed.reason.split(":")[-1].strip() in loaded.text("#failed-task")
-        elif experiment.completed():
-            assert "tone-ok" in tone
-        else:
-            assert "tone-incomplete" in tone
         if insights is None:
             assert loaded.count("#no-insights") == 1
-            assert "Insights not found" in loaded.text("#no-insights")
+            failed = experiment.result.failed_task if experiment.result else None
+            if failed is None:
+                assert "Insights not found" in loaded.text("#no-insights")
+            else:
+                # A failed experiment says where it failed instead of "retry later".
+                assert "retry" not in loaded.text("#no-insights")
+                assert f"failed at task {failed.number} ({failed.name})" in \
+                    loaded.text("#no-insights")
         else:
             versions = insights.num_versions
             slos = insights.slos
@@ -194,3 +198,51 @@ def test_key_sections_text_golden(browser: Any, report_files: dict[str, Path], n
                                                          "els => els.map(e => e.innerText)"):
                 parts.append(f"== {selector} ==\n{text.strip()}\n")
     check_golden(GOLDEN / f"{name}.html.txt", "\n".join(parts))
+
+
+# What each fixture's verdict must be, and words its banner headline must hold.
+EXPECTED_VERDICTS = {
+    "http-multi-loop": ("pass", "✔ Passed: all 2 SLOs are satisfied"),
+    "http-two-versions": ("fail", "✖ Rejected: 3 of 4 SLOs not satisfied by version 1"),
+    "all-unavailable": ("inconclusive", "? Cannot decide: 3 of 3 SLOs could not be checked for version 0 and "
+                                         "version 1: values unavailable"),
+    "failed-grpc": ("fail", "✖ Rejected: the experiment failed at task 2 (grpc)"),
+    "failed-no-insights": ("fail", "✖ Rejected: the experiment failed at task 1 (http)"),
+    "load-errors": ("fail", "✖ Rejected: 1 of 4 SLOs not satisfied by version 0"),
+    "not-started": ("inconclusive", "? Cannot decide: nothing was judged"),
+    "kserve-two-versions-unavailable": ("fail", "✖ Rejected: 1 of 3 SLOs not satisfied"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_VERDICTS))
+def test_banner_states_the_verdict_first(browser: Any, report_files: dict[str, Path],
+                                         name: str) -> None:
+    """The banner's headline is the verdict (icon and word), the same as text and JSON say;
+    the experiment's progress comes after it."""
+    from canarist.reports.text import render_text
+    from canarist.reports.verdict import verdict
+
+    outcome, headline = EXPECTED_VERDICTS[name]
+    experiment = load_experiment(name)
+    data = verdict(experiment)
+    assert (data["verdict"], data["reason"]) == (outcome, judge(experiment).reason)
+    word = {"pass": "PASSED", "fail": "REJECTED", "inconclusive": "CANNOT DECIDE"}[outcome]
+    first = render_text(experiment).split("\n")[1:3]
+    assert first[0].startswith("Verdict: ") and f" {word} ({outcome})" in first[0]
+    assert first[1] == f"  {data['reason']}"
+    with open_page(browser, report_files[name]) as loaded:
+        _clean(loaded)
+        assert loaded.page.get_attribute("#status", "data-verdict") == outcome
+        title = loaded.text("#status-title")
+        # Word and icon, not colour alone (the word is upper-cased by CSS).
+        assert title.replace("\n", " ").lower().startswith(headline.lower())
+        banner = loaded.text("#status")
+        assert banner.index(title) < banner.index("tasks are complete")
+        # A green banner only ever says Passed.
+        color = loaded.page.evaluate(
+            "getComputedStyle(document.querySelector('#status')).borderLeftColor")
+        assert (color == "rgb(26, 127, 55)") == (outcome == "pass")
+        for check in judge(experiment).violated:
+            assert check.metric in banner.replace("\u200b", "")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        loaded.page.locator("#status").screenshot(path=str(ARTIFACTS / f"{name}-banner.png"))

@@ -24,7 +24,7 @@ from canarist.core.experiment import (
 from canarist.core.insights import add_value, ensure_insights, register_metric
 from canarist.core.redact import REDACTED, redact, redact_text
 from canarist.reports import charts
-from canarist.reports.html import format_number, render_html
+from canarist.reports.html import format_number, format_numbers, render_html
 
 MAX_TYPICAL_BYTES = 1_500_000
 
@@ -159,8 +159,9 @@ def test_redaction_rules() -> None:
 
 def test_unavailable_values_show_their_reason(rendered: dict[str, str]) -> None:
     html = rendered["kserve-two-versions-unavailable"]
-    # The SLO cell, and the metrics table cell (as text and as its hover title).
-    assert html.count("Prometheus query returned no data") == 3
+    # The banner's verdict, the SLO cell, and the metrics table cell (as text and as its
+    # hover title).
+    assert html.count("Prometheus query returned no data") == 4
 
 
 def test_no_history_for_a_single_loop(rendered: dict[str, str]) -> None:
@@ -171,7 +172,65 @@ def test_no_history_for_a_single_loop(rendered: dict[str, str]) -> None:
 def test_number_formatting() -> None:
     values = (0.0, -0.0, 200.0, 8.534, 8.5, 41.9999999, 154.26, 0.0312, 1e-5, 12.0004, 2e16)
     assert [format_number(v) for v in values] == \
-        ["0", "0", "200", "8.53", "8.50", "42", "154.3", "0.0312", "1e-05", "12", "2e+16"]
+        ["0", "0", "200", "8.53", "8.50", "42.0", "154", "0.0312", "0.000010", "12.0", "2e+16"]
+
+
+def test_values_side_by_side_share_one_format() -> None:
+    # "3" beside "6.01" was two rules in one row; whole numbers stay whole together.
+    assert format_numbers([3.0, 6.01]) == ["3.00", "6.01"]
+    assert format_numbers([61.0, 7.0]) == ["61", "7"]
+    assert format_numbers([11.9, 31.2, None]) == ["11.9", "31.2", ""]
+    assert format_numbers([0.02, 0.0]) == ["0.0200", "0.0000"]
+
+
+def test_metrics_table_rows_and_slo_cells_use_one_format() -> None:
+    result = new_result(now=datetime(2024, 1, 1, tzinfo=UTC))
+    insights = ensure_insights(result, 2)
+    register_metric(insights, "p/latency-mean", MetricMeta(type=MetricType.GAUGE))
+    add_value(insights, 0, "p/latency-mean", 3.0)
+    add_value(insights, 1, "p/latency-mean", 6.01)
+    from canarist.core.experiment import SLO, SLOLimits, SLOsSatisfied
+
+    insights.slos = SLOLimits(upper=[SLO(metric="p/latency-mean", limit=5)])
+    insights.slos_satisfied = SLOsSatisfied(upper=[[True, False]])
+    html = render_html(Experiment(spec=[TaskEntry(task="assess")], result=result))
+    metrics = html[html.index('id="metrics"'):]
+    assert '<span class="value">3.00</span>' in metrics
+    assert '<span class="value">6.01</span>' in metrics
+    slos = html[html.index('id="slos"'):html.index('id="metrics"')]
+    assert "3.00 ≤ 5" in slos and "6.01 &gt; 5" in slos
+    # No "% change" against whichever version happens to be version 0.
+    assert "%</span>" not in html and 'class="delta"' not in html
+
+
+def test_metric_names_break_only_after_slash_or_dash() -> None:
+    result = new_result(now=datetime(2024, 1, 1, tzinfo=UTC))
+    insights = ensure_insights(result, 1)
+    register_metric(insights, "kserve-prometheus/latency-p90", MetricMeta(type=MetricType.GAUGE))
+    add_value(insights, 0, "kserve-prometheus/latency-p90", 3.0)
+    html = render_html(Experiment(spec=[TaskEntry(task="assess")], result=result))
+    assert ">kserve-<wbr>prometheus/<wbr>latency-<wbr>p90" in html
+    css = html[html.index("<style>"):html.index("</style>")]
+    rule = re.search(r"th\.metric \{([^}]*)\}", css)
+    assert rule is not None and "anywhere" not in rule.group(1) and "keep-all" in rule.group(1)
+
+
+def test_history_ticks_are_whole_loops_and_limits_are_in_range() -> None:
+    # One value recorded in loop 3 of 3: one point at loop 3, a single tick "3".
+    fig = charts.history_figure([charts.History(0, (5.0,))], ["v"], [100.0], num_loops=3)
+    ax = fig.axes[0]
+    assert list(ax.get_xticks()) == [3]
+    low, high = ax.get_ylim()
+    assert low < 5.0 and high > 100.0  # the limit is drawn, not off the chart
+    fig = charts.history_figure([charts.History(0, (1.0, 2.0, 3.0, 4.0))], ["v"], [-50.0],
+                                num_loops=4)
+    ax = fig.axes[0]
+    assert list(ax.get_xticks()) == [1, 2, 3, 4]
+    assert ax.get_ylim()[0] < -50.0
+    many = charts.history_figure([charts.History(0, tuple(float(i) for i in range(30)))], ["v"],
+                                 num_loops=30)
+    ticks = [t for t in many.axes[0].get_xticks() if 1 <= t <= 30]
+    assert ticks and all(float(t).is_integer() for t in ticks)
 
 
 def test_histogram_distribution_is_exact() -> None:

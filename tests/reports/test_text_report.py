@@ -1,4 +1,5 @@
-"""The text report matches Iter8 0.13's layout byte for byte on Iter8-written experiments."""
+"""The text report: the verdict first, then Iter8 0.13's layout, byte for byte on Iter8-written
+experiments."""
 
 from __future__ import annotations
 
@@ -9,20 +10,48 @@ from tests.helpers import FIXTURES, load_fixture_experiment
 
 from canarist.core.experiment import Experiment, FailedTask, MetricMeta, MetricType, TaskEntry, new_result
 from canarist.core.insights import add_value, ensure_insights, mark_unavailable, register_metric
-from canarist.reports.text import render_text
+from canarist.reports.text import render_iter8_text, render_text, verdict_lines
 
 
 @pytest.mark.parametrize("name", ["kserve-two-versions", "http-one-version"])
 def test_iter8_experiments_render_like_iter8(name: str) -> None:
     experiment = load_fixture_experiment(f"{name}.yaml")
     expected = (FIXTURES / "iter8" / f"{name}.txt").read_text()
-    assert render_text(experiment) == expected
+    assert render_iter8_text(experiment) == expected
+    assert render_text(experiment) == verdict_lines(experiment) + expected
+
+
+def test_the_verdict_comes_first() -> None:
+    experiment = load_fixture_experiment("kserve-two-versions.yaml")
+    lines = render_text(experiment).split("\n")
+    assert lines[:4] == [
+        "",
+        "Verdict: ✖ REJECTED (fail)",
+        "  2 of 3 SLOs not satisfied: kserve-prometheus/latency-mean for version 1 is 31.2, "
+        "above the upper limit 25; kserve-prometheus/latency-p90 for version 1 is 48, above the "
+        "upper limit 40",
+        "",
+    ]
+    assert lines[4] == "Experiment summary:"
+
+
+def test_a_failed_experiment_without_metrics_says_where_it_failed() -> None:
+    from datetime import datetime
+
+    result = new_result(now=datetime(2024, 1, 1))
+    result.failure = True
+    result.failed_task = FailedTask(number=1, name="http", reason="cannot connect to 127.0.0.1:9")
+    text = render_text(Experiment(spec=[TaskEntry(task="http"), TaskEntry(task="assess")],
+                                  result=result))
+    assert "retry" not in text
+    assert "  No metrics were recorded: the experiment failed at task 1 (http) before " \
+        "measuring anything.\n" in text
 
 
 def test_no_insights_message() -> None:
     experiment = Experiment(spec=[TaskEntry(task="assess")], result=new_result(
         now=__import__("datetime").datetime(2024, 1, 1)))
-    assert render_text(experiment) == (
+    assert render_iter8_text(experiment) == (
         "\nExperiment summary:\n*******************\n\n"
         "  Experiment completed: false\n  No task failures: true\n"
         "  Total number of tasks: 1\n  Number of completed tasks: 0\n"

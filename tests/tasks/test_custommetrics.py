@@ -19,7 +19,13 @@ import pytest
 from aiohttp import web
 
 from canarist.core.errors import ExperimentFailed, SpecError, TemplateError, ValuesError
-from canarist.core.experiment import Experiment, MetricType, experiment_to_data, parse_experiment
+from canarist.core.experiment import (
+    Experiment,
+    MetricType,
+    experiment_to_data,
+    new_result,
+    parse_experiment,
+)
 from canarist.core.yamltext import dump_yaml
 from canarist.runners.engine import RunSettings, prepare, run_experiment
 from canarist.tasks.custommetrics import MetricUnavailable, extract_buckets, extract_value
@@ -223,6 +229,32 @@ def test_versions_get_their_own_merged_values_and_inputs_stay_untouched(tmp_path
         "p/a": "value is not a number: true",
         "p/b": "the template does not define this metric for this version"}
     assert exp.spec[0].with_ == original
+
+
+def test_versions_are_named_by_their_revision_unless_the_user_named_them(tmp_path: Path) -> None:
+    (tmp_path / "one.tpl").write_text(
+        "url: {{ .url }}/q\nmetrics:\n- name: a\n  type: gauge\n  params:\n  - name: case\n"
+        "    value: num\n  jqExpression: .v\n")
+    inputs = {
+        "templates": {"p": "one.tpl"},
+        "versionValues": [{"labels": {"revision_name": "iris-00002"}},
+                          {"labels": {"revision_name": "iris-00001"}}],
+    }
+
+    async def main(names: list[str] | None) -> Experiment:
+        async with serve() as url:
+            with_ = copy.deepcopy(inputs)
+            with_["values"] = {"url": url}
+            exp = experiment(with_)
+            if names is not None:  # as `launch --set versionNames={...}` renders the result
+                exp.result = new_result(now=datetime.now(UTC))
+                exp.result.version_names = names
+            return await run_async(exp, tmp_path)
+
+    named = insights_of(asyncio.run(main(None)))
+    assert [named.version_label(j) for j in range(2)] == ["iris-00002", "iris-00001"]
+    named = insights_of(asyncio.run(main(["canary"])))
+    assert [named.version_label(j) for j in range(2)] == ["canary", "iris-00001"]
 
 
 def test_a_later_loop_appends_and_the_version_count_must_match(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from yarl import URL
 
 from canarist.core.chart import render_experiment
 from canarist.core.errors import SpecError, TaskError, UnavailableError
-from canarist.core.experiment import Experiment, VersionName
+from canarist.core.experiment import Experiment, VersionName, experiment_to_data
 from canarist.core.gotemplate import render
 from canarist.core.values import build_values
 from canarist.runners.engine import RunSettings, prepare, run_experiment
@@ -160,9 +160,25 @@ def test_slack_payload_is_json_text_with_the_verdict(server: Server, tmp_path: P
     payload = request.json()
     assert list(payload) == ["text"]
     text = payload["text"]
-    assert text.startswith("*canarist experiment*: SLOs not satisfied by version 1\n")
+    # The verdict first, as every report states it: icon and word, then how many SLOs and
+    # which versions.
+    assert text.startswith("*canarist experiment*: ✖ Rejected: 2 of 3 SLOs not satisfied by "
+                           "version 1\n"), text
     assert "version 0: SLOs satisfied" in text
     assert "kserve-prometheus/latency-mean is 31.2, above the upper limit 25" in text
+
+
+def test_messages_name_versions_by_the_names_the_user_set() -> None:
+    fixture = load_fixture_experiment("kserve-two-versions.yaml")
+    data = experiment_to_data(fixture)
+    data["result"]["versionNames"] = ["canary", "baseline"]
+    data["spec"] = [{"task": "notify", "with": {"url": "http://h/x"}}]
+    exp = Experiment.model_validate(data)
+    summary = notify.report_data(exp)["Report"]["summary"]
+    assert summary["text"] == "✖ Rejected: 2 of 3 SLOs not satisfied by baseline"
+    assert summary["details"][0] == "canary: SLOs satisfied"
+    assert [v["name"] for v in summary["versions"]] == ["canary", "baseline"]
+    assert "for baseline is 31.2" in summary["reason"]
 
 
 def test_slack_text_escapes_what_slack_treats_as_markup(tmp_path: Path) -> None:
@@ -200,7 +216,8 @@ def test_builtin_templates_give_json_without_insights_or_with_a_failure(template
     bare = Experiment.model_validate({"spec": [{"task": "notify", "with": {"url": "http://h"}}],
                                       "result": {"startTime": "2024-01-01T00:00:00Z"}})
     data = notify.report_data(bare)
-    assert data["Report"]["summary"]["text"] == "no SLOs were assessed"
+    assert data["Report"]["summary"]["text"] == "? Cannot decide: nothing was judged"
+    assert data["Report"]["summary"]["verdict"] == "inconclusive"
     json.loads(render(notify.builtin_template(template), data, name=template))
     failed = Experiment.model_validate({
         "spec": [{"task": "notify", "with": {"url": "http://h"}}],
@@ -208,7 +225,9 @@ def test_builtin_templates_give_json_without_insights_or_with_a_failure(template
                    "failedTask": {"number": 1, "name": "http", "reason": 'bad "quote"\n<x>'}},
     })
     data = notify.report_data(failed)
-    assert data["Report"]["summary"]["text"] == 'task 1 (http) failed: bad "quote"\n<x>'
+    assert data["Report"]["summary"]["text"] == "✖ Rejected: the experiment failed at task 1 (http)"
+    assert data["Report"]["summary"]["verdict"] == "fail"
+    assert data["Report"]["summary"]["reason"] == 'task 1 (http) failed: bad "quote"\n<x>'
     json.loads(render(notify.builtin_template(template), data, name=template))
 
 
@@ -511,8 +530,10 @@ def test_documented_examples_render_validate_and_notify(
         assert request.headers["Authorization"] == f"Bearer {SECRET}"
         assert request.headers["X-Team"] == "ml-platform"
         assert request.query == {"source": "canarist"}
-        assert request.json() == {"service": "iris", "passed": False,
-                                  "verdict": "SLOs not satisfied by version 1", "loops": 1}
+        payload = request.json()
+        assert payload["verdict"] == "fail" and payload["loops"] == 1
+        assert payload["reason"].startswith("2 of 3 SLOs not satisfied: "
+                                            "kserve-prometheus/latency-mean for version 1 is 31.2")
     else:
         assert request.method == "GET" and request.body == b""
         assert request.query == {"experiment": "iris-canary"}

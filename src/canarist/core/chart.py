@@ -30,6 +30,9 @@ Where canarist differs from the Iter8 chart, on purpose:
 * Stricter checks Iter8 lacked: `ready` with no shortcut, unknown keys under `ready`,
   `assess`, `slack` and `github`, `assess` without SLOs, non-numeric SLO limits, malformed
   metric names, durations and cron schedules, `runner`, `logLevel`.
+* `versionNames` (canarist) names the versions in reports and notifications
+  (`--set 'versionNames={canary,baseline}'`): distinct non-empty names, at most one per
+  version; rendered into `result.versionNames`.
 * `cronjobSchedule` accepts standard 5-field cron, 6-field cron whose sixth field is
   seconds (croniter's convention; Kubernetes CronJobs accept 5 fields only), and the
   `@hourly`-style macros.
@@ -285,6 +288,50 @@ class _Renderer:
             entries = expand()
             if len(self.problems) == before:
                 self.spec.extend(entries)
+
+    def version_names(self) -> list[str] | None:
+        """`versionNames`: distinct non-empty names, at most one per version measured."""
+        names = self.values.get("versionNames")
+        if names is None:
+            return None
+        if not isinstance(names, list) or not names:
+            self.problem("versionNames", "expected a list of version names, e.g. "
+                         f"--set 'versionNames={{canary,baseline}}', got {_show(names)}")
+            return None
+        found: list[str] = []
+        for index, name in enumerate(names):
+            if not isinstance(name, str | int | float) or isinstance(name, bool) \
+                    or not str(name).strip():
+                self.problem(_key("versionNames", index),
+                             f"expected a non-empty name, got {_show(name)}")
+                continue
+            text = str(name).strip()
+            if text in found:
+                self.problem(_key("versionNames", index),
+                             f"{text!r} names two versions; version names must be distinct")
+                continue
+            found.append(text)
+        versions = self.num_versions()
+        if versions is not None and len(names) > versions:
+            self.problem("versionNames",
+                         f"{len(names)} names for {versions} version"
+                         f"{'s' if versions != 1 else ''} (at most one name per version)")
+        return found if len(found) == len(names) else None
+
+    def num_versions(self) -> int | None:
+        """How many versions the tasks measure, when the values say (None: unknown)."""
+        tasks = self.values.get("tasks")
+        if not isinstance(tasks, list):
+            return None
+        counts = []
+        for name in tasks:
+            if name in ("http", "grpc"):
+                counts.append(1)
+            elif name == "custommetrics":
+                section = self.values.get("custommetrics")
+                extra = section.get("versionValues") if isinstance(section, dict) else None
+                counts.append(len(extra) if isinstance(extra, list) and extra else 1)
+        return max(counts) if counts else None
 
     def check_chart(self) -> None:
         runner = self.values.get("runner")
@@ -695,6 +742,7 @@ def render_chart(
     """
     renderer = _Renderer(resolve_values(values), namespace)
     renderer.render()
+    version_names = renderer.version_names()
     if renderer.problems:
         problems = renderer.problems
         message = (
@@ -703,15 +751,15 @@ def render_chart(
         )
         raise SpecError(message, problems)
     moment = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-    data = {
-        "spec": [entry for entry, _ in renderer.spec],
-        "result": {
-            "startTime": format_time(moment),
-            "numCompletedTasks": 0,
-            "failure": False,
-            "iter8Version": renderer.values["majorMinor"],
-        },
+    result: dict[str, Any] = {
+        "startTime": format_time(moment),
+        "numCompletedTasks": 0,
+        "failure": False,
+        "iter8Version": renderer.values["majorMinor"],
     }
+    if version_names:
+        result["versionNames"] = version_names
+    data = {"spec": [entry for entry, _ in renderer.spec], "result": result}
     return RenderedChart(data, [keys for _, keys in renderer.spec])
 
 

@@ -192,6 +192,26 @@ class Result(LenientModel):
     failed_task: FailedTask | None = Field(default=None, alias="failedTask")
     iter8_version: str = Field(default="v0.13", alias="iter8Version")
     insights: Insights | None = None
+    # canarist: names the user gave the versions (`versionNames` in the values), by index.
+    version_names: list[str] | None = Field(default=None, alias="versionNames")
+
+    @model_validator(mode="after")
+    def _name_versions(self) -> Result:
+        if self.insights is not None:
+            apply_version_names(self.insights, self.version_names)
+        return self
+
+
+def apply_version_names(insights: Insights, names: list[str] | None) -> None:
+    """Label versions by the names the user set; they win over names a task recorded."""
+    if not names:
+        return
+    current = list(insights.version_names or [])
+    current.extend(VersionName() for _ in range(len(names) - len(current)))
+    for index, name in enumerate(names):
+        if name and index < insights.num_versions:
+            current[index] = VersionName(version=name, track="")
+    insights.version_names = current[: max(insights.num_versions, 0)] or None
 
 
 class TaskEntry(LenientModel):

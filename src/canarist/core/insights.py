@@ -14,6 +14,7 @@ from canarist.core.experiment import (
     MetricType,
     Result,
     SLOLimits,
+    apply_version_names,
 )
 from canarist.core.redact import redact_text
 
@@ -25,6 +26,7 @@ def ensure_insights(result: Result, num_versions: int) -> Insights:
     """The result's insights, created for `num_versions` versions on first use."""
     if result.insights is None:
         result.insights = Insights.model_validate({"numVersions": num_versions})
+        apply_version_names(result.insights, result.version_names)
     elif result.insights.num_versions != num_versions:
         raise TaskError(
             "inconsistent number for app versions; "

@@ -31,7 +31,7 @@ import numpy as np
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator
 
 from canarist.core.experiment import HistBucket
 
@@ -228,26 +228,54 @@ class History:
 
 
 def history_chart(chart_id: str, histories: Sequence[History], labels: Sequence[str],
-                  limits: Sequence[float] = (), *, title: str) -> Markup:
+                  limits: Sequence[float] = (), *, title: str, num_loops: int = 0) -> Markup:
     """A small line chart of a metric over loops, one line per version; SLO limits dashed."""
     with matplotlib.rc_context(_RC):
-        return _history_chart(chart_id, histories, labels, limits, title)
+        fig = history_figure(histories, labels, limits, num_loops=num_loops)
+        return to_svg(fig, chart_id, title)
 
 
-def _history_chart(chart_id: str, histories: Sequence[History], labels: Sequence[str],
-                   limits: Sequence[float], title: str) -> Markup:
+def loop_numbers(count: int, num_loops: int) -> list[int]:
+    """The loops `count` values were recorded in: the latest ones (a metric first recorded in
+    a later loop has fewer values), or 1..count when there are more values than loops."""
+    first = num_loops - count + 1 if 0 < count <= num_loops else 1
+    return list(range(first, first + count))
+
+
+def history_figure(histories: Sequence[History], labels: Sequence[str],
+                   limits: Sequence[float] = (), *, num_loops: int = 0) -> Figure:
+    """The history chart's figure: integer loop ticks only (a single loop is one point at its
+    loop number), and a y-range that always includes every SLO limit, labelled at the right."""
     fig = Figure(figsize=(3.3, 1.9))
     fig.subplots_adjust(left=0.17, right=0.97, bottom=0.24, top=0.95)
     ax = fig.subplots()
+    loops: list[int] = []
     for history in histories:
-        xs = range(1, len(history.values) + 1)
+        xs = loop_numbers(len(history.values), num_loops)
+        loops.extend(xs)
         ax.plot(xs, history.values, color=version_color(history.version), marker="o",
                 markersize=3, linewidth=1.3)
+    values = [v for h in histories for v in h.values if math.isfinite(v)]
+    shown = [*values, *(limit for limit in limits if math.isfinite(limit))]
+    if shown:
+        low, high = min(shown), max(shown)
+        pad = (high - low) * 0.1 or abs(high) * 0.1 or 1.0
+        bottom = low - pad
+        if low >= 0 > bottom:  # counts and rates: no negative axis, a sliver below zero
+            bottom = -pad * 0.25
+        ax.set_ylim(bottom, high + pad)
     for limit in limits:
         ax.axhline(limit, color=_INK, linewidth=0.8, linestyle=(0, (4, 3)), alpha=0.6)
-    longest = max(len(h.values) for h in histories)
-    ax.set_xlim(0.7, longest + 0.3)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+        ax.annotate(f"limit {limit:g}", xy=(1, limit), xycoords=("axes fraction", "data"),
+                    xytext=(-2, 2), textcoords="offset points", ha="right", va="bottom",
+                    fontsize=6, color=_INK, alpha=0.8)
+    first, last = (min(loops), max(loops)) if loops else (1, 1)
+    ax.set_xlim(first - 0.3, last + 0.3)
+    if last - first < 8:
+        ax.xaxis.set_major_locator(FixedLocator(list(range(first, last + 1))))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6, min_n_ticks=1))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%d"))
     ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.set_xlabel("loop")
     ax.grid(True, linewidth=0.5)
@@ -257,7 +285,7 @@ def _history_chart(chart_id: str, histories: Sequence[History], labels: Sequence
     if len(histories) > 1:
         handles = [Line2D([], [], color=version_color(h.version), linewidth=2) for h in histories]
         ax.legend(handles, [labels[h.version] for h in histories], fontsize=6.5, loc="best")
-    return to_svg(fig, chart_id, title)
+    return fig
 
 
 _XML_PROLOG = re.compile(r"\A.*?(?=<svg\b)", re.DOTALL)

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from canarist import __version__
 from canarist.core.experiment import Experiment, Insights, MetricType
 from canarist.core.gofmt import format_value
 from canarist.core.metrics import name_with_units, normalize_name
 from canarist.core.redact import redact
+from canarist.core.verdict import Verdict, judge
 from canarist.core.yamltext import dump_yaml
 from canarist.reports import summary
 from canarist.reports.failures import failure_groups
@@ -36,6 +38,7 @@ class VersionView:
     label: str
     color: str
     violations: int | None  # None when there are no SLOs
+    unavailable: int = 0  # SLOs not satisfied only because the value is unavailable
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,14 @@ def render_html(experiment: Experiment) -> str:
     insights = experiment.result.insights if experiment.result else None
     slo_rows = summary.slo_rows(insights) if insights else []
     metric_rows = summary.metric_rows(insights) if insights else []
+    judged = judge(experiment)
     context: dict[str, Any] = {
         "canarist_version": __version__,
         "status": status,
+        "verdict": judged,
         "headline": _headline(status),
         "insights": insights is not None,
-        "versions": _versions(insights, slo_rows, charts.version_color) if insights else [],
+        "versions": _versions(insights, slo_rows, charts.version_color, judged) if insights else [],
         "has_slos": bool(insights and insights.slos is not None
                          and not insights.slos.is_empty()),
         "slo_rows": slo_rows,
@@ -94,51 +99,67 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["num"] = format_number
     env.filters["limit"] = format_value
-    env.filters["delta"] = relative_change
+    env.filters["row_nums"] = reading_texts
+    env.filters["wbr"] = wrap_points
     env.filters["slo_text"] = slo_cell_text
     return env
 
 
-def format_number(value: float) -> str:
-    """A measured value for people: 2 decimals (1 from 100 on, 3 significant digits below 1,
-    so a small error rate does not read as 0.00); no zero decimals (`42`, not `42.00`)."""
-    if not math.isfinite(value):
-        return str(value)
-    if abs(value) >= 1e15:
-        return f"{value:.6g}"
-    if abs(value) >= 100:
-        text = f"{value:.1f}"
-    elif abs(value) >= 1:
-        text = f"{value:.2f}"
+def format_numbers(values: Sequence[float | None]) -> list[str]:
+    """Measured values that are shown side by side (one table row), formatted by one rule.
+
+    Whole numbers stay whole (`61`, `7`). Otherwise every value gets the same number of
+    decimals: enough to give each value at least 3 significant digits (`3.00` beside `6.01`,
+    `0.0200` beside `0.0100`, `11.9` beside `31.2`), at most 6. None (unavailable) is ``.
+    """
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if all(v.is_integer() and abs(v) < 1e15 for v in finite):
+        decimals = 0
     else:
-        text = f"{value:.3g}"
-    if "." in text and "e" not in text and text.rstrip("0").endswith("."):
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "0") else text
+        decimals = max((min(6, max(0, 2 - math.floor(math.log10(abs(v)))))
+                        for v in finite if v != 0), default=2)
+    texts = []
+    for value in values:
+        if value is None:
+            texts.append("")
+        elif not math.isfinite(value):
+            texts.append(str(value))
+        elif abs(value) >= 1e15:
+            texts.append(f"{value:.6g}")
+        else:
+            text = f"{value:.{decimals}f}"
+            texts.append(text[1:] if text.startswith("-") and not text.strip("-0.") else text)
+    return texts
 
 
-def relative_change(readings: tuple[Reading, ...], index: int) -> str:
-    """`+12%` against version 0, or `` when it cannot be said."""
-    if index == 0 or not readings:
-        return ""
-    base, value = readings[0].value, readings[index].value
-    if base is None or value is None or base == 0:
-        return ""
-    change = (value - base) / abs(base) * 100
-    if abs(change) < 0.5:
-        return "±0%"
-    return f"{change:+.0f}%"
+def format_number(value: float) -> str:
+    """One measured value by `format_numbers`' rule (`3.00`, `61`, `0.0200`)."""
+    return format_numbers([value])[0]
+
+
+def reading_texts(readings: Sequence[Reading]) -> list[str]:
+    """The values of one metrics-table row, formatted alike."""
+    return format_numbers([r.value for r in readings])
+
+
+def wrap_points(text: str) -> Markup:
+    """`text` escaped, with line-break opportunities after `/` and `-` only."""
+    escaped = str(escape(text))
+    return Markup(escaped.replace("/", "/<wbr>").replace("-", "-<wbr>"))
 
 
 def slo_cell_text(row: SLORow, index: int) -> str:
-    """`8.53 ≤ 50` for an upper SLO, `198 ≥ 10` for a lower one: the measured value first."""
+    """`8.53 ≤ 50` for an upper SLO, `198 ≥ 10` for a lower one: the measured value first.
+
+    The values of a row are formatted alike (`format_numbers`)."""
     cell = row.cells[index]
     value = cell.reading.value
     if value is None:
         return "unavailable"
     holds_by_value = value <= row.limit if row.bound == "upper" else value >= row.limit
     op = _OPERATORS[(row.bound, holds_by_value)]
-    return f"{format_number(value)} {op} {format_value(row.limit)}"
+    text = format_numbers([c.reading.value for c in row.cells])[index]
+    return f"{text} {op} {format_value(row.limit)}"
 
 
 _OPERATORS = {("upper", True): "≤", ("upper", False): ">", ("lower", True): "≥",
@@ -146,6 +167,10 @@ _OPERATORS = {("upper", True): "≤", ("upper", False): ">", ("lower", True): "�
 
 
 def _headline(status: Status) -> str:
+    """How far the experiment got (the banner's second line; the verdict comes first)."""
+    if status.failed_task is not None:
+        return (f"Experiment failed at task {status.failed_task.number} "
+                f"({status.failed_task.name})")
     if status.tone == "failed":
         return "Experiment failed"
     if status.tone == "incomplete":
@@ -153,11 +178,13 @@ def _headline(status: Status) -> str:
     return "Experiment completed without failures"
 
 
-def _versions(insights: Insights, rows: list[SLORow], color: Any) -> list[VersionView]:
+def _versions(insights: Insights, rows: list[SLORow], color: Any,
+              verdict: Verdict) -> list[VersionView]:
     has_slos = bool(rows)
     return [
         VersionView(j, insights.version_label(j), color(j),
-                    summary.violations(rows, j) if has_slos else None)
+                    sum(1 for c in verdict.violated if c.version == j) if has_slos else None,
+                    sum(1 for c in verdict.unavailable if c.version == j))
         for j in range(insights.num_versions)
     ]
 
@@ -242,7 +269,8 @@ def _history_charts(insights: Insights, status: Status) -> list[ChartView]:
             continue
         title = name_with_units(insights, name)
         svg = charts.history_chart(f"history-{number}", histories, labels,
-                                   limits.get(name, []), title=f"{title} over loops")
+                                   limits.get(name, []), title=f"{title} over loops",
+                                   num_loops=status.num_loops)
         meta = insights.metrics_info[name]
         views.append(ChartView(f"history-{number}", name, title,
                                " ".join(meta.description.split()), svg))

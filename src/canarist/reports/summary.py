@@ -162,11 +162,6 @@ def versions_satisfying_slos(experiment: Experiment) -> list[int]:
     return experiment.slos_satisfied_by()
 
 
-def violations(rows: list[SLORow], version: int) -> int:
-    """How many SLOs a version does not satisfy."""
-    return sum(1 for row in rows if not row.cells[version].satisfied)
-
-
 def latency_metric_names(insights: Insights) -> list[str]:
     """Histogram and Sample metrics, sorted bytewise as Iter8 sorted them."""
     names = [name for name, meta in insights.metrics_info.items()

@@ -1,4 +1,8 @@
-"""The text report, laid out exactly as Iter8 0.13 printed it.
+"""The text report: the verdict first, then the layout Iter8 0.13 printed, byte for byte.
+
+The first lines are canarist's verdict (`canarist.core.verdict.judge`): an icon and a word
+(PASSED, REJECTED, CANNOT DECIDE), the outcome as the JSON report spells it, and the reason on
+the next line. Iter8's report follows unchanged.
 
 For experiments canarist ran, sections follow that Iter8 files never produce: the failed
 task with its reason, why metric values are unavailable, and the failed requests of the load
@@ -10,6 +14,7 @@ from __future__ import annotations
 from canarist.core.experiment import Experiment, Insights
 from canarist.core.gofmt import format_value
 from canarist.core.metrics import name_with_units, normalize_name, scalar_metric_names, scalar_value
+from canarist.core.verdict import judge
 from canarist.reports.failures import failure_groups
 from canarist.reports.tabular import indent, tabwrite
 
@@ -18,7 +23,19 @@ def _go_bool(value: bool) -> str:
     return "true" if value else "false"
 
 
+def verdict_lines(experiment: Experiment) -> str:
+    """`\nVerdict: ✖ REJECTED (fail)\n  <reason>\n`: what precedes Iter8's layout."""
+    judged = judge(experiment)
+    return (f"\nVerdict: {judged.icon} {judged.headline.upper()} ({judged.outcome})\n"
+            f"  {judged.reason}\n")
+
+
 def render_text(experiment: Experiment) -> str:
+    return verdict_lines(experiment) + render_iter8_text(experiment)
+
+
+def render_iter8_text(experiment: Experiment) -> str:
+    """The report as Iter8 0.13 laid it out (with canarist's added sections)."""
     result = experiment.result
     num_completed = result.num_completed_tasks if result else 0
     num_loops = result.num_loops if result else 0
@@ -49,6 +66,11 @@ def render_text(experiment: Experiment) -> str:
         if failures:
             out.append("\n\nFailed requests:\n****************\n\n")
             out.append("".join(f"  {line}\n" for line in failures))
+    elif result is not None and result.failed_task is not None:
+        failed = result.failed_task
+        out.append("\n\nMetrics-based Insights:\n***********************\n\n"
+                   f"  No metrics were recorded: the experiment failed at task {failed.number} "
+                   f"({failed.name}) before measuring anything.")
     else:
         out.append("\n\nMetrics-based Insights:\n***********************\n\n"
                    "  Insights not found in experiment results. "

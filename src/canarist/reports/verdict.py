@@ -1,5 +1,8 @@
 """The JSON report: a stable, machine-readable verdict (schema in `verdict.schema.json`).
 
+The top-level `verdict` (`pass`, `fail` or `inconclusive`) and `reason` are
+`canarist.core.verdict.judge`'s, the same every report and notification shows.
+
 Stability rules: keys are never renamed or removed within a `schemaVersion`; new optional keys
 may be added. Key order is fixed, so the same experiment gives the same bytes. Numbers are
 finite (JSON has no NaN); a value that cannot be had is `null` with a `reason` beside it.
@@ -14,6 +17,7 @@ from typing import Any
 from canarist.core.assertions import CONDITIONS, evaluate
 from canarist.core.experiment import Experiment
 from canarist.core.redact import redact_text
+from canarist.core.verdict import judge
 from canarist.reports import summary
 from canarist.reports.failures import failure_groups
 
@@ -43,8 +47,11 @@ def verdict(experiment: Experiment) -> dict[str, Any]:
                 **({"errors": errors} if errors else {}),
             })
     failed = status.failed_task
+    judged = judge(experiment)
     return {
         "schemaVersion": SCHEMA_VERSION,
+        "verdict": judged.outcome,
+        "reason": judged.reason,
         "summary": {
             "completed": status.completed,
             "noFailure": status.no_failure,

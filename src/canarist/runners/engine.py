@@ -229,6 +229,8 @@ async def run_experiment(
         experiment.result = new_result(
             now=now(), iter8_version=previous.iter8_version if previous else "v0.13"
         )
+        # The names the user gave the versions belong to the experiment, not to one result.
+        experiment.result.version_names = previous.version_names if previous else None
     result = experiment.result
     result.num_loops += 1
     result.num_completed_tasks = 0

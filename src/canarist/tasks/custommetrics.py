@@ -53,7 +53,7 @@ from canarist.backends.prometheus_series import EmptyLookup, explain_empty
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
 from canarist.core.errors import CanaristError, InputError, UnavailableError
-from canarist.core.experiment import HistBucket, Insights, MetricMeta, MetricType
+from canarist.core.experiment import HistBucket, Insights, MetricMeta, MetricType, VersionName
 from canarist.core.fields import Duration
 from canarist.core.insights import (
     add_value,
@@ -202,9 +202,26 @@ class _EmptyResults:
             return self._done[key]
 
 
+def _name_revisions(insights: Insights, inputs: CustomMetricsInputs) -> None:
+    """Label unnamed versions by the revision their values select (`labels.revision_name`)."""
+    names = list(insights.version_names or [])
+    names.extend(VersionName() for _ in range(insights.num_versions - len(names)))
+    changed = False
+    for index, own in enumerate(inputs.version_values[: insights.num_versions]):
+        labels = own.get("labels") if isinstance(own, dict) else None
+        revision = labels.get("revision_name") if isinstance(labels, dict) else None
+        if isinstance(revision, str) and revision and not names[index].version \
+                and not names[index].track:
+            names[index] = VersionName(version=revision, track="")
+            changed = True
+    if changed:
+        insights.version_names = names
+
+
 async def run(inputs: CustomMetricsInputs, ctx: TaskContext) -> None:
     num_versions = len(inputs.version_values) or 1
     insights = ensure_insights(ctx.result, num_versions)
+    _name_revisions(insights, inputs)
     if not inputs.templates:
         log.warning("%s: no templates; nothing to measure", ctx.log_prefix())
         return

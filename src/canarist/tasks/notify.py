@@ -44,6 +44,7 @@ from canarist.core.fields import Duration
 from canarist.core.gotemplate import render
 from canarist.core.metrics import scalar_value
 from canarist.core.redact import REDACTED, redact, redact_text
+from canarist.core.verdict import judge
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
 
 BUILTIN_TEMPLATES: Final = ("slack", "github")
@@ -303,17 +304,13 @@ def report_summary(experiment: Experiment) -> dict[str, Any]:
             problems = "; ".join(_violation_text(v) for v in version["violations"])
             details.append(f"{version['name']}: SLOs not satisfied: {problems}")
     if failed is not None:
-        text = f"task {failed.number} ({failed.name}) failed: {redact_text(failed.reason)}"
-        details.insert(0, text)
-    elif slos is None:
-        text = "no SLOs were assessed"
-    elif slos:
-        text = "SLOs satisfied" if len(assessed) == 1 else f"all {len(assessed)} versions satisfy the SLOs"
-    else:
-        failing = [v["name"] for v in assessed if not v["slos"]]
-        text = "SLOs not satisfied by " + ", ".join(failing)
+        details.insert(0, f"task {failed.number} ({failed.name}) failed: "
+                          f"{redact_text(failed.reason)}")
+    judged = judge(experiment)
     return {
-        "text": text,
+        "text": f"{judged.icon} {judged.headline}: {judged.summary}",
+        "verdict": judged.outcome,
+        "reason": judged.reason,
         "details": details,
         "slos": slos,
         "versions": versions,

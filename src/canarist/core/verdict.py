@@ -1,0 +1,196 @@
+"""The release verdict of an experiment, computed once: pass, fail or inconclusive, and why.
+
+Every report (text, HTML, JSON) and every notification reads `judge`; none decides for itself.
+
+The rules, in order (a release gate: promote only on evidence):
+
+1. Some version does not satisfy an SLO whose value was measured -> **fail**, naming each
+   SLO and version (`http/error-rate for canary is 1, above the upper limit 0`).
+2. A task failed -> **fail**, naming the task and its reason. An experiment that broke
+   part-way has not shown the release is good, and a failing `ready` or load test is
+   usually the release's fault; a gate must not promote on it.
+3. No SLOs were assessed (no `assess` task, or it has not run) -> **inconclusive**: nothing
+   was judged, so nothing passed.
+4. Some SLO was not assessed, or not satisfied only because its value is unavailable (a
+   query returned no data, a latency over zero successful requests) -> **inconclusive**,
+   with the reason of each.
+5. Otherwise every version satisfies every SLO -> **pass**.
+
+Completion is reported beside the verdict, not folded into it: a notification sent by a task
+in the middle of the experiment judges what was measured so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from canarist.core.experiment import SLO, Experiment, Insights
+from canarist.core.metrics import normalize_name, scalar_value
+from canarist.core.redact import redact_text
+
+Outcome = Literal["pass", "fail", "inconclusive"]
+Bound = Literal["upper", "lower"]
+
+OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "inconclusive")
+
+HEADLINES: dict[Outcome, str] = {
+    "pass": "Passed",
+    "fail": "Rejected",
+    "inconclusive": "Cannot decide",
+}
+"""What a report's first line calls each outcome."""
+
+ICONS: dict[Outcome, str] = {"pass": "✔", "fail": "✖", "inconclusive": "?"}
+
+
+@dataclass(frozen=True)
+class SLOCheck:
+    """One SLO for one version that is not satisfied."""
+
+    metric: str
+    version: int
+    label: str
+    bound: Bound
+    limit: float
+    value: float | None
+    """None when the value is unavailable (then `reason` says why) or was not assessed."""
+    reason: str = ""
+
+    def describe(self) -> str:
+        if self.value is None:
+            return f"{self.metric} for {self.label} is unavailable ({self.reason})"
+        side = "above the upper" if self.bound == "upper" else "below the lower"
+        return (f"{self.metric} for {self.label} is {short_number(self.value)}, {side} limit "
+                f"{short_number(self.limit)}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str
+    """One line: which SLOs failed for which version, why values are unavailable, which task
+    failed, or what passed."""
+    summary: str = ""
+    """Shorter than `reason`, for a headline: how many SLOs and which, without values."""
+    num_slos: int = 0
+    violated: tuple[SLOCheck, ...] = field(default=())
+    """SLOs not satisfied by a measured value."""
+    unavailable: tuple[SLOCheck, ...] = field(default=())
+    """SLOs not satisfied because the value is unavailable or was not assessed."""
+    failed_task: tuple[int, str, str] | None = None
+    """(1-based number, name, reason) of the failed task."""
+
+    @property
+    def headline(self) -> str:
+        return HEADLINES[self.outcome]
+
+    @property
+    def icon(self) -> str:
+        return ICONS[self.outcome]
+
+    def failing_slo_names(self) -> list[str]:
+        """Distinct metrics of the violated SLOs, in order."""
+        return list(dict.fromkeys(c.metric for c in self.violated))
+
+
+def short_number(value: float) -> str:
+    """`31.2`, `0.02`, `40`: up to 6 significant digits, no trailing zeros."""
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def _slo_checks(insights: Insights) -> tuple[int, list[SLOCheck], list[SLOCheck]]:
+    slos = insights.slos
+    if slos is None or slos.is_empty():
+        return 0, [], []
+    satisfied = insights.slos_satisfied
+    violated: list[SLOCheck] = []
+    unavailable: list[SLOCheck] = []
+    count = 0
+    sides: tuple[tuple[Bound, list[SLO], list[list[bool]]], ...] = (
+        ("upper", slos.upper, satisfied.upper if satisfied else []),
+        ("lower", slos.lower, satisfied.lower if satisfied else []),
+    )
+    for bound, rows, table in sides:
+        for i, slo in enumerate(rows):
+            count += 1
+            verdicts = table[i] if i < len(table) else []
+            for j in range(insights.num_versions):
+                if j < len(verdicts) and verdicts[j]:
+                    continue
+                metric = normalize_name(slo.metric)
+                label = insights.version_label(j)
+                if j >= len(verdicts):
+                    unavailable.append(SLOCheck(metric, j, label, bound, slo.limit,
+                                                None, "not assessed yet"))
+                    continue
+                found = scalar_value(insights, j, slo.metric)
+                if found.value is None:
+                    unavailable.append(SLOCheck(metric, j, label, bound, slo.limit,
+                                                None, redact_text(found.reason or "no value")))
+                else:
+                    violated.append(SLOCheck(metric, j, label, bound, slo.limit,
+                                             found.value))
+    return count, violated, unavailable
+
+
+def _slos(count: int) -> str:
+    return f"{count} SLO{'s' if count != 1 else ''}"
+
+
+def _which(checks: list[SLOCheck]) -> str:
+    """`canary`, `canary and baseline`: the versions concerned, in order."""
+    labels = [label for _, label in sorted({(c.version, c.label) for c in checks})]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def judge(experiment: Experiment) -> Verdict:
+    """The experiment's verdict (see the module's rules)."""
+    result = experiment.result
+    insights = result.insights if result else None
+    failed = result.failed_task if result else None
+    failed_task = (failed.number, failed.name, redact_text(failed.reason)) if failed else None
+    task_failed = bool(result and (result.failure or failed))
+    num_slos, violated, unavailable = _slo_checks(insights) if insights else (0, [], [])
+    task_text = (f"task {failed_task[0]} ({failed_task[1]}) failed: {failed_task[2]}"
+                 if failed_task else "a task failed (the experiment does not say which)")
+
+    def make(outcome: Outcome, summary: str, reason: str) -> Verdict:
+        return Verdict(outcome, reason, summary, num_slos, tuple(violated), tuple(unavailable),
+                       failed_task)
+
+    if violated:
+        count = len({c.metric for c in violated})
+        summary = f"{count} of {_slos(num_slos)} not satisfied by {_which(violated)}"
+        reason = f"{count} of {_slos(num_slos)} not satisfied: " + "; ".join(
+            c.describe() for c in violated)
+        if unavailable:
+            reason += "; " + "; ".join(c.describe() for c in unavailable)
+        if task_failed:
+            reason += f"; and {task_text}"
+        return make("fail", summary, reason)
+    if task_failed:
+        number = f"task {failed_task[0]} ({failed_task[1]})" if failed_task else "a task"
+        return make("fail", f"the experiment failed at {number}", task_text)
+    if result is None:
+        return make("inconclusive", "nothing was judged", "the experiment has not run yet")
+    if num_slos == 0:
+        if any(entry.task == "assess" for entry in experiment.spec):
+            why = "no SLOs were assessed yet (the assess task has not run)"
+        else:
+            why = "the experiment has no SLOs (it has no assess task)"
+        return make("inconclusive", "nothing was judged", f"nothing was judged: {why}")
+    if unavailable:
+        count = len({c.metric for c in unavailable})
+        summary = (f"{count} of {_slos(num_slos)} could not be checked for {_which(unavailable)}: "
+                   "values unavailable")
+        reason = f"{count} of {_slos(num_slos)} could not be checked: " + "; ".join(
+            c.describe() for c in unavailable)
+        return make("inconclusive", summary, reason)
+    assert insights is not None
+    versions = [insights.version_label(j) for j in range(insights.num_versions)]
+    who = versions[0] if len(versions) == 1 else f"all {len(versions)} versions ({', '.join(versions)})"
+    every = "the SLO is" if num_slos == 1 else f"all {num_slos} SLOs are"
+    return make("pass", f"{every} satisfied", f"{every} satisfied by {who}")
