@@ -7,10 +7,21 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from tests.servers.http_target import ThreadedHttpTarget
+
+from canarist.core.experiment import (
+    ComparisonRecord,
+    Experiment,
+    TaskEntry,
+    experiment_to_data,
+    new_result,
+)
+from canarist.core.insights import ensure_insights
+from canarist.core.yamltext import dump_yaml
 
 CANARIST = [sys.executable, "-m", "canarist"]
 DOCS = Path(__file__).parents[2] / "docs"
@@ -136,3 +147,25 @@ def test_3_the_experiment_file_is_missing(tmp_path: Path) -> None:
         done = canarist(*command, cwd=tmp_path)
         assert done.returncode == 3, command
         assert "experiment.yaml" in one_error_line(done)
+
+
+@pytest.mark.parametrize(("verdict", "code"), [("pass", 0), ("fail", 1), ("inconclusive", 3)])
+def test_assert_slos_reads_comparisons_with_the_baseline(tmp_path: Path, verdict: str,
+                                                          code: int) -> None:
+    """Relative objectives: a failed comparison rejects (1); one the data cannot decide yet
+    cannot decide (3); all within their allowance pass (0)."""
+    experiment = Experiment(spec=[TaskEntry(task="assess")], result=new_result(now=datetime.now(UTC)))
+    assert experiment.result is not None
+    experiment.result.num_completed_tasks = 1
+    insights = ensure_insights(experiment.result, 2)
+    insights.comparisons = [ComparisonRecord(
+        metric="http/latency-p90", candidate=0, baseline=1, direction="upper", allowance="20%",
+        verdict=verdict, reason="+31.0 %, between +22.1 % and +40.2 %")]  # type: ignore[arg-type]
+    (tmp_path / "experiment.yaml").write_text(dump_yaml(experiment_to_data(experiment)))
+    done = canarist("assert", "-c", "completed,nofailure,slos", cwd=tmp_path)
+    assert done.returncode == code, done.stderr
+    lead = {1: "assert conditions failed", 3: "cannot decide"}
+    if code:
+        assert one_error_line(done) == (
+            f"Error: {lead[code]}: SLOs are not satisfied: http/latency-p90 of version 0 "
+            "against version 1: +31.0 %, between +22.1 % and +40.2 %")

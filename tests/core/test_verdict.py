@@ -10,6 +10,7 @@ from canarist.core.chart import render_experiment
 from canarist.core.errors import SpecError
 from canarist.core.experiment import (
     SLO,
+    ComparisonRecord,
     Experiment,
     FailedTask,
     MetricMeta,
@@ -17,6 +18,7 @@ from canarist.core.experiment import (
     SLOLimits,
     SLOsSatisfied,
     TaskEntry,
+    VersionName,
     experiment_to_data,
     new_result,
     parse_experiment,
@@ -156,3 +158,55 @@ def test_bad_version_names_name_the_key(names: object, problem: str) -> None:
     with pytest.raises(SpecError) as caught:
         render_experiment(values, now=NOW)
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def _compared(*verdicts: str, slo_ok: bool | None = None) -> Experiment:
+    """Two versions (canary, baseline) with one comparison per verdict, and optionally an SLO."""
+    result = new_result(now=NOW)
+    result.num_completed_tasks = 2
+    insights = ensure_insights(result, 2)
+    insights.version_names = [VersionName(version="canary"), VersionName(version="baseline")]
+    insights.comparisons = [ComparisonRecord(
+        metric=f"kserve-prometheus/latency-p{90 + i}", candidate=0, baseline=1, direction="upper",
+        allowance="20%", verdict=verdict, reason=f"reason {i}")  # type: ignore[arg-type]
+        for i, verdict in enumerate(verdicts)]
+    if slo_ok is not None:
+        register_metric(insights, "kserve-prometheus/error-count", MetricMeta(type=MetricType.COUNTER))
+        for version in (0, 1):
+            add_value(insights, version, "kserve-prometheus/error-count", 0.0 if slo_ok else 3.0)
+        insights.slos = SLOLimits(upper=[SLO(metric="kserve-prometheus/error-count", limit=0)])
+        insights.slos_satisfied = SLOsSatisfied(upper=[[slo_ok, slo_ok]])
+    return Experiment(spec=[TaskEntry(task="custommetrics"), TaskEntry(task="assess")],
+                      result=result)
+
+
+def test_a_failed_comparison_fails_the_release_and_names_it() -> None:
+    found = judge(_compared("fail", "inconclusive", slo_ok=True))
+    assert found.outcome == "fail"
+    assert found.summary == "1 comparison with the baseline failed by canary"
+    assert found.reason == (
+        "1 comparison with the baseline failed: kserve-prometheus/latency-p90 of canary against "
+        "baseline: reason 0; kserve-prometheus/latency-p91 of canary against baseline: reason 1")
+    both = judge(_compared("fail", slo_ok=False))
+    assert both.reason.startswith("1 of 1 SLO not satisfied and 1 comparison with the baseline "
+                                  "failed: kserve-prometheus/error-count for canary is 3")
+
+
+def test_an_undecided_comparison_cannot_pass() -> None:
+    found = judge(_compared("pass", "inconclusive", slo_ok=True))
+    assert found.outcome == "inconclusive"
+    assert found.summary == ("1 of 1 SLO and 2 comparisons with the baseline could not be "
+                             "decided for canary")
+    assert found.reason.endswith("kserve-prometheus/latency-p91 of canary against baseline: "
+                                 "reason 1")
+
+
+def test_every_comparison_passing_passes() -> None:
+    found = judge(_compared("pass", "pass"))
+    assert (found.outcome, found.reason) == (
+        "pass", "every candidate is within its allowance on 2 comparisons with the baseline")
+    with_slo = judge(_compared("pass", slo_ok=True))
+    assert with_slo.outcome == "pass"
+    assert with_slo.reason == ("the SLO is satisfied by all 2 versions (canary, baseline); every "
+                               "candidate is within its allowance on 1 comparison with the "
+                               "baseline")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from canarist.core.errors import InputError
 from canarist.core.experiment import Experiment
-from canarist.core.metrics import scalar_value
+from canarist.core.verdict import SLOCheck, judge
 
 CONDITIONS = ("completed", "nofailure", "slos")
 
@@ -53,31 +53,25 @@ def evaluate(experiment: Experiment, condition: str) -> Verdict:
 
 
 def _slos(experiment: Experiment) -> Verdict:
-    if experiment.slos():
-        return Verdict("slos", True, "SLOs are satisfied")
+    """Iter8's `SLOs()`, and with relative objectives every candidate within its allowance:
+    fails (exit 1) on a violated SLO or a failed comparison, cannot decide (exit 3) when the
+    rest only lacks values or data."""
+    found = judge(experiment)
+    if experiment.slos() and not found.worse and not found.undecided:
+        return Verdict("slos", True, "SLOs are satisfied" if not found.num_comparisons else
+                       "SLOs are satisfied and every candidate is within its allowance")
     insights = experiment.result.insights if experiment.result else None
-    if insights is None or insights.slos is None:
+    if insights is None or (insights.slos is None and not insights.comparisons):
         return Verdict("slos", False, "SLOs are not satisfied: no SLOs were assessed yet")
-    violated: list[str] = []
-    unavailable: list[str] = []
-    satisfied = experiment.result.insights.slos_satisfied if experiment.result and \
-        experiment.result.insights else None
-    for upper, slos, table in (
-        (True, insights.slos.upper, satisfied.upper if satisfied else []),
-        (False, insights.slos.lower, satisfied.lower if satisfied else []),
-    ):
-        for i, slo in enumerate(slos):
-            for j in range(insights.num_versions):
-                if i < len(table) and j < len(table[i]) and table[i][j]:
-                    continue
-                found = scalar_value(insights, j, slo.metric)
-                label = insights.version_label(j)
-                if found.value is None:
-                    unavailable.append(f"{slo.metric} for {label} is unavailable ({found.reason})")
-                else:
-                    bound = "<=" if upper else ">="
-                    violated.append(f"{slo.metric} for {label} is {found.value:g}, "
-                                    f"expected {bound} {slo.limit:g}")
+    violated = [_expected(c) for c in found.violated] + [c.describe() for c in found.worse]
+    unavailable = ([c.describe() for c in found.unavailable]
+                   + [c.describe() for c in found.undecided])
     details = "; ".join(violated + unavailable)
     return Verdict("slos", False, "SLOs are not satisfied" + (f": {details}" if details else ""),
                    undecidable=bool(unavailable) and not violated)
+
+
+def _expected(check: SLOCheck) -> str:
+    """`http/latency-p99 for canary is 131.2, expected <= 100`."""
+    bound = "<=" if check.bound == "upper" else ">="
+    return f"{check.metric} for {check.label} is {check.value:g}, expected {bound} {check.limit:g}"

@@ -4,17 +4,20 @@ Every report (text, HTML, JSON) and every notification reads `judge`; none decid
 
 The rules, in order (a release gate: promote only on evidence):
 
-1. Some version does not satisfy an SLO whose value was measured -> **fail**, naming each
-   SLO and version (`http/error-rate for canary is 1, above the upper limit 0`).
+1. Some version does not satisfy an SLO whose value was measured, or a candidate is shown to
+   be worse than its baseline by more than a relative objective allows -> **fail**, naming
+   each (`http/error-rate for canary is 1, above the upper limit 0`).
 2. A task failed -> **fail**, naming the task and its reason. An experiment that broke
    part-way has not shown the release is good, and a failing `ready` or load test is
    usually the release's fault; a gate must not promote on it.
-3. No SLOs were assessed (no `assess` task, or it has not run) -> **inconclusive**: nothing
-   was judged, so nothing passed.
+3. No SLOs and no relative objectives were assessed (no `assess` task, or it has not run)
+   -> **inconclusive**: nothing was judged, so nothing passed.
 4. Some SLO was not assessed, or not satisfied only because its value is unavailable (a
-   query returned no data, a latency over zero successful requests) -> **inconclusive**,
-   with the reason of each.
-5. Otherwise every version satisfies every SLO -> **pass**.
+   query returned no data, a latency over zero successful requests), or a relative
+   objective cannot be decided yet (thin data, no traffic, coarse buckets) ->
+   **inconclusive**, with the reason of each.
+5. Otherwise every version satisfies every SLO and every candidate passes every relative
+   objective -> **pass**.
 
 Completion is reported beside the verdict, not folded into it: a notification sent by a task
 in the middle of the experiment judges what was measured so far.
@@ -25,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from canarist.core.experiment import SLO, Experiment, Insights
+from canarist.core.experiment import SLO, ComparisonRecord, Experiment, Insights
 from canarist.core.metrics import normalize_name, scalar_value
 from canarist.core.redact import redact_text
 
@@ -66,6 +69,19 @@ class SLOCheck:
 
 
 @dataclass(frozen=True)
+class ComparisonCheck:
+    """One relative objective for one candidate that did not pass."""
+
+    record: ComparisonRecord
+    candidate: str
+    baseline: str
+
+    def describe(self) -> str:
+        return (f"{self.record.metric} of {self.candidate} against {self.baseline}: "
+                f"{self.record.reason}")
+
+
+@dataclass(frozen=True)
 class Verdict:
     outcome: Outcome
     reason: str
@@ -80,6 +96,11 @@ class Verdict:
     """SLOs not satisfied because the value is unavailable or was not assessed."""
     failed_task: tuple[int, str, str] | None = None
     """(1-based number, name, reason) of the failed task."""
+    num_comparisons: int = 0
+    worse: tuple[ComparisonCheck, ...] = field(default=())
+    """Relative objectives a candidate fails: shown worse than its baseline allows."""
+    undecided: tuple[ComparisonCheck, ...] = field(default=())
+    """Relative objectives the data cannot decide yet."""
 
     @property
     def headline(self) -> str:
@@ -92,6 +113,10 @@ class Verdict:
     def failing_slo_names(self) -> list[str]:
         """Distinct metrics of the violated SLOs, in order."""
         return list(dict.fromkeys(c.metric for c in self.violated))
+
+    @property
+    def num_objectives(self) -> int:
+        return self.num_slos + self.num_comparisons
 
 
 def short_number(value: float) -> str:
@@ -146,6 +171,27 @@ def _which(checks: list[SLOCheck]) -> str:
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
+def _comparison_checks(insights: Insights) -> tuple[list[ComparisonCheck], list[ComparisonCheck]]:
+    worse: list[ComparisonCheck] = []
+    undecided: list[ComparisonCheck] = []
+    for record in insights.comparisons:
+        check = ComparisonCheck(record, insights.version_label(record.candidate),
+                                insights.version_label(record.baseline))
+        if record.verdict == "fail":
+            worse.append(check)
+        elif record.verdict == "inconclusive":
+            undecided.append(check)
+    return worse, undecided
+
+
+def _objectives(num_slos: int, num_comparisons: int) -> str:
+    parts = [_slos(num_slos)] if num_slos else []
+    if num_comparisons:
+        parts.append(f"{num_comparisons} comparison{'s' if num_comparisons != 1 else ''} with "
+                     "the baseline")
+    return " and ".join(parts) or _slos(0)
+
+
 def judge(experiment: Experiment) -> Verdict:
     """The experiment's verdict (see the module's rules)."""
     result = experiment.result
@@ -154,20 +200,34 @@ def judge(experiment: Experiment) -> Verdict:
     failed_task = (failed.number, failed.name, redact_text(failed.reason)) if failed else None
     task_failed = bool(result and (result.failure or failed))
     num_slos, violated, unavailable = _slo_checks(insights) if insights else (0, [], [])
+    worse, undecided = _comparison_checks(insights) if insights else ([], [])
+    num_comparisons = len(insights.comparisons) if insights else 0
     task_text = (f"task {failed_task[0]} ({failed_task[1]}) failed: {failed_task[2]}"
                  if failed_task else "a task failed (the experiment does not say which)")
+    judged = _objectives(num_slos, num_comparisons)
 
     def make(outcome: Outcome, summary: str, reason: str) -> Verdict:
         return Verdict(outcome, reason, summary, num_slos, tuple(violated), tuple(unavailable),
-                       failed_task)
+                       failed_task, num_comparisons, tuple(worse), tuple(undecided))
 
-    if violated:
-        count = len({c.metric for c in violated})
-        summary = f"{count} of {_slos(num_slos)} not satisfied by {_which(violated)}"
-        reason = f"{count} of {_slos(num_slos)} not satisfied: " + "; ".join(
-            c.describe() for c in violated)
-        if unavailable:
-            reason += "; " + "; ".join(c.describe() for c in unavailable)
+    if violated or worse:
+        summaries, heads = [], []
+        if violated:
+            count = len({c.metric for c in violated})
+            summaries.append(f"{count} of {_slos(num_slos)} not satisfied by {_which(violated)}")
+            heads.append(f"{count} of {_slos(num_slos)} not satisfied")
+        if worse:
+            failed_by = ", ".join(sorted({c.candidate for c in worse}))
+            plural = "s" if len(worse) != 1 else ""
+            summaries.append(f"{len(worse)} comparison{plural} with the baseline failed by "
+                             f"{failed_by}")
+            heads.append(f"{len(worse)} comparison{plural} with the baseline failed")
+        summary = "; ".join(summaries)
+        reason = " and ".join(heads) + ": " + "; ".join(
+            [c.describe() for c in violated] + [c.describe() for c in worse])
+        if unavailable or undecided:
+            reason += "; " + "; ".join(
+                [c.describe() for c in unavailable] + [c.describe() for c in undecided])
         if task_failed:
             reason += f"; and {task_text}"
         return make("fail", summary, reason)
@@ -176,21 +236,36 @@ def judge(experiment: Experiment) -> Verdict:
         return make("fail", f"the experiment failed at {number}", task_text)
     if result is None:
         return make("inconclusive", "nothing was judged", "the experiment has not run yet")
-    if num_slos == 0:
+    if num_slos == 0 and num_comparisons == 0:
         if any(entry.task == "assess" for entry in experiment.spec):
             why = "no SLOs were assessed yet (the assess task has not run)"
         else:
             why = "the experiment has no SLOs (it has no assess task)"
         return make("inconclusive", "nothing was judged", f"nothing was judged: {why}")
-    if unavailable:
+    if unavailable and not undecided:
         count = len({c.metric for c in unavailable})
         summary = (f"{count} of {_slos(num_slos)} could not be checked for {_which(unavailable)}: "
                    "values unavailable")
         reason = f"{count} of {_slos(num_slos)} could not be checked: " + "; ".join(
             c.describe() for c in unavailable)
         return make("inconclusive", summary, reason)
+    if unavailable or undecided:
+        count = len({c.metric for c in unavailable}) + len(undecided)
+        which = _which(unavailable) if unavailable else ", ".join(
+            sorted({c.candidate for c in undecided}))
+        summary = f"{count} of {judged} could not be decided for {which}"
+        reason = f"{count} of {judged} could not be decided: " + "; ".join(
+            [c.describe() for c in unavailable] + [c.describe() for c in undecided])
+        return make("inconclusive", summary, reason)
     assert insights is not None
     versions = [insights.version_label(j) for j in range(insights.num_versions)]
     who = versions[0] if len(versions) == 1 else f"all {len(versions)} versions ({', '.join(versions)})"
     every = "the SLO is" if num_slos == 1 else f"all {num_slos} SLOs are"
-    return make("pass", f"{every} satisfied", f"{every} satisfied by {who}")
+    if num_comparisons == 0:
+        return make("pass", f"{every} satisfied", f"{every} satisfied by {who}")
+    plural = "s" if num_comparisons != 1 else ""
+    within = (f"every candidate is within its allowance on {num_comparisons} comparison{plural} "
+              "with the baseline")
+    if num_slos == 0:
+        return make("pass", within, within)
+    return make("pass", f"{every} satisfied and {within}", f"{every} satisfied by {who}; {within}")
