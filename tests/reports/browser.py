@@ -42,6 +42,7 @@ EXPERIMENTS = {
     "failed-no-insights": REPORT_FIXTURES / "failed-no-insights.yaml",
     "not-started": REPORT_FIXTURES / "not-started.yaml",
     "all-unavailable": REPORT_FIXTURES / "all-unavailable.yaml",
+    "canary-vs-baseline": REPORT_FIXTURES / "canary-vs-baseline.yaml",
 }
 
 

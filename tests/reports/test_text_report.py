@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from tests.helpers import FIXTURES, load_fixture_experiment
+from tests.reports.browser import load_experiment
 
 from canarist.core.experiment import Experiment, FailedTask, MetricMeta, MetricType, TaskEntry, new_result
 from canarist.core.insights import add_value, ensure_insights, mark_unavailable, register_metric
@@ -108,3 +109,17 @@ def test_failed_requests_follow_iter8s_sections_only_when_present() -> None:
         "  grpc (version 1): 50 of 50 calls failed\n"
         '    NOT_FOUND ×30: "Model with name x does not exist."\n'
         '    UNAVAILABLE ×20: "connection refused"\n\n\n')
+
+
+def test_comparisons_with_the_baseline_have_their_own_section() -> None:
+    text = render_text(load_experiment("canary-vs-baseline"))
+    assert text.startswith("\nVerdict: ✖ REJECTED (fail)\n  2 comparisons with the baseline failed: ")
+    section = text.split("Candidates against the baseline (95 % confidence, valid at every look):\n")[1]
+    lines = [line.split("|") for line in section.split("\n\n")[1].splitlines()]
+    assert [cell.strip() for cell in lines[0]] == [
+        "Objective", "Candidate", "Baseline", "Change", "Interval", "Samples", "Verdict"]
+    rows = {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in lines[2:]}
+    assert rows["kserve-prometheus/latency-mean <= +20%"] == [
+        "sklearn-iris-predictor-default-00002", "sklearn-iris-predictor-default-00001",
+        "+522.4 %", "+458.7 % .. +594.1 %", "159 / 1351", "fail"]
+    assert rows["kserve-prometheus/error-rate <= +0.01"][-1] == "inconclusive"

@@ -115,6 +115,7 @@ class ComparisonRecord(LenientModel):
     samples: dict[str, int] = Field(default_factory=dict)
     reason: str = ""
     looks: int = 1
+    confidence: float = 0.95
 
 
 class Insights(LenientModel):

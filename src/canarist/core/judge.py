@@ -291,7 +291,7 @@ def _number(value: float) -> str:
 
 
 def record(found: Comparison, earlier: ComparisonRecord | None,
-           objective: RelativeObjective) -> ComparisonRecord:
+           objective: RelativeObjective, confidence: float) -> ComparisonRecord:
     """The comparison as stored in the result, its interval intersected with the earlier
     looks' when there are any: every look's interval holds the true change at every look at
     once (with the stated confidence), so their intersection does too and can only narrow."""
@@ -300,7 +300,7 @@ def record(found: Comparison, earlier: ComparisonRecord | None,
         direction=found.direction, allowance=found.allowance, verdict=found.verdict,
         estimate=found.estimate, interval=_bounded(found.interval),
         samples={"candidate": found.samples[0], "baseline": found.samples[1]},
-        reason=found.reason)
+        reason=found.reason, confidence=confidence)
     if earlier is None:
         return stored
     looks = earlier.looks + 1

@@ -269,3 +269,25 @@ def judge(experiment: Experiment) -> Verdict:
     if num_slos == 0:
         return make("pass", within, within)
     return make("pass", f"{every} satisfied and {within}", f"{every} satisfied by {who}; {within}")
+
+
+def objective_text(record: ComparisonRecord) -> str:
+    """`kserve-prometheus/latency-p90 <= +20%`: the relative objective as the user set it."""
+    sign = "<= +" if record.direction == "upper" else ">= -"
+    return f"{record.metric} {sign}{record.allowance}"
+
+
+def change_text(record: ComparisonRecord, value: float | None, unbounded: int = 0) -> str:
+    """A change as the allowance is written: `+23.4 %` for a relative one, `+0.0042` for an
+    absolute one; `-inf`/`+inf` for an unbounded end, `?` for no estimate."""
+    if value is None:
+        return {-1: "-inf", 1: "+inf"}.get(unbounded, "?")
+    if record.allowance.strip().endswith("%"):
+        return f"{value * 100:+.1f} %"
+    return f"{value:+.4g}"
+
+
+def comparison_confidence(insights: Insights) -> str:
+    """`95 %`: the confidence of the comparisons (one per assess task; the first is shown)."""
+    level = insights.comparisons[0].confidence if insights.comparisons else 0.95
+    return f"{level * 100:g} %"

@@ -38,6 +38,7 @@ from canarist.core.experiment import HistBucket
 PALETTE = ("#3a86c8", "#e8833a", "#2aa876", "#a066c8", "#d9534f", "#a47148", "#d46aa6",
            "#8c8c8c")
 _INK = "#010203"  # replaced by currentColor in the SVG
+_FAIL_TINT = "#d62728"  # the side of the allowance a candidate must not reach
 NUM_BINS = 40
 MAX_CDF_POINTS = 400
 
@@ -219,6 +220,67 @@ def _latency_chart(chart_id: str, axis_label: str, distributions: Sequence[Distr
     hist_ax.set_ylim(bottom=0)
     hist_ax.legend(handles, [d.label for d in distributions], loc="best", fontsize=8)
     return to_svg(fig, chart_id, title)
+
+
+@dataclass(frozen=True)
+class ForestRow:
+    """One candidate's change against the baseline: estimate and interval (None: unbounded)."""
+
+    label: str
+    version: int
+    estimate: float | None
+    low: float | None
+    high: float | None
+    verdict: str
+
+
+def forest_chart(chart_id: str, rows: Sequence[ForestRow], allowance: float, *, upper: bool,
+                 percent: bool, title: str) -> Markup:
+    """Each candidate's change as a point and its interval against the allowance band: the
+    band is what the candidate may be worse by; an interval wholly inside it passes, wholly
+    beyond it fails. Unbounded ends run to the edge with an arrow."""
+    with matplotlib.rc_context(_RC):
+        return to_svg(_forest_figure(rows, allowance, upper, percent), chart_id, title)
+
+
+def _forest_figure(rows: Sequence[ForestRow], allowance: float, upper: bool,
+                   percent: bool) -> Figure:
+    scale = 100.0 if percent else 1.0
+    limit = (allowance if upper else -allowance) * scale
+    finite = [v * scale for r in rows for v in (r.estimate, r.low, r.high) if v is not None]
+    span = max([abs(v) for v in finite] + [abs(limit), 1e-9])
+    left, right = min([*finite, limit, 0.0]) - 0.1 * span, max([*finite, limit, 0.0]) + 0.1 * span
+    labels = [f"{r.label}\n{r.verdict}" for r in rows]
+    height = 0.7 + 0.55 * len(rows)
+    widest = max(len(r.label) for r in rows)
+    fig = Figure(figsize=(9.0, height))
+    fig.subplots_adjust(left=min(0.4, 0.04 + 0.0085 * widest), right=0.985,
+                        bottom=0.55 / height, top=1 - 0.1 / height)
+    ax = fig.subplots()
+    worse_side = (limit, right) if upper else (left, limit)
+    ax.axvspan(*worse_side, color=_FAIL_TINT, alpha=0.25, linewidth=0)
+    ax.axvline(limit, color=_INK, linestyle="--", linewidth=1)
+    ax.axvline(0.0, color=_INK, linewidth=0.6, alpha=0.5)
+    for y, row in enumerate(rows):
+        color = version_color(row.version)
+        low = row.low * scale if row.low is not None else left
+        high = row.high * scale if row.high is not None else right
+        ax.plot([low, high], [y, y], color=color, linewidth=2.2, solid_capstyle="butt")
+        for end, bounded, marker in ((low, row.low is not None, "<"),
+                                     (high, row.high is not None, ">")):
+            ax.plot([end], [y], marker="|" if bounded else marker, color=color, markersize=9)
+        if row.estimate is not None:
+            ax.plot([row.estimate * scale], [y], marker="o", color=color, markersize=6)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.invert_yaxis()
+    ax.set_xlim(left, right)
+    ax.set_xlabel("change against the baseline" + (" (%)" if percent else ""))
+    ax.grid(True, axis="x", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    return fig
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,17 @@ import jinja2
 from markupsafe import Markup, escape
 
 from canarist import __version__
-from canarist.core.experiment import Experiment, Insights, MetricType
+from canarist.core.experiment import ComparisonRecord, Experiment, Insights, MetricType
 from canarist.core.gofmt import format_value
 from canarist.core.metrics import name_with_units, normalize_name
 from canarist.core.redact import redact
-from canarist.core.verdict import Verdict, judge
+from canarist.core.verdict import (
+    Verdict,
+    change_text,
+    comparison_confidence,
+    judge,
+    objective_text,
+)
 from canarist.core.yamltext import dump_yaml
 from canarist.reports import summary
 from canarist.reports.failures import failure_groups
@@ -79,6 +85,8 @@ def render_html(experiment: Experiment) -> str:
         "slo_rows": slo_rows,
         "failure_groups": failure_groups(insights) if insights else [],
         "metric_rows": metric_rows,
+        "comparisons": _comparisons(insights) if insights else [],
+        "comparison_confidence": comparison_confidence(insights) if insights else "",
         "latency_charts": _latency_charts(insights) if insights else [],
         "history_charts": _history_charts(insights, status) if insights else [],
         "tasks": _tasks(experiment, status),
@@ -213,6 +221,47 @@ def _slo_marks(insights: Insights, name: str) -> list[Any]:
                     if 0 < percent <= 100:
                         marks.append(PercentileMark(percent, slo.limit, upper))
     return marks
+
+
+@dataclass(frozen=True)
+class ComparisonView:
+    """One relative objective: a row per candidate and the forest plot of their changes."""
+
+    objective: str
+    rows: tuple[dict[str, str], ...]
+    chart: Markup
+
+
+def _comparisons(insights: Insights) -> list[ComparisonView]:
+    from canarist.reports import charts
+
+    groups: dict[tuple[str, str, str], list[ComparisonRecord]] = {}
+    for record in insights.comparisons:
+        groups.setdefault((record.metric, record.direction, record.allowance), []).append(record)
+    views = []
+    for number, ((_, direction, allowance), records) in enumerate(groups.items()):
+        objective = objective_text(records[0])
+        relative = allowance.strip().endswith("%")
+        amount = float(allowance.strip().rstrip("%")) / (100 if relative else 1)
+        forest = [charts.ForestRow(
+            insights.version_label(r.candidate), r.candidate, r.estimate,
+            r.interval[0] if r.interval else None, r.interval[1] if r.interval else None,
+            r.verdict) for r in records]
+        chart = charts.forest_chart(f"comparison-{number}", forest, amount,
+                                    upper=direction == "upper", percent=relative,
+                                    title=f"{objective}: change of each candidate")
+        rows = tuple({
+            "candidate": insights.version_label(r.candidate),
+            "baseline": insights.version_label(r.baseline),
+            "verdict": r.verdict,
+            "change": change_text(r, r.estimate),
+            "interval": (f"{change_text(r, (r.interval or (None, None))[0], -1)} .. "
+                         f"{change_text(r, (r.interval or (None, None))[1], 1)}"),
+            "samples": f"{r.samples.get('candidate', 0)} / {r.samples.get('baseline', 0)}",
+            "reason": r.reason,
+        } for r in records)
+        views.append(ComparisonView(objective, rows, chart))
+    return views
 
 
 def _latency_charts(insights: Insights) -> list[ChartView]:

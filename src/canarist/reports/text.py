@@ -14,7 +14,7 @@ from __future__ import annotations
 from canarist.core.experiment import Experiment, Insights
 from canarist.core.gofmt import format_value
 from canarist.core.metrics import name_with_units, normalize_name, scalar_metric_names, scalar_value
-from canarist.core.verdict import judge
+from canarist.core.verdict import change_text, comparison_confidence, judge, objective_text
 from canarist.reports.failures import failure_groups
 from canarist.reports.tabular import indent, tabwrite
 
@@ -56,6 +56,11 @@ def render_iter8_text(experiment: Experiment) -> str:
             out.append("\n\nWhether or not service level objectives (SLOs) are satisfied:\n"
                        "*************************************************************\n\n")
             out.append(indent(tabwrite(_slo_rows(insights)), 2))
+        if insights.comparisons:
+            title = (f"Candidates against the baseline ({comparison_confidence(insights)} "
+                     "confidence, valid at every look):")
+            out.append(f"\n\n{title}\n{'*' * len(title)}\n\n")
+            out.append(indent(tabwrite(_comparison_rows(insights)), 2))
         out.append("\n\nLatest observed values for metrics:\n***********************************\n\n")
         out.append(indent(tabwrite(_metric_rows(insights)), 2))
         reasons = _unavailable_lines(insights)
@@ -103,6 +108,25 @@ def _slo_rows(insights: Insights) -> list[list[str]]:
             text = f"{metric} <= {limit}" if upper else f"{limit} <= {metric}"
             row = table[i] if i < len(table) else []
             rows.append([text, *[f" {_go_bool(j < len(row) and row[j])}" for j in versions]])
+    return rows
+
+
+def _comparison_rows(insights: Insights) -> list[list[str]]:
+    rows = [["Objective", " Candidate", " Baseline", " Change", " Interval", " Samples",
+             " Verdict"],
+            ["---------", " ---------", " --------", " ------", " --------", " -------",
+             " -------"]]
+    for record in insights.comparisons:
+        low, high = record.interval or (None, None)
+        rows.append([
+            objective_text(record),
+            f" {insights.version_label(record.candidate)}",
+            f" {insights.version_label(record.baseline)}",
+            f" {change_text(record, record.estimate)}",
+            f" {change_text(record, low, -1)} .. {change_text(record, high, 1)}",
+            f" {record.samples.get('candidate', 0)} / {record.samples.get('baseline', 0)}",
+            f" {record.verdict}",
+        ])
     return rows
 
 

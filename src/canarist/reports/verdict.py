@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from canarist.core.assertions import CONDITIONS, evaluate
-from canarist.core.experiment import Experiment
+from canarist.core.experiment import ComparisonRecord, Experiment, Insights
 from canarist.core.redact import redact_text
 from canarist.core.verdict import judge
 from canarist.reports import summary
@@ -55,7 +55,7 @@ def verdict(experiment: Experiment) -> dict[str, Any]:
         "summary": {
             "completed": status.completed,
             "noFailure": status.no_failure,
-            "slosSatisfied": experiment.slos(),
+            "slosSatisfied": evaluate(experiment, "slos").holds,
             "failedTask": {"number": failed.number, "name": failed.name, "reason": failed.reason}
             if failed else None,
             "numTasks": status.num_tasks,
@@ -85,10 +85,33 @@ def verdict(experiment: Experiment) -> dict[str, Any]:
             }
             for row in slo_rows
         ],
+        "comparisons": [_comparison(record, insights) for record in
+                        (insights.comparisons if insights else [])],
         "metricsInfo": {
             row.name: {"type": row.type, "units": row.units, "description": row.description}
             for row in metric_rows
         },
+    }
+
+
+def _comparison(record: ComparisonRecord, insights: Insights | None) -> dict[str, Any]:
+    label = insights.version_label if insights else (lambda j: f"version {j}")
+    return {
+        "metric": record.metric,
+        "candidate": record.candidate,
+        "candidateLabel": label(record.candidate),
+        "baseline": record.baseline,
+        "baselineLabel": label(record.baseline),
+        "direction": record.direction,
+        "allowance": record.allowance,
+        "verdict": record.verdict,
+        "estimate": record.estimate,
+        "interval": list(record.interval) if record.interval else [None, None],
+        "samples": {"candidate": record.samples.get("candidate", 0),
+                    "baseline": record.samples.get("baseline", 0)},
+        "confidence": record.confidence,
+        "looks": record.looks,
+        "reason": redact_text(record.reason),
     }
 
 

@@ -133,7 +133,7 @@ def _judge_relative(inputs: AssessInputs, insights: Insights, ctx: TaskContext) 
             found = compare(objective, (candidate, evidence(insights, candidate, objective.metric)),
                             (baseline, evidence(insights, baseline, objective.metric)),
                             inputs.confidence)
-            stored = record(found, earlier.get(_key(found)), objective)
+            stored = record(found, earlier.get(_key(found)), objective, inputs.confidence)
             records.append(stored)
             log.info("%s: %s, %s against %s: %s: %s", ctx.log_prefix(), objective.metric,
                      insights.version_label(candidate), insights.version_label(baseline),
