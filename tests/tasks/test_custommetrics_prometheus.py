@@ -318,6 +318,39 @@ def test_a_revision_without_requests_in_the_window_has_zero_counts_and_no_ratios
         assert reason(exp, 0, f"kserve-prometheus/{name}") == "value is NaN", name
 
 
+def test_relative_objectives_on_a_real_prometheus_pass_fail_and_cannot_decide(
+    seeded: tuple[PrometheusServer, datetime], tmp_path: Path
+) -> None:
+    """assess against the seeded histograms: the old revision as candidate fails against the
+    new one, the new one passes against the old one, and a revision without requests in the
+    window cannot be decided, naming why."""
+    server, started = seeded
+    relative = {"relative": {"upper": [
+        {"metric": "kserve-prometheus/latency-p90", "allowance": "10%"},
+        {"metric": "kserve-prometheus/latency-mean", "allowance": "10%"},
+        {"metric": "kserve-prometheus/error-rate", "allowance": 0.01}]}}
+
+    def verdicts(revisions: tuple[str, str], baseline: int) -> dict[str, tuple[str, str]]:
+        exp = parse_experiment({"spec": [
+            {"task": "custommetrics", "with": tutorial_inputs(server.query_url, revisions)},
+            {"task": "assess", "with": {**relative, "baseline": baseline}}]}, source="test")
+        run(exp, tmp_path, started)
+        assert exp.result is not None and exp.result.insights is not None
+        return {c.metric.split("/")[1]: (c.verdict, c.reason)
+                for c in exp.result.insights.comparisons}
+
+    old_against_new = verdicts((REV_NEW, REV_OLD), baseline=0)
+    # 24 errors in 1,220 requests against none in 610: too few to show more than +1 point
+    assert {m: v for m, (v, _) in old_against_new.items()} == {
+        "latency-p90": "fail", "latency-mean": "fail", "error-rate": "inconclusive"}
+    new_against_old = verdicts((REV_NEW, REV_OLD), baseline=1)
+    assert {m: v for m, (v, _) in new_against_old.items()} == {
+        "latency-p90": "pass", "latency-mean": "pass", "error-rate": "pass"}
+    idle = verdicts((REV_IDLE, REV_OLD), baseline=1)
+    assert idle["latency-p90"] == ("inconclusive", "version 0 received no requests")
+    assert idle["error-rate"][0] == "inconclusive"
+
+
 def test_a_bad_query_is_unavailable_with_prometheus_own_words(
     seeded: tuple[PrometheusServer, datetime], tmp_path: Path
 ) -> None:
