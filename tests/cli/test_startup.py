@@ -19,9 +19,10 @@ from tests.helpers import FIXTURES
 from canarist.cli.app import LAZY_COMMANDS, cli
 
 # What the light commands must never import: the task registry and what it drives (HTTP/gRPC
-# load, Kubernetes, aiohttp), plotting, and the sandbox.
-HEAVY = ("grpc", "kubernetes", "matplotlib", "aiohttp", "canarist.tasks", "canarist.sandbox",
-         "canarist.backends", "canarist.runners.engine", "canarist.runners.local")
+# load, Kubernetes, aiohttp), plotting, the judge's numerics, and the sandbox.
+HEAVY = ("grpc", "kubernetes", "matplotlib", "aiohttp", "numpy", "scipy", "canarist.tasks",
+         "canarist.sandbox", "canarist.backends", "canarist.runners.engine",
+         "canarist.runners.local", "canarist.core.judge")
 # `--help` and `version` do not even read a file: no models, no YAML.
 READS_NOTHING = ("pydantic", "yaml", "canarist.stores", "canarist.reports", "canarist.core.experiment")
 
