@@ -114,7 +114,7 @@ def test_histogram_helpers() -> None:
     counts = histogram_counts([HistBucket(lower=0, upper=10, count=2),
                                HistBucket(lower=10, upper=20, count=2),
                                HistBucket(lower=0, upper=10, count=1)])
-    assert counts.bounds.tolist() == [10, 20] and counts.counts.tolist() == [3, 5]
+    assert counts.bounds.tolist() == [0, 10, 20] and counts.counts.tolist() == [0, 3, 5]
     mean, sd = histogram_moments(counts)
     assert sd == pytest.approx(math.sqrt((3 * 16 + 2 * 36) / 4))
     assert mean == pytest.approx((3 * 5 + 2 * 15) / 5)
@@ -156,3 +156,10 @@ def test_quantiles_beyond_the_last_bucket_cannot_be_decided_by_more_requests() -
     assert found.reason == ("the histogram buckets around the estimates (100000-+Inf for the "
                             "candidate, 100000-+Inf for the baseline) are too coarse to tell a "
                             "change of 150%; more requests will not decide it")
+
+
+def test_a_first_bucket_starting_above_zero_bounds_the_data() -> None:
+    """A load test's first bucket starts at its fastest request: nothing lies below it."""
+    counts = histogram_counts([HistBucket(lower=25.5, upper=30, count=9),
+                               HistBucket(lower=30, upper=31.4, count=1)])
+    assert counts.bounds.tolist() == [25.5, 30, 31.4] and counts.counts.tolist() == [0, 9, 10]

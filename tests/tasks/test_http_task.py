@@ -186,3 +186,36 @@ def test_a_first_request_503_suggests_waiting_for_readiness(tmp_path: Path) -> N
     exp = read(tmp_path)
     assert exp.result is not None and exp.result.failed_task is not None
     assert exp.result.failed_task.reason == last.removeprefix("Error: task 1: http: ")
+
+
+def test_each_version_is_loaded_at_once_and_judged_against_the_baseline(tmp_path: Path) -> None:
+    """`http.versionValues`: the canary (version 0) answers 20 ms slower than the baseline;
+    both are loaded together, recorded apart, and the canary fails a 20 % p90 allowance."""
+    with ThreadedHttpTarget() as url:
+        done = launch(tmp_path, "tasks={http,assess}", f"http.url={url}/predict",
+                      "http.numRequests=300", "http.qps=60",
+                      f"http.versionValues[0].url={url}/predict?delay_ms=25",
+                      f"http.versionValues[1].url={url}/predict?delay_ms=5",
+                      "versionNames={canary,baseline}", "assess.baseline=1",
+                      "assess.relative.upper.http/latency-p90=20%",
+                      "assess.relative.upper.http/error-rate=0.05")
+    assert done.returncode == 0, done.stderr
+    insights = read(tmp_path).result.insights
+    assert insights is not None and insights.num_versions == 2
+    for version in (0, 1):
+        assert scalar_value(insights, version, "http/request-count").value == 300
+        assert insights.hist_metric_values[version]["http/latency"]
+    slow, fast = (scalar_value(insights, v, "http/latency-p50").value for v in (0, 1))
+    assert slow is not None and fast is not None and slow > fast + 15
+    verdicts = {c.metric: c.verdict for c in insights.comparisons}
+    assert verdicts["http/latency-p90"] == "fail"
+    assert "assess: http/latency-p90, canary against baseline: fail: " in done.stderr
+
+
+def test_a_version_without_a_url_is_named(tmp_path: Path) -> None:
+    done = launch(tmp_path, "tasks={http}", "http.versionValues[0].url=http://127.0.0.1:1/x",
+                  "http.versionValues[1].qps=5")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "Error: http.versionValues[1].url: required: the URL of this version (or a url at the "
+        "top level)")

@@ -325,10 +325,8 @@ class _Renderer:
             return None
         counts = []
         for name in tasks:
-            if name in ("http", "grpc"):
-                counts.append(1)
-            elif name == "custommetrics":
-                section = self.values.get("custommetrics")
+            if name in ("http", "grpc", "custommetrics"):
+                section = self.values.get(name)
                 extra = section.get("versionValues") if isinstance(section, dict) else None
                 counts.append(len(extra) if isinstance(extra, list) and extra else 1)
         return max(counts) if counts else None

@@ -221,8 +221,12 @@ def evidence(insights: Insights, version: int, metric: str) -> Evidence:
 
 
 def histogram_counts(buckets: Sequence[HistBucket]) -> CumulativeCounts:
-    """Cumulative counts at each bucket's upper edge; buckets with the same edges add up."""
+    """Cumulative counts at each bucket's edges; buckets with the same edges add up. A lower
+    edge that is no other bucket's upper one (a load test's first bucket starts at its
+    fastest request) bounds the data too: nothing lies below it."""
     counts: dict[float, int] = {}
+    for bucket in buckets:
+        counts.setdefault(bucket.lower, 0)
     for bucket in buckets:
         counts[bucket.upper] = counts.get(bucket.upper, 0) + bucket.count
     uppers = sorted(counts)

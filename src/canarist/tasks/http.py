@@ -2,10 +2,16 @@
 
 Inputs and metric names follow Iter8's http task (which embedded fortio). Latencies are
 corrected for coordinated omission and have microsecond precision.
+
+canarist's `versionValues` load each version of the service at once, one map of inputs per
+version over the shared ones (a canary's own URL or Host header, say), and record each
+version's metrics apart, so that a relative objective can judge the canary against its
+baseline on the same traffic at the same time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -58,25 +64,45 @@ class HttpEndpoint(TaskInputs):
 class HttpInputs(HttpEndpoint):
     warmup: bool = False
     endpoints: dict[str, HttpEndpoint] | None = None
+    version_values: list[HttpEndpoint] | None = Field(default=None, alias="versionValues",
+                                                      min_length=1)
 
     @model_validator(mode="after")
     def _url_somewhere(self) -> HttpInputs:
-        if self.endpoints:
-            for eid, ep in self.endpoints.items():
-                if not (ep.url or self.url):
-                    raise FieldProblem(("endpoints", eid, "url"),
-                                       "required (or a url for every endpoint at the top level)")
-        elif not self.url:
-            raise FieldProblem("url", "required: the URL to send requests to (or endpoints, "
-                                      "each with its url)")
+        versions = self.version_values or [HttpEndpoint()]
+        for index, own in enumerate(versions):
+            if own.url or self.url:
+                continue
+            if self.endpoints:
+                for eid, ep in self.endpoints.items():
+                    if not ep.url:
+                        raise FieldProblem(("endpoints", eid, "url"), "required (or a url for "
+                                           "every endpoint at the top level)")
+            elif self.version_values:
+                raise FieldProblem(("versionValues", index, "url"),
+                                   "required: the URL of this version (or a url at the top level)")
+            else:
+                raise FieldProblem("url", "required: the URL to send requests to (or endpoints, "
+                                          "each with its url)")
         return self
 
+    def targets(self, version: int) -> list[tuple[str, HttpEndpoint]]:
+        """(provider, merged inputs) of each endpoint, for one version."""
+        own = self.version_values[version] if self.version_values else None
+        if self.endpoints:
+            return [(f"http-{eid}", _merged(self, ep, own))
+                    for eid, ep in sorted(self.endpoints.items())]
+        return [("http", _merged(self, None, own))]
 
-def _merged(top: HttpInputs, endpoint: HttpEndpoint | None) -> HttpEndpoint:
-    """Fields set on the endpoint win; the rest come from the top level."""
-    data = top.model_dump(by_alias=True, exclude={"endpoints", "warmup"}, exclude_none=True)
-    if endpoint is not None:
-        data.update(endpoint.model_dump(by_alias=True, exclude_none=True))
+
+def _merged(top: HttpInputs, endpoint: HttpEndpoint | None,
+            version: HttpEndpoint | None = None) -> HttpEndpoint:
+    """Fields set for the version win, then those set on the endpoint, then the top level's."""
+    data = top.model_dump(by_alias=True, exclude={"endpoints", "warmup", "version_values"},
+                          exclude_none=True)
+    for layer in (endpoint, version):
+        if layer is not None:
+            data.update(layer.model_dump(by_alias=True, exclude_none=True))
     return HttpEndpoint.model_validate(data)
 
 
@@ -156,10 +182,7 @@ def initial_request_message(exc: InitialRequestError) -> str:
 
 
 async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
-    targets: list[tuple[str, HttpEndpoint]] = (
-        [(f"http-{eid}", _merged(inputs, ep)) for eid, ep in sorted(inputs.endpoints.items())]
-        if inputs.endpoints else [("http", _merged(inputs, None))]
-    )
+    num_versions = len(inputs.version_values or [None])
 
     async def load(endpoint: HttpEndpoint, percentiles: tuple[float, ...],
                    progress: Callable[[ProgressSnapshot], None]) -> LoadResult:
@@ -169,8 +192,20 @@ async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
         except InitialRequestError as exc:
             raise UnavailableError(initial_request_message(exc)) from None
 
-    await measure_endpoints(ctx, targets, load, several=bool(inputs.endpoints),
-                            warmup=inputs.warmup, sep="-")
+    try:
+        async with asyncio.TaskGroup() as group:  # every version under load at the same time
+            for version in range(num_versions):
+                group.create_task(measure_endpoints(
+                    ctx, inputs.targets(version), load, several=bool(inputs.endpoints),
+                    warmup=inputs.warmup, sep="-", version=version, num_versions=num_versions))
+    except BaseExceptionGroup as failed:
+        raise _first(failed) from None
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a version's load, as the engine expects a single one."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def check(inputs: HttpInputs, base_dir: Path) -> TaskCheck:

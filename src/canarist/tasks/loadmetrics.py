@@ -93,8 +93,9 @@ def record_load(
     sep: str,
     histogram: str,
     noun: str = "requests",
+    version: int = 0,
 ) -> list[ErrorCount]:
-    """Record `result` for version 0 under `provider`; return its errors as recorded.
+    """Record `result` for `version` under `provider`; return its errors as recorded.
 
     `sep` joins `latency` and the statistic: `-` for http (`http/latency-p99`), `/` for grpc
     (`grpc/latency/p99`, Iter8's aggregation names, here recorded at microsecond precision).
@@ -107,7 +108,7 @@ def record_load(
     register_metric(insights, histogram, MetricMeta(
         description="Latency Histogram (successful requests only)",
         type=MetricType.HISTOGRAM, units=MSEC))
-    errors = record_errors(insights, 0, provider, result.error_kinds())
+    errors = record_errors(insights, version, provider, result.error_kinds())
     latency = result.latency
     values: dict[str, float] = {
         f"{provider}/request-count": result.request_count,
@@ -117,7 +118,7 @@ def record_load(
     if result.error_rate is not None:
         values[f"{provider}/error-rate"] = result.error_rate
     else:
-        mark_unavailable(insights, 0, f"{provider}/error-rate", "no requests were sent")
+        mark_unavailable(insights, version, f"{provider}/error-rate", "no requests were sent")
     if latency.count:
         values.update({
             f"{provider}/latency{sep}mean": latency.mean_ms,
@@ -128,17 +129,17 @@ def record_load(
         })
         for p in pcts:
             values[f"{provider}/latency{sep}p{format_value(p)}"] = latency.percentile(p)
-        add_histogram(insights, 0, histogram,
+        add_histogram(insights, version, histogram,
                       [HistBucket(lower=lo, upper=hi, count=n) for lo, hi, n in latency.buckets])
     else:
         reason = (f"all {result.request_count} {noun} failed: {describe_errors(errors)}"
                   if result.request_count and errors else "no responses were received")
         for name, meta in metas.items():
             if meta.units == MSEC:
-                mark_unavailable(insights, 0, name, reason)
-        mark_unavailable(insights, 0, histogram, reason)
+                mark_unavailable(insights, version, name, reason)
+        mark_unavailable(insights, version, histogram, reason)
     for name, value in values.items():
-        add_value(insights, 0, name, float(value))
+        add_value(insights, version, name, float(value))
     return errors
 
 
@@ -151,12 +152,13 @@ def error_log_lines(errors: list[ErrorCount], total: int, noun: str) -> list[str
 
 
 def mark_endpoint_unavailable(
-    insights: Insights, provider: str, percentiles: Iterable[float], *, sep: str, reason: str
+    insights: Insights, provider: str, percentiles: Iterable[float], *, sep: str, reason: str,
+    version: int = 0,
 ) -> None:
     """An endpoint that could not be load-tested: every metric is unavailable, with the reason."""
     for name, meta in _scalar_names(provider, sep, tuple(percentiles)).items():
         register_metric(insights, name, meta)
-        mark_unavailable(insights, 0, name, reason)
+        mark_unavailable(insights, version, name, reason)
 
 
 def slo_percentiles(spec_slos: Iterable[str], provider: str, sep: str) -> list[float]:
@@ -217,8 +219,10 @@ async def measure_endpoints(
     warmup: bool,
     sep: str,
     noun: str = "requests",
+    version: int = 0,
+    num_versions: int = 1,
 ) -> None:
-    """Load-test each (provider, endpoint) in turn and record the metrics.
+    """Load-test each (provider, endpoint) in turn and record the metrics for `version`.
 
     With several endpoints, one that fails is logged and its metrics are unavailable with
     the reason; the task fails only if all of them fail. A warmup records nothing. Failed
@@ -226,15 +230,18 @@ async def measure_endpoints(
     """
     slo_metrics = assess_slo_metrics(ctx.experiment.spec)
     outcomes: list[tuple[str, LoadResult | None, str, tuple[float, ...]]] = []
+    def where(provider: str) -> str:
+        return provider if num_versions == 1 else f"{provider} (version {version})"
+
     for provider, endpoint in targets:
         percentiles = with_default_percentiles(
             [*(endpoint.percentiles or []), *slo_percentiles(slo_metrics, provider, sep)])
         try:
-            result = await load(endpoint, percentiles, progress_logger(ctx, provider))
+            result = await load(endpoint, percentiles, progress_logger(ctx, where(provider)))
         except CanaristError as exc:
             if not several:
                 raise
-            log.error("%s: endpoint %s: %s", ctx.log_prefix(), provider, exc.message)
+            log.error("%s: endpoint %s: %s", ctx.log_prefix(), where(provider), exc.message)
             outcomes.append((provider, None, exc.message, percentiles))
             continue
         outcomes.append((provider, result, "", percentiles))
@@ -243,14 +250,16 @@ async def measure_endpoints(
         return
     if all(outcome is None for _, outcome, _, _ in outcomes):
         raise TaskError("every endpoint failed: " + "; ".join(f"{p}: {r}" for p, _, r, _ in outcomes))
-    insights = ensure_insights(ctx.result, 1)
+    insights = ensure_insights(ctx.result, num_versions)
     for provider, outcome, reason, percentiles in outcomes:
         if outcome is None:
-            mark_endpoint_unavailable(insights, provider, percentiles, sep=sep, reason=reason)
-            record_errors(insights, 0, provider, ())
+            mark_endpoint_unavailable(insights, provider, percentiles, sep=sep, reason=reason,
+                                      version=version)
+            record_errors(insights, version, provider, ())
             continue
         errors = record_load(insights, provider, outcome, percentiles, sep=sep,
-                             histogram=f"{provider}/latency", noun=noun)
-        where = f"{ctx.log_prefix()}: endpoint {provider}" if several else ctx.log_prefix()
+                             histogram=f"{provider}/latency", noun=noun, version=version)
+        prefix = (f"{ctx.log_prefix()}: endpoint {where(provider)}"
+                  if several or num_versions > 1 else ctx.log_prefix())
         for line in error_log_lines(errors, outcome.request_count, noun):
-            log.warning("%s: %s", where, line)
+            log.warning("%s: %s", prefix, line)
