@@ -207,10 +207,10 @@ def test_jobs_get_the_prometheus_url_of_the_picked_port(sandbox: Sandbox) -> Non
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 job = batch.read_namespaced_job("prometheus-url", "default", _request_timeout=10)
-                if job.status.succeeded or job.status.failed:
-                    break
+                if job.status is not None and (job.status.succeeded or job.status.failed):
+                    break  # a Job just created may have no status yet
                 time.sleep(0.2)
-            assert job.status.succeeded == 1
+            assert job.status is not None and job.status.succeeded == 1
             # Read raw: the client's models want containerStatuses[].imageID, which the
             # sandbox's pods do not carry.
             pods = json.loads(core.list_namespaced_pod(

@@ -219,7 +219,10 @@ def test_rps_is_accurate(subprocess_server: str) -> None:
                          duration_s=2.0, concurrency=10))  # fmt: skip
     assert 180 <= r.request_count <= 201
     assert r.achieved_rate == pytest.approx(100, rel=0.15)
-    assert r.errors == 0 and r.dropped == 0
+    # A call still in flight when the duration ends is cut off (ghz's duration-stop: close);
+    # on a busy machine one may be. Nothing else may fail.
+    assert set(r.status_counts) <= {1000, 1001} and r.status_counts.get(1001, 0) <= 2
+    assert r.dropped == 0
 
 
 def test_rps_with_total(subprocess_server: str) -> None:
