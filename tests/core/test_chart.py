@@ -607,9 +607,9 @@ ERRORS: list[tuple[list[str], list[str]]] = [
      ['tasks: expected a non-empty list of task names, e.g. --set "tasks={http,assess}"']),
     (["tasks={foo}"],
      ['tasks[0]: unknown task "foo", expected one of assess, custommetrics, grpc, http, ready, '
-      "slack, github, notify"]),
+      "rollout, slack, github, notify"]),
     (["tasks={1}"], ["tasks[0]: unknown task 1, expected one of assess, custommetrics, grpc, "
-                     "http, ready, slack, github, notify"]),
+                     "http, ready, rollout, slack, github, notify"]),
     (["tasks={abnmetrics}"],
      ["tasks[0]: abnmetrics is not supported (the A/B/n service it reads was removed "
       "upstream); remove it from tasks"]),
@@ -740,7 +740,7 @@ def test_all_problems_are_collected_at_once() -> None:
         'cronjobSchedule: required when runner is cronjob, e.g. '
         '--set cronjobSchedule="*/1 * * * *"',
         'tasks[1]: unknown task "foo", expected one of assess, custommetrics, grpc, http, '
-        "ready, slack, github, notify",
+        "ready, rollout, slack, github, notify",
         'assess.SLOs.upper.a/b: expected a number, got "x"',
     ]
 

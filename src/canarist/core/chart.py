@@ -33,6 +33,10 @@ Where canarist differs from the Iter8 chart, on purpose:
 * `versionNames` (canarist) names the versions in reports and notifications
   (`--set 'versionNames={canary,baseline}'`): distinct non-empty names, at most one per
   version; rendered into `result.versionNames`.
+* `kserve.isvc` (canarist) finds the versions of an InferenceService: a `kserve` task
+  (`isvc`, `namespace`, `ingress`) is put first, and `assess.baseline` defaults to 1 (the
+  previously rolled-out revision). `rollout` (canarist) steps `canaryTrafficPercent` on
+  the verdict; it needs `kserve.isvc` and an `assess` before it.
 * `cronjobSchedule` accepts standard 5-field cron, 6-field cron whose sixth field is
   seconds (croniter's convention; Kubernetes CronJobs accept 5 fields only), and the
   `@hourly`-style macros.
@@ -68,7 +72,7 @@ __all__ = [
 ]
 
 TASK_NAMES: tuple[str, ...] = (
-    "assess", "custommetrics", "grpc", "http", "ready", "slack", "github", "notify",
+    "assess", "custommetrics", "grpc", "http", "ready", "rollout", "slack", "github", "notify",
     "abnmetrics",
 )
 RUNNERS: tuple[str, ...] = ("none", "job", "cronjob")
@@ -264,6 +268,7 @@ class _Renderer:
             "grpc": self.grpc,
             "http": self.http,
             "ready": self.ready,
+            "rollout": self.rollout,
             "slack": self.slack,
             "github": self.github,
             "notify": self.notify,
@@ -288,6 +293,45 @@ class _Renderer:
             entries = expand()
             if len(self.problems) == before:
                 self.spec.extend(entries)
+        self.spec[:0] = self.kserve()
+        self.check_rollout(tasks)
+
+    def kserve(self) -> list[Entry]:
+        """`kserve.isvc`: a discovery task that runs first in every loop."""
+        section = self.section("kserve")
+        if not section:
+            return []
+        self.unknown_keys("kserve", section, ("isvc", "namespace", "ingress"))
+        isvc = self.string("kserve.isvc", section.get("isvc"), "the name of an InferenceService")
+        with_: dict[str, Any] = {"isvc": isvc}
+        namespace = section.get("namespace") or self.namespace
+        if namespace is not None:
+            with_["namespace"] = self.string("kserve.namespace", namespace, "a namespace name")
+        if section.get("ingress") is not None:
+            ingress = self.string("kserve.ingress", section["ingress"],
+                                  "a URL such as http://127.0.0.1:8080")
+            if ingress is not None and not re.match(r"^https?://[^/]+/?$", ingress):
+                self.problem("kserve.ingress", "expected the ingress address alone, such as "
+                             f"http://127.0.0.1:8080, got {_show(ingress)}")
+            with_["ingress"] = ingress
+        return [({"task": "kserve", "with": with_}, ValuesKeys("kserve"))]
+
+    def check_rollout(self, tasks: list[Any]) -> None:
+        if "rollout" not in tasks:
+            return
+        where = _key("tasks", tasks.index("rollout"))
+        if not isinstance(self.values.get("kserve"), dict) or not self.values["kserve"].get("isvc"):
+            self.problem(where, "rollout moves an InferenceService's canaryTrafficPercent: set "
+                         "kserve.isvc=<name> so canarist can find it")
+        if "assess" not in tasks[: tasks.index("rollout")]:
+            self.problem(where, "rollout acts on the verdict of assess: list assess before it, "
+                         'e.g. --set "tasks={custommetrics,assess,rollout}"')
+
+    def rollout(self) -> list[Entry]:
+        section = self.section("rollout")
+        if section is None:
+            return []
+        return [({"task": "rollout", "with": copy.deepcopy(section)}, ValuesKeys("rollout"))]
 
     def version_names(self) -> list[str] | None:
         """`versionNames`: distinct non-empty names, at most one per version measured."""
@@ -478,6 +522,9 @@ class _Renderer:
                                     f"{endpoint_id}_{target}", sets)
                 if run:
                     entries.append((run, None))
+        if task == "http" and self.discovers() and not params.get("versionValues") \
+                and not params.get("endpoints") and "://" not in str(params.get("url") or ""):
+            params["kserve"] = True  # each discovered version, at its tag host
         if _truthy(count) or _truthy(duration):
             warm = copy.deepcopy(params)
             renames: dict[Location, str]
@@ -555,6 +602,8 @@ class _Renderer:
             if key in section:
                 with_[key] = section[key]
                 renames[(key,)] = _key("assess", key)
+        if relative and "baseline" not in with_ and self.discovers():
+            with_["baseline"] = 1  # discovery numbers the previously rolled-out revision 1
         if len(self.problems) == known_problems and not with_.get("SLOs") and not relative and not any(
             isinstance(section.get(kind), dict) and any(
                 isinstance(section[kind].get(side), dict) and section[kind][side]
@@ -567,6 +616,10 @@ class _Renderer:
                 "a relative objective, e.g. assess.relative.upper.http/latency-p90=20%",
             )
         return [({"task": "assess", "with": with_}, ValuesKeys("assess", renames))]
+
+    def discovers(self) -> bool:
+        section = self.values.get("kserve")
+        return isinstance(section, dict) and bool(section.get("isvc"))
 
     def objectives(self, section: Mapping[str, Any], kind: str, field: str,
                    renames: dict[tuple[str | int, ...], str]) -> dict[str, list[dict[str, Any]]]:

@@ -184,6 +184,72 @@ class FailedTask(LenientModel):
     reason: str
 
 
+class KServeVersion(LenientModel):
+    """canarist: one version of an InferenceService, as discovery found it."""
+
+    role: Literal["candidate", "baseline"]
+    revision: str
+    percent: int = 0
+    """The share of the route this revision gets now (0 when it is not routed)."""
+    ready: bool = False
+    host: str = ""
+    """The tag host that reaches this revision alone (`latest-…`, `prev-…`), if routed."""
+    url: str = ""
+
+
+class KServeState(LenientModel):
+    """canarist: what the `kserve` task read from the cluster in the latest loop."""
+
+    isvc: str
+    namespace: str
+    service: str
+    """The predictor's Knative service, the `service_name` label of its metrics."""
+    generation: int
+    canary_percent: int | None = Field(default=None, alias="canaryTrafficPercent")
+    versions: list[KServeVersion] = Field(default_factory=list)
+    traffic_since: datetime | None = Field(default=None, alias="trafficSince")
+    """Since when the candidate has had its current share of traffic, when known."""
+    window: str = ""
+    """The measurement window this loop's queries used."""
+    ingress: str = ""
+
+
+RolloutActionKind = Literal["step", "hold", "promote", "rollback", "stop"]
+RolloutState = Literal["in-progress", "held", "promoted", "rolled-back", "stopped"]
+
+
+class RolloutAction(LenientModel):
+    """canarist: one decision of the `rollout` task."""
+
+    time: datetime
+    action: RolloutActionKind
+    from_: int | None = Field(default=None, alias="from")
+    to: int | None = None
+    verdict: str = ""
+    reason: str = ""
+    dry_run: bool = Field(default=False, alias="dryRun")
+
+
+class RolloutRecord(LenientModel):
+    """canarist: the progressive rollout's state, carried from loop to loop.
+
+    `pending` is written before a patch is sent and cleared after: a loop that finds it set
+    knows a patch may have been sent without its record, and reconciles from the cluster.
+    """
+
+    state: RolloutState = "in-progress"
+    percent: int | None = None
+    candidate: str = ""
+    baseline: str = ""
+    generation: int = 0
+    """The InferenceService generation the rollout expects (its own patches included)."""
+    holds: int = 0
+    loops_at_step: int = Field(default=0, alias="loopsAtStep")
+    pending: RolloutAction | None = None
+    actions: list[RolloutAction] = Field(default_factory=list)
+    reason: str = ""
+
+
 class Result(LenientModel):
     revision: int | None = None
     start_time: datetime = Field(alias="startTime")
@@ -195,6 +261,9 @@ class Result(LenientModel):
     insights: Insights | None = None
     # canarist: names the user gave the versions (`versionNames` in the values), by index.
     version_names: list[str] | None = Field(default=None, alias="versionNames")
+    # canarist: the InferenceService versions found by discovery, and the rollout's state.
+    kserve: KServeState | None = None
+    rollout: RolloutRecord | None = None
 
     @model_validator(mode="after")
     def _name_versions(self) -> Result:

@@ -231,6 +231,9 @@ async def run_experiment(
         )
         # The names the user gave the versions belong to the experiment, not to one result.
         experiment.result.version_names = previous.version_names if previous else None
+        # So does a rollout in progress: its state outlives every loop's measurements.
+        experiment.result.rollout = previous.rollout if previous else None
+        experiment.result.kserve = previous.kserve if previous else None
     result = experiment.result
     result.num_loops += 1
     result.num_completed_tasks = 0
@@ -255,7 +258,8 @@ async def run_experiment(
                 continue
         ctx = TaskContext(experiment=experiment, number=task.number, name=task.entry.name,
                           run_dir=settings.run_dir, namespace=settings.namespace,
-                          kubeconfig=settings.kubeconfig, kube_context=settings.kube_context)
+                          kubeconfig=settings.kubeconfig, kube_context=settings.kube_context,
+                          checkpoint=functools.partial(store.write, experiment))
         if settings.progress is not None:
             ctx.progress = settings.progress()
         try:

@@ -107,18 +107,30 @@ def build_manifests(values: dict[str, Any], *, group: str, namespace: str, revis
     return objects
 
 
-def ready_targets(data: dict[str, Any], namespace: str) -> list[dict[str, str]]:
-    """The objects the experiment's `ready` tasks read: group, resource, name, namespace."""
-    targets: list[dict[str, str]] = []
-    for entry in data.get("spec") or []:
-        if entry.get("task") != "ready":
-            continue
+def ready_targets(data: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """The objects the experiment's tasks read or change: group, resource, name, namespace
+    and verbs. `ready` and `kserve` get; `rollout` patches the InferenceService too."""
+    targets: list[dict[str, Any]] = []
+    spec = data.get("spec") or []
+    rolls_out = any(entry.get("task") == "rollout" for entry in spec)
+    for entry in spec:
         with_ = entry.get("with") or {}
-        target = {"group": str(with_.get("group") or ""), "resource": str(with_["resource"]),
-                  "name": str(with_["name"]),
-                  "namespace": str(with_.get("namespace") or namespace)}
-        if target not in targets:
+        if entry.get("task") == "ready":
+            target = {"group": str(with_.get("group") or ""),
+                      "resource": str(with_["resource"]), "name": str(with_["name"]),
+                      "namespace": str(with_.get("namespace") or namespace), "verbs": ["get"]}
+        elif entry.get("task") == "kserve":
+            target = {"group": "serving.kserve.io", "resource": "inferenceservices",
+                      "name": str(with_["isvc"]),
+                      "namespace": str(with_.get("namespace") or namespace),
+                      "verbs": ["get", "patch"] if rolls_out else ["get"]}
+        else:
+            continue
+        same = next((t for t in targets if {**t, "verbs": None} == {**target, "verbs": None}), None)
+        if same is None:
             targets.append(target)
+        else:
+            same["verbs"] = sorted(set(same["verbs"]) | set(target["verbs"]))
     return targets
 
 
@@ -151,7 +163,7 @@ def _binding(name: str, namespace: str, group: str, revision: int, sa_name: str,
 
 
 def _rbac(group: str, namespace: str, revision: int, sa_name: str,
-          ready: list[dict[str, str]]) -> list[Manifest]:
+          ready: list[dict[str, Any]]) -> list[Manifest]:
     objects: list[Manifest] = [
         {"apiVersion": "v1", "kind": "ServiceAccount",
          "metadata": _meta(sa_name, namespace, group, revision)},
@@ -164,7 +176,7 @@ def _rbac(group: str, namespace: str, revision: int, sa_name: str,
     for target in ready:
         by_namespace.setdefault(target["namespace"], []).append(
             {"apiGroups": [target["group"]], "resources": [target["resource"]],
-             "resourceNames": [target["name"]], "verbs": ["get"]})
+             "resourceNames": [target["name"]], "verbs": target["verbs"]})
     for ready_ns, rules in by_namespace.items():
         name = f"{group}-ready"
         objects.append(_role(name, ready_ns, group, revision, rules))

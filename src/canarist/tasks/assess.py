@@ -8,7 +8,14 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, ValidationInfo, field_validator
 
 from canarist.core.errors import InputError, TaskError
-from canarist.core.experiment import SLO, ComparisonRecord, Insights, SLOLimits, SLOsSatisfied
+from canarist.core.experiment import (
+    SLO,
+    ComparisonRecord,
+    Insights,
+    KServeState,
+    SLOLimits,
+    SLOsSatisfied,
+)
 from canarist.core.fields import AllowanceText, Confidence, FiniteNumber, MetricName
 from canarist.core.insights import set_slos
 from canarist.core.judge import Comparison, RelativeObjective, compare, evidence, judgeable, record
@@ -134,11 +141,27 @@ def _judge_relative(inputs: AssessInputs, insights: Insights, ctx: TaskContext) 
                             (baseline, evidence(insights, baseline, objective.metric)),
                             inputs.confidence)
             stored = record(found, earlier.get(_key(found)), objective, inputs.confidence)
+            stored.reason = _route_share_hint(stored, ctx.result.kserve) or stored.reason
             records.append(stored)
             log.info("%s: %s, %s against %s: %s: %s", ctx.log_prefix(), objective.metric,
                      insights.version_label(candidate), insights.version_label(baseline),
                      stored.verdict, stored.reason)
     insights.comparisons = records
+
+
+def _route_share_hint(found: ComparisonRecord, kserve: KServeState | None) -> str | None:
+    """A discovered version without requests: say what its route share is, and whether
+    it is Ready (KServe routes nothing to a candidate that is not)."""
+    if kserve is None or found.verdict != "inconclusive":
+        return None
+    for role, index in (("candidate", found.candidate), ("baseline", found.baseline)):
+        if found.samples.get(role, 1) != 0 or index >= len(kserve.versions):
+            continue
+        version = kserve.versions[index]
+        hint = "" if version.ready else " — is it Ready?"
+        return (f"{role} {version.revision} received 0 requests; its route share is "
+                f"{version.percent} %{hint}")
+    return None
 
 
 def _key(found: ComparisonRecord | Comparison) -> tuple[str, int, int, str, str]:

@@ -88,6 +88,8 @@ class TaskContext:
     kubeconfig: str | None = None
     kube_context: str | None = None
     progress: ProgressSink = field(default_factory=ThrottledProgress)
+    checkpoint: Callable[[], None] = lambda: None
+    """Writes the result now: a task that changes the world records its intent first."""
 
     @property
     def result(self) -> Result:

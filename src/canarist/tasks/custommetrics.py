@@ -23,6 +23,7 @@ canarist.backends.prometheus_series).
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import json
 import math
@@ -53,7 +54,14 @@ from canarist.backends.prometheus_series import EmptyLookup, explain_empty
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
 from canarist.core.errors import CanaristError, InputError, UnavailableError
-from canarist.core.experiment import HistBucket, Insights, MetricMeta, MetricType, VersionName
+from canarist.core.experiment import (
+    HistBucket,
+    Insights,
+    KServeState,
+    MetricMeta,
+    MetricType,
+    VersionName,
+)
 from canarist.core.fields import Duration
 from canarist.core.insights import (
     add_value,
@@ -218,7 +226,24 @@ def _name_revisions(insights: Insights, inputs: CustomMetricsInputs) -> None:
         insights.version_names = names
 
 
+def with_discovery(inputs: CustomMetricsInputs, found: KServeState | None) -> CustomMetricsInputs:
+    """Fill what `kserve.isvc` discovery knows and the user did not set: each version's
+    `labels.revision_name`, the `labels.service_name`, and the `window` since the split began."""
+    if found is None:
+        return inputs
+    values = copy.deepcopy(inputs.values)
+    labels = values.get("labels")
+    if labels is None or isinstance(labels, dict):
+        values["labels"] = {"service_name": found.service, **(labels or {})}
+    if found.window and "window" not in values:
+        values["window"] = found.window
+    version_values = inputs.version_values or [
+        {"labels": {"revision_name": version.revision}} for version in found.versions]
+    return inputs.model_copy(update={"values": values, "version_values": version_values})
+
+
 async def run(inputs: CustomMetricsInputs, ctx: TaskContext) -> None:
+    inputs = with_discovery(inputs, ctx.result.kserve)
     num_versions = len(inputs.version_values) or 1
     insights = ensure_insights(ctx.result, num_versions)
     _name_revisions(insights, inputs)

@@ -26,7 +26,8 @@ from canarist.backends.loadgen.http import (
 )
 from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot, status_name
 from canarist.core.durations import parse_duration
-from canarist.core.errors import InputError, UnavailableError
+from canarist.core.errors import InputError, TaskError, UnavailableError
+from canarist.core.experiment import KServeState
 from canarist.core.fields import Duration, Percentile, PositiveInt, RequestBody, Text
 from canarist.core.insights import short_message
 from canarist.core.validation import FieldProblem
@@ -66,9 +67,17 @@ class HttpInputs(HttpEndpoint):
     endpoints: dict[str, HttpEndpoint] | None = None
     version_values: list[HttpEndpoint] | None = Field(default=None, alias="versionValues",
                                                       min_length=1)
+    kserve: bool = False
+    """Load every version `kserve.isvc` discovery found, through its tag host; `url` is then
+    the path (default `/v1/models/<isvc>:predict`)."""
 
     @model_validator(mode="after")
     def _url_somewhere(self) -> HttpInputs:
+        if self.kserve:
+            if self.url and not self.url.startswith("/"):
+                raise FieldProblem("url", "with kserve.isvc, expected the path of every version's "
+                                   "URL, such as /v1/models/sklearn-iris:predict")
+            return self
         versions = self.version_values or [HttpEndpoint()]
         for index, own in enumerate(versions):
             if own.url or self.url:
@@ -98,7 +107,7 @@ class HttpInputs(HttpEndpoint):
 def _merged(top: HttpInputs, endpoint: HttpEndpoint | None,
             version: HttpEndpoint | None = None) -> HttpEndpoint:
     """Fields set for the version win, then those set on the endpoint, then the top level's."""
-    data = top.model_dump(by_alias=True, exclude={"endpoints", "warmup", "version_values"},
+    data = top.model_dump(by_alias=True, exclude={"endpoints", "warmup", "version_values", "kserve"},
                           exclude_none=True)
     for layer in (endpoint, version):
         if layer is not None:
@@ -181,7 +190,29 @@ def initial_request_message(exc: InitialRequestError) -> str:
     return f"the first request to {exc.target} {got}{quoted}; {hint(code)}"
 
 
+def discovered_versions(inputs: HttpInputs, found: KServeState | None) -> HttpInputs:
+    """Each discovered version's URL: the ingress with the version's tag host in `Host`, or
+    the tag URL itself. A version without a tag host (not routed) gets no load."""
+    if found is None:
+        raise TaskError("http.kserve needs the versions of an InferenceService: set kserve.isvc")
+    path = inputs.url or f"/v1/models/{found.isvc}:predict"
+    versions: list[HttpEndpoint] = []
+    for version in found.versions:
+        if not version.host:
+            log.warning("http: %s %s has no tag host (it is not routed); it gets no load",
+                        version.role, version.revision)
+            versions.append(HttpEndpoint())
+        elif found.ingress:
+            headers = {**(inputs.headers or {}), "Host": version.host}
+            versions.append(HttpEndpoint(url=found.ingress.rstrip("/") + path, headers=headers))
+        else:
+            versions.append(HttpEndpoint(url=version.url.rstrip("/") + path))
+    return inputs.model_copy(update={"version_values": versions, "url": None})
+
+
 async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
+    if inputs.kserve:
+        inputs = discovered_versions(inputs, ctx.result.kserve)
     num_versions = len(inputs.version_values or [None])
 
     async def load(endpoint: HttpEndpoint, percentiles: tuple[float, ...],
@@ -195,6 +226,9 @@ async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
     try:
         async with asyncio.TaskGroup() as group:  # every version under load at the same time
             for version in range(num_versions):
+                if inputs.version_values and not inputs.version_values[version].url \
+                        and not inputs.url:
+                    continue
                 group.create_task(measure_endpoints(
                     ctx, inputs.targets(version), load, several=bool(inputs.endpoints),
                     warmup=inputs.warmup, sep="-", version=version, num_versions=num_versions))
