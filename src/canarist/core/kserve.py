@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from canarist.core.errors import InputError
 from canarist.core.experiment import KServeVersion, RolloutActionKind, RolloutRecord
+from canarist.core.redact import redact_text
 
 Obj = dict[str, Any]
 
@@ -186,3 +187,24 @@ def decide(record: RolloutRecord, verdict: Verdict, reason: str, policy: Policy)
         return Decision("rollback", 0, f"still inconclusive after {record.holds} loops at "
                         f"{record.percent} % (rollout.maxHolds={policy.max_holds}): {reason}")
     return Decision("hold", record.percent, reason)
+
+
+# -- how a rollout is told -------------------------------------------------------------------
+
+_STATES = {
+    "in-progress": "in progress at {percent} %",
+    "held": "held at {percent} %",
+    "promoted": "promoted at {percent} %",
+    "rolled-back": "rolled back to {percent} %",
+    "stopped": "stopped at {percent} %",
+}
+
+
+def rollout_headline(record: RolloutRecord) -> str:
+    """`Rollout: promoted at 100 % (candidate A over baseline B)`."""
+    text = _STATES[record.state].format(percent=record.percent if record.percent is not None
+                                        else "?")
+    line = f"Rollout: {text} (candidate {record.candidate}, baseline {record.baseline})"
+    if record.state == "stopped" and record.reason:
+        line += f": {redact_text(record.reason)}"
+    return line

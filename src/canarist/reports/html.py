@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 from canarist import __version__
 from canarist.core.experiment import ComparisonRecord, Experiment, Insights, MetricType
 from canarist.core.gofmt import format_value
+from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import name_with_units, normalize_name
 from canarist.core.redact import redact
 from canarist.core.verdict import (
@@ -33,7 +34,7 @@ from canarist.core.verdict import (
     objective_text,
 )
 from canarist.core.yamltext import dump_yaml
-from canarist.reports import summary
+from canarist.reports import rollout, summary
 from canarist.reports.failures import failure_groups
 from canarist.reports.summary import MetricRow, Reading, SLORow, Status
 
@@ -89,6 +90,7 @@ def render_html(experiment: Experiment) -> str:
         "comparison_confidence": comparison_confidence(insights) if insights else "",
         "latency_charts": _latency_charts(insights) if insights else [],
         "history_charts": _history_charts(insights, status) if insights else [],
+        "rollout": _rollout(experiment),
         "tasks": _tasks(experiment, status),
         "spec_yaml": _spec_yaml(experiment),
     }
@@ -332,6 +334,14 @@ def _slo_limits(insights: Insights) -> dict[str, list[float]]:
         for slo in [*insights.slos.upper, *insights.slos.lower]:
             limits.setdefault(normalize_name(slo.metric), []).append(slo.limit)
     return limits
+
+
+def _rollout(experiment: Experiment) -> dict[str, Any] | None:
+    record = experiment.result.rollout if experiment.result else None
+    if record is None:
+        return None
+    return {"state": record.state, "headline": rollout_headline(record),
+            "rows": rollout.action_rows(record)}
 
 
 def _tasks(experiment: Experiment, status: Status) -> list[TaskView]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from canarist.core.experiment import Experiment, Insights
 from canarist.core.gofmt import format_value
+from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import name_with_units, normalize_name, scalar_metric_names, scalar_value
 from canarist.core.verdict import change_text, comparison_confidence, judge, objective_text
+from canarist.reports import rollout
 from canarist.reports.failures import failure_groups
 from canarist.reports.tabular import indent, tabwrite
 
@@ -31,7 +33,16 @@ def verdict_lines(experiment: Experiment) -> str:
 
 
 def render_text(experiment: Experiment) -> str:
-    return verdict_lines(experiment) + render_iter8_text(experiment)
+    return verdict_lines(experiment) + rollout_lines(experiment) + render_iter8_text(experiment)
+
+
+def rollout_lines(experiment: Experiment) -> str:
+    """The rollout's headline and its actions, when the experiment rolls one out."""
+    record = experiment.result.rollout if experiment.result else None
+    if record is None:
+        return ""
+    rows = [["Time", "Action", "Traffic", "Verdict", "Reason"], *rollout.action_rows(record)]
+    return f"\n{rollout_headline(record)}\n\n" + indent(tabwrite(rows), 2)
 
 
 def render_iter8_text(experiment: Experiment) -> str:

@@ -18,7 +18,7 @@ from canarist.core.assertions import CONDITIONS, evaluate
 from canarist.core.experiment import ComparisonRecord, Experiment, Insights
 from canarist.core.redact import redact_text
 from canarist.core.verdict import judge
-from canarist.reports import summary
+from canarist.reports import rollout, summary
 from canarist.reports.failures import failure_groups
 
 SCHEMA_VERSION = 1
@@ -87,6 +87,7 @@ def verdict(experiment: Experiment) -> dict[str, Any]:
         ],
         "comparisons": [_comparison(record, insights) for record in
                         (insights.comparisons if insights else [])],
+        "rollout": rollout.to_data(experiment.result.rollout if experiment.result else None),
         "metricsInfo": {
             row.name: {"type": row.type, "units": row.units, "description": row.description}
             for row in metric_rows

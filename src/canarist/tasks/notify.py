@@ -42,6 +42,7 @@ from canarist.core.errors import TaskError, TemplateError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data
 from canarist.core.fields import Duration
 from canarist.core.gotemplate import render
+from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import scalar_value
 from canarist.core.redact import REDACTED, redact, redact_text
 from canarist.core.verdict import judge
@@ -307,6 +308,9 @@ def report_summary(experiment: Experiment) -> dict[str, Any]:
         details.insert(0, f"task {failed.number} ({failed.name}) failed: "
                           f"{redact_text(failed.reason)}")
     judged = judge(experiment)
+    record = result.rollout if result else None
+    if record is not None:
+        details.insert(0, rollout_headline(record))
     return {
         "text": f"{judged.icon} {judged.headline}: {judged.summary}",
         "verdict": judged.outcome,
