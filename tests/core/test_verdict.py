@@ -160,6 +160,16 @@ def test_bad_version_names_name_the_key(names: object, problem: str) -> None:
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
 
 
+@pytest.mark.parametrize("task", ["http", "grpc", "custommetrics"])
+def test_each_task_with_version_values_counts_the_versions(task: str) -> None:
+    values = {"tasks": [task], task: {"versionValues": [{}, {}]},
+              "versionNames": ["a", "b", "c"]}
+    with pytest.raises(SpecError) as caught:
+        render_experiment(values, now=NOW)
+    assert "versionNames: 3 names for 2 versions (at most one name per version)" in (
+        caught.value.problems)
+
+
 def _compared(*verdicts: str, slo_ok: bool | None = None) -> Experiment:
     """Two versions (canary, baseline) with one comparison per verdict, and optionally an SLO."""
     result = new_result(now=NOW)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from tests.servers.grpc_v2_server import ThreadedV2Server
 
@@ -142,3 +144,86 @@ def test_a_later_loop_without_errors_clears_them(tmp_path: Path) -> None:
     assert "failed" not in again.stderr
     saved = yaml.safe_load((tmp_path / "experiment.yaml").read_text())
     assert "errors" not in saved["result"]["insights"]
+
+
+def stamp_calls(server: ThreadedV2Server) -> list[float]:
+    """The monotonic times at which `server` received each ModelInfer call, as it runs."""
+    times: list[float] = []
+    act = server.server._act
+
+    async def stamped(model: str, context: Any) -> None:
+        times.append(time.monotonic())
+        await act(model, context)
+
+    server.server._act = stamped  # type: ignore[method-assign]
+    return times
+
+
+def test_each_version_is_loaded_at_once_and_judged_against_the_baseline(tmp_path: Path) -> None:
+    """`grpc.versionValues`: the canary (version 0, its own server) answers 20 ms slower than
+    the baseline (version 1, another server); both are loaded together, recorded apart, and
+    the canary fails a 20 % p90 allowance."""
+    with ThreadedV2Server() as canary, ThreadedV2Server() as baseline:
+        canary_times, baseline_times = stamp_calls(canary), stamp_calls(baseline)
+        done = launch(tmp_path, {
+            "tasks": ["grpc", "assess"],
+            "versionNames": ["canary", "baseline"],
+            "grpc": {"call": INFER, "rps": 80, "concurrency": 4, "total": 120,
+                     "data": request("shared-model"),
+                     "versionValues": [
+                         {"host": canary.address, "data": request("delay-25"), "total": 160},
+                         {"host": baseline.address, "data": request("delay-5")},
+                     ]},
+            "assess": {"baseline": 1, "relative": {"upper": {"grpc/latency/p90": "20%",
+                                                             "grpc/error-rate": 0.05}}},
+        })
+    assert done.returncode == 0, done.stderr
+    assert canary.stats.calls == {"delay-25": 160}
+    assert baseline.stats.calls == {"delay-5": 120}
+    assert canary_times[0] < baseline_times[-1] and baseline_times[0] < canary_times[-1], (
+        "the two versions were not under load at the same time")
+    insights = read(tmp_path).result.insights  # type: ignore[union-attr]
+    assert insights is not None and insights.num_versions == 2
+    assert scalar_value(insights, 0, "grpc/request-count").value == 160
+    assert scalar_value(insights, 1, "grpc/request-count").value == 120
+    for version in (0, 1):
+        assert scalar_value(insights, version, "grpc/error-count").value == 0
+        assert insights.hist_metric_values[version]["grpc/latency"]
+    slow, fast = (scalar_value(insights, v, "grpc/latency/p50").value for v in (0, 1))
+    assert slow is not None and fast is not None and slow > fast + 15
+    verdicts = {c.metric: c.verdict for c in insights.comparisons}
+    assert verdicts["grpc/latency/p90"] == "fail"
+    assert "assess: grpc/latency/p90, canary against baseline: fail: " in done.stderr
+
+
+def test_a_version_that_fails_fails_the_task(tmp_path: Path) -> None:
+    with ThreadedV2Server() as server:
+        done = launch(tmp_path, {
+            "tasks": ["grpc"],
+            "grpc": {"call": INFER, "data": request("m"), "total": 20, "concurrency": 2,
+                     "connect-timeout": "2s",
+                     "versionValues": [{"host": server.address}, {"host": "127.0.0.1:9"}]},
+        })
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: task 1: grpc: ")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("grpc", "message"), [
+    ({"host": "127.0.0.1:9", "versionValues": {"host": "127.0.0.1:9"}},
+     'grpc.versionValues: expected a list, got a map'),
+    ({"host": "127.0.0.1:9", "versionValues": [{"hots": "127.0.0.1:9"}]},
+     'grpc.versionValues[0].hots: unknown key "hots"; did you mean host?'),
+    ({"versionValues": [{"host": "127.0.0.1:9"}, {"total": 5}]},
+     "grpc.versionValues[1].host: required, as host:port (for this version, or at the top "
+     "level)"),
+    ({"host": "127.0.0.1:9", "versionValues": []},
+     "grpc.versionValues: "),
+])
+def test_bad_version_values_are_named_before_anything_runs(
+        tmp_path: Path, grpc: dict[str, Any], message: str) -> None:
+    done = launch(tmp_path, {"tasks": ["grpc"], "grpc": {"call": INFER, **grpc}})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {message}"), done.stderr
+    assert not (tmp_path / "experiment.yaml").exists()

@@ -4,6 +4,10 @@ Inputs use ghz's option names, as Iter8's grpc task did. The KServe V2 inference
 (`inference.GRPCInferenceService/ModelInfer`) works with no proto file: canarist ships it.
 Latencies (`grpc/latency/mean`, `grpc/latency/p95`, ...) are corrected for coordinated
 omission when `rps` is set and are kept at microsecond precision.
+
+canarist's `versionValues`, as for `http`: one map of inputs per version of the service over
+the shared ones (a canary's own `host`, or `metadata` naming its tag host), every version
+loaded at the same time and its metrics recorded for that version.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from canarist.tasks.base import (
     TaskDefinition,
     TaskInputs,
 )
-from canarist.tasks.loadmetrics import load_check, measure_endpoints
+from canarist.tasks.loadinputs import unset_input, version_targets
+from canarist.tasks.loadmetrics import load_check, measure_versions
 
 log = logging.getLogger("canarist")
 
@@ -78,24 +83,20 @@ class GrpcEndpoint(TaskInputs):
 class GrpcInputs(GrpcEndpoint):
     warmup: bool = False
     endpoints: dict[str, GrpcEndpoint] | None = None
+    version_values: list[GrpcEndpoint] | None = Field(default=None, alias="versionValues",
+                                                      min_length=1)
 
     @model_validator(mode="after")
     def _host_and_call(self) -> GrpcInputs:
-        targets = list(self.endpoints.items()) if self.endpoints else [("", self)]
-        for eid, ep in targets:
-            where: tuple[str, ...] = ("endpoints", eid) if eid else ()
-            if not (ep.host or self.host):
-                raise FieldProblem((*where, "host"), "required, as host:port")
-            if not (ep.call or self.call):
-                raise FieldProblem((*where, "call"), "required, as package.Service.Method")
+        for field, form in (("host", "host:port"), ("call", "package.Service.Method")):
+            where = unset_input(field, self, self.endpoints, self.version_values)
+            if where is None:
+                continue
+            if where[0] == "versionValues":
+                raise FieldProblem(where, f"required, as {form} (for this version, or "
+                                          f"at the top level)")
+            raise FieldProblem(where, f"required, as {form}")
         return self
-
-
-def _merged(top: GrpcInputs, endpoint: GrpcEndpoint | None) -> GrpcEndpoint:
-    data = top.model_dump(by_alias=True, exclude={"endpoints", "warmup"}, exclude_none=True)
-    if endpoint is not None:
-        data.update(endpoint.model_dump(by_alias=True, exclude_none=True))
-    return GrpcEndpoint.model_validate(data)
 
 
 def _path(value: str | None, run_dir: Path) -> str | None:
@@ -143,17 +144,14 @@ def load_spec(ep: GrpcEndpoint, run_dir: Path) -> GrpcLoadSpec:
 
 
 async def run(inputs: GrpcInputs, ctx: TaskContext) -> None:
-    targets: list[tuple[str, GrpcEndpoint]] = (
-        [(f"grpc-{eid}", _merged(inputs, ep)) for eid, ep in sorted(inputs.endpoints.items())]
-        if inputs.endpoints else [("grpc", _merged(inputs, None))]
-    )
-
     async def load(endpoint: GrpcEndpoint, percentiles: tuple[float, ...],
                    progress: Callable[[ProgressSnapshot], None]) -> LoadResult:
         return await run_grpc_load(load_spec(endpoint, ctx.run_dir), on_progress=progress)
 
-    await measure_endpoints(ctx, targets, load, several=bool(inputs.endpoints),
-                            warmup=inputs.warmup, sep="/", noun="calls")
+    versions = version_targets("grpc", GrpcEndpoint, inputs, inputs.endpoints,
+                               inputs.version_values)
+    await measure_versions(ctx, versions, load, several=bool(inputs.endpoints),
+                           warmup=inputs.warmup, sep="/", noun="calls")
 
 
 def check(inputs: GrpcInputs, base_dir: Path) -> TaskCheck:

@@ -11,7 +11,6 @@ baseline on the same traffic at the same time.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,8 @@ from canarist.core.fields import Duration, Percentile, PositiveInt, RequestBody,
 from canarist.core.insights import short_message
 from canarist.core.validation import FieldProblem
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
-from canarist.tasks.loadmetrics import load_check, measure_endpoints
+from canarist.tasks.loadinputs import unset_input, version_targets
+from canarist.tasks.loadmetrics import load_check, measure_versions
 
 log = logging.getLogger("canarist")
 
@@ -78,41 +78,16 @@ class HttpInputs(HttpEndpoint):
                 raise FieldProblem("url", "with kserve.isvc, expected the path of every version's "
                                    "URL, such as /v1/models/sklearn-iris:predict")
             return self
-        versions = self.version_values or [HttpEndpoint()]
-        for index, own in enumerate(versions):
-            if own.url or self.url:
-                continue
-            if self.endpoints:
-                for eid, ep in self.endpoints.items():
-                    if not ep.url:
-                        raise FieldProblem(("endpoints", eid, "url"), "required (or a url for "
-                                           "every endpoint at the top level)")
-            elif self.version_values:
-                raise FieldProblem(("versionValues", index, "url"),
-                                   "required: the URL of this version (or a url at the top level)")
-            else:
-                raise FieldProblem("url", "required: the URL to send requests to (or endpoints, "
-                                          "each with its url)")
-        return self
-
-    def targets(self, version: int) -> list[tuple[str, HttpEndpoint]]:
-        """(provider, merged inputs) of each endpoint, for one version."""
-        own = self.version_values[version] if self.version_values else None
-        if self.endpoints:
-            return [(f"http-{eid}", _merged(self, ep, own))
-                    for eid, ep in sorted(self.endpoints.items())]
-        return [("http", _merged(self, None, own))]
-
-
-def _merged(top: HttpInputs, endpoint: HttpEndpoint | None,
-            version: HttpEndpoint | None = None) -> HttpEndpoint:
-    """Fields set for the version win, then those set on the endpoint, then the top level's."""
-    data = top.model_dump(by_alias=True, exclude={"endpoints", "warmup", "version_values", "kserve"},
-                          exclude_none=True)
-    for layer in (endpoint, version):
-        if layer is not None:
-            data.update(layer.model_dump(by_alias=True, exclude_none=True))
-    return HttpEndpoint.model_validate(data)
+        where = unset_input("url", self, self.endpoints, self.version_values)
+        if where is None:
+            return self
+        if where[0] == "endpoints":
+            raise FieldProblem(where, "required (or a url for every endpoint at the top level)")
+        if where[0] == "versionValues":
+            raise FieldProblem(where,
+                               "required: the URL of this version (or a url at the top level)")
+        raise FieldProblem(where, "required: the URL to send requests to (or endpoints, "
+                                  "each with its url)")
 
 
 def load_spec(ep: HttpEndpoint, run_dir: Path, percentiles: tuple[float, ...]) -> HttpLoadSpec:
@@ -213,7 +188,6 @@ def discovered_versions(inputs: HttpInputs, found: KServeState | None) -> HttpIn
 async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
     if inputs.kserve:
         inputs = discovered_versions(inputs, ctx.result.kserve)
-    num_versions = len(inputs.version_values or [None])
 
     async def load(endpoint: HttpEndpoint, percentiles: tuple[float, ...],
                    progress: Callable[[ProgressSnapshot], None]) -> LoadResult:
@@ -223,23 +197,11 @@ async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
         except InitialRequestError as exc:
             raise UnavailableError(initial_request_message(exc)) from None
 
-    try:
-        async with asyncio.TaskGroup() as group:  # every version under load at the same time
-            for version in range(num_versions):
-                if inputs.version_values and not inputs.version_values[version].url \
-                        and not inputs.url:
-                    continue
-                group.create_task(measure_endpoints(
-                    ctx, inputs.targets(version), load, several=bool(inputs.endpoints),
-                    warmup=inputs.warmup, sep="-", version=version, num_versions=num_versions))
-    except BaseExceptionGroup as failed:
-        raise _first(failed) from None
-
-
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first error of a version's load, as the engine expects a single one."""
-    first = group.exceptions[0]
-    return _first(first) if isinstance(first, BaseExceptionGroup) else first
+    versions = [[(provider, ep) for provider, ep in targets if ep.url] for targets in
+                version_targets("http", HttpEndpoint, inputs, inputs.endpoints,
+                                inputs.version_values)]
+    await measure_versions(ctx, versions, load, several=bool(inputs.endpoints),
+                           warmup=inputs.warmup, sep="-")
 
 
 def check(inputs: HttpInputs, base_dir: Path) -> TaskCheck:

@@ -14,6 +14,7 @@ errors, so a latency SLO cannot pass on error responses.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
@@ -263,3 +264,36 @@ async def measure_endpoints(
                   if several or num_versions > 1 else ctx.log_prefix())
         for line in error_log_lines(errors, outcome.request_count, noun):
             log.warning("%s: %s", prefix, line)
+
+
+async def measure_versions(
+    ctx: TaskContext,
+    versions: list[list[tuple[str, E]]],
+    load: Callable[[E, tuple[float, ...], Callable[[ProgressSnapshot], None]],
+                   Awaitable[LoadResult]],
+    *,
+    several: bool,
+    warmup: bool,
+    sep: str,
+    noun: str = "requests",
+) -> None:
+    """`measure_endpoints` for each version's targets, every version under load at the same
+    time (so a canary and its baseline see the same conditions), each recorded for its
+    version; a version without targets gets no load. The first version's error to occur
+    fails the task, and stops the others."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for version, targets in enumerate(versions):
+                if not targets:  # a version nothing can reach (an unrouted revision)
+                    continue
+                group.create_task(measure_endpoints(
+                    ctx, targets, load, several=several, warmup=warmup, sep=sep, noun=noun,
+                    version=version, num_versions=len(versions)))
+    except BaseExceptionGroup as failed:
+        raise _first(failed) from None
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a version's load, as the engine expects a single one."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
