@@ -58,6 +58,13 @@ CASES: dict[str, tuple[dict[str, Any], str, str, int]] = {
                             "canary", "experiments", 3),
     "own-service-account": ({**TUTORIAL, "runner": "job", "serviceAccountName": "runner"},
                             "mine", "default", 2),
+    "kserve-rollout": ({"tasks": ["custommetrics", "assess", "rollout"],
+                        "kserve": {"isvc": "sklearn-iris"},
+                        "custommetrics": {"templates": {"kserve-prometheus": "kserve-prometheus"}},
+                        "assess": {"relative": {"upper": {
+                            "kserve-prometheus/latency-mean": "50%"}}},
+                        "runner": "cronjob", "cronjobSchedule": "*/1 * * * *"},
+                       "canary", "models", 1),
     "runner-none": ({"tasks": ["http", "assess"], "http": {"url": "http://model.team-a/predict"},
                      "assess": {"SLOs": {"upper": {"http/error-count": 0}}}},
                     "default", "team-a", 1),
@@ -90,9 +97,12 @@ def test_roles_grant_least_privilege(name: str) -> None:
     objects = manifests(name)
     group = CASES[name][1]
     assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
-    ready = [e["with"] for e in yaml.safe_load(objects[0]["stringData"]["experiment.yaml"])["spec"]
-             if e.get("task") == "ready"]
+    spec = yaml.safe_load(objects[0]["stringData"]["experiment.yaml"])["spec"]
+    ready = [e["with"] for e in spec if e.get("task") == "ready"]
     allowed_ready = {(r.get("group", ""), r["resource"], r["name"], r["namespace"]) for r in ready}
+    isvcs = {(e["with"]["isvc"], e["with"].get("namespace", CASES[name][2])) for e in spec
+             if e.get("task") == "kserve"}
+    patches = any(e.get("task") == "rollout" for e in spec)
     for role in (o for o in objects if o["kind"] == "Role"):
         namespace = role["metadata"]["namespace"]
         for rule in role["rules"]:
@@ -105,6 +115,11 @@ def test_roles_grant_least_privilege(name: str) -> None:
                 assert rule == {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [group],
                                 "verbs": ["get", "update"]}
                 assert role["metadata"]["name"] == group
+            elif rule["resources"] == ["inferenceservices"] and rule["resourceNames"] and \
+                    (rule["resourceNames"][0], namespace) in isvcs:
+                # discovery reads the one InferenceService; only a rollout may patch it
+                assert rule["verbs"] == (["get", "patch"] if patches else ["get"]), rule
+                assert rule["apiGroups"] == ["serving.kserve.io"]
             else:
                 assert rule["verbs"] == ["get"], rule
                 for resource in rule["resources"]:
@@ -171,3 +186,17 @@ def test_a_schedule_that_is_not_cron_is_rejected() -> None:
         build_manifests({**CASES["runner-none"][0], "runner": "cronjob",
                          "cronjobSchedule": "every minute"},
                         group="g", namespace="default", revision=1, now=NOW)
+
+
+def test_a_rollout_may_patch_only_its_inferenceservice() -> None:
+    roles = [o for o in manifests("kserve-rollout") if o["kind"] == "Role"]
+    rules = [rule for role in roles for rule in role["rules"]
+             if rule["resources"] == ["inferenceservices"]]
+    assert rules == [{"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"],
+                      "resourceNames": ["sklearn-iris"], "verbs": ["get", "patch"]}]
+    without = {**CASES["kserve-rollout"][0], "tasks": ["custommetrics", "assess"]}
+    objects = build_manifests(without, group="canary", namespace="models", revision=1, now=NOW,
+                              tasks=ALL_TASKS)
+    verbs = [rule["verbs"] for o in objects if o["kind"] == "Role" for rule in o["rules"]
+             if rule["resources"] == ["inferenceservices"]]
+    assert verbs == [["get"]]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from canarist.sandbox.controller import ISVC_KEY, Controller
+from canarist.sandbox.isvc import Faults
 from canarist.sandbox.routes import RouteTable
 from canarist.sandbox.store import ObjectStore
 
@@ -25,6 +26,7 @@ class FakeProcess:
     ready: bool = False
     running: bool = True
     log_path: Path = Path("/dev/null")
+    faults: Faults = field(default_factory=Faults)
 
     def alive(self) -> bool:
         return self.running
@@ -39,8 +41,10 @@ class FakeRunner:
     started: list[FakeProcess] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
 
-    def start(self, namespace: str, revision: str, model_name: str, storage_uri: str) -> FakeProcess:
-        proc = FakeProcess(revision, namespace, 10_000 + len(self.started))
+    def start(self, namespace: str, revision: str, model_name: str, storage_uri: str,
+              faults: Faults | None = None) -> FakeProcess:
+        proc = FakeProcess(revision, namespace, 10_000 + len(self.started),
+                           faults=faults or Faults())
         self.started.append(proc)
         return proc
 
@@ -137,6 +141,58 @@ def test_controller_marks_an_invalid_spec() -> None:
         assert found["Ready"]["reason"] == "InvalidSpec"
         assert "spec.predictor.model.modelFormat" in found["Ready"]["message"]
         assert runner.started == []
+        await controller.stop()
+
+    asyncio.run(scenario())
+
+
+ADDED_LATENCY = "sandbox.canarist.dev/added-latency-ms"
+ERROR_RATE = "sandbox.canarist.dev/error-rate"
+
+
+def test_an_annotation_change_starts_a_revision_with_its_faults() -> None:
+    """Annotations leave metadata.generation alone; the controller still makes the revision."""
+    async def scenario() -> None:
+        store, routes, runner = ObjectStore(), RouteTable(), FakeRunner()
+        controller = Controller(store, runner, routes)  # type: ignore[arg-type]
+        controller.start()
+        doc = manifest(MODEL_1)
+        doc["metadata"]["annotations"] = {ADDED_LATENCY: "200"}
+        store.create(ISVC_KEY, "default", doc)
+        await settle()
+        assert [(p.revision[-5:], p.faults) for p in runner.started] == [("00001", Faults(200.0, 0.0))]
+
+        current = store.get(ISVC_KEY, "default", "sklearn-iris")
+        current["metadata"]["annotations"][ERROR_RATE] = "0.5"  # metadata only
+        assert store.update(ISVC_KEY, "default", current)["metadata"]["generation"] == 1
+        await settle()
+        assert [(p.revision[-5:], p.faults) for p in runner.started] == [
+            ("00001", Faults(200.0, 0.0)), ("00002", Faults(200.0, 0.5))]
+        status = store.get(ISVC_KEY, "default", "sklearn-iris")["status"]
+        assert status["observedGeneration"] == 1
+        predictor = status["components"]["predictor"]
+        assert predictor["latestCreatedRevision"].endswith("00002")
+        assert [(t["revisionName"][-5:], t["percent"]) for t in predictor["traffic"]] == [("00002", 100)]
+
+        # labels and the annotations KServe does not copy make no revision
+        current = store.get(ISVC_KEY, "default", "sklearn-iris")
+        current["metadata"]["labels"] = {"team": "ml"}
+        current["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
+        store.update(ISVC_KEY, "default", current)
+        await settle()
+        assert len(runner.started) == 2
+        assert len(controller.services[("default", "sklearn-iris")].revisions) == 2
+
+        # a bad value written past the API's admission is reported, and nothing starts
+        current = store.get(ISVC_KEY, "default", "sklearn-iris")
+        current["metadata"]["annotations"][ERROR_RATE] = "often"
+        store.update(ISVC_KEY, "default", current)
+        await settle()
+        found = conditions(store)
+        assert found["Ready"]["reason"] == "InvalidSpec"
+        assert found["Ready"]["message"] == (
+            f'metadata.annotations.{ERROR_RATE}: expected a number between 0 and 1, got "often"')
+        assert len(runner.started) == 2
         await controller.stop()
 
     asyncio.run(scenario())

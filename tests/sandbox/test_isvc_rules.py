@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 
 from canarist.sandbox.isvc import (
+    ADDED_LATENCY,
+    ERROR_RATE,
+    Faults,
     ManifestError,
     Service,
     Target,
@@ -33,9 +36,17 @@ def manifest(uri: str = MODEL_1, canary: int | None = None) -> dict[str, Any]:
             "metadata": {"name": "sklearn-iris"}, "spec": {"predictor": predictor}}
 
 
+def annotated(annotations: dict[str, str], uri: str = MODEL_1,
+              canary: int | None = None) -> dict[str, Any]:
+    doc = manifest(uri, canary)
+    doc["metadata"]["annotations"] = annotations
+    return doc
+
+
 def apply(service: Service, doc: dict[str, Any], ready: bool = True) -> None:
     """Apply a manifest; the new revision (if any) becomes ready, then reconcile."""
-    created = service.apply(validate_manifest(doc)["spec"])
+    checked = validate_manifest(doc)
+    created = service.apply(checked["spec"], annotations=checked["metadata"].get("annotations"))
     service.reconcile()
     if created is not None and ready:
         service.set_state(created.name, "Ready")
@@ -81,6 +92,55 @@ def test_bad_manifests_name_the_field(mutate: Any, field: str) -> None:
         validate_manifest(doc)
     assert info.value.field == field
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("annotations", "field", "message"), [
+    ({ERROR_RATE: "x"}, f"metadata.annotations.{ERROR_RATE}",
+     f'metadata.annotations.{ERROR_RATE}: expected a number between 0 and 1, got "x"'),
+    ({ERROR_RATE: "1.5"}, f"metadata.annotations.{ERROR_RATE}",
+     f'metadata.annotations.{ERROR_RATE}: expected a number between 0 and 1, got "1.5"'),
+    ({ERROR_RATE: "-0.1"}, f"metadata.annotations.{ERROR_RATE}", "between 0 and 1"),
+    ({ERROR_RATE: ""}, f"metadata.annotations.{ERROR_RATE}", "between 0 and 1"),
+    ({ERROR_RATE: "20%"}, f"metadata.annotations.{ERROR_RATE}", "between 0 and 1"),
+    ({ADDED_LATENCY: "-5"}, f"metadata.annotations.{ADDED_LATENCY}",
+     f'metadata.annotations.{ADDED_LATENCY}: expected a number of milliseconds, 0 or more, got "-5"'),
+    ({ADDED_LATENCY: "200ms"}, f"metadata.annotations.{ADDED_LATENCY}", 'got "200ms"'),
+    ({ADDED_LATENCY: "nan"}, f"metadata.annotations.{ADDED_LATENCY}", 'got "nan"'),
+    ({ADDED_LATENCY: "inf"}, f"metadata.annotations.{ADDED_LATENCY}", 'got "inf"'),
+    ({ADDED_LATENCY: "200\n"}, f"metadata.annotations.{ADDED_LATENCY}", "0 or more"),
+    ({ADDED_LATENCY: 200}, f"metadata.annotations.{ADDED_LATENCY}",
+     "expected a string, got an integer (quote it)"),
+    ({"sandbox.canarist.dev/error_rate": "0.1"}, "metadata.annotations.sandbox.canarist.dev/error_rate",
+     f"unknown sandbox annotation (known: {ADDED_LATENCY}, {ERROR_RATE})"),
+])
+def test_bad_sandbox_annotations_name_the_annotation(annotations: dict[str, Any], field: str,
+                                                     message: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        validate_manifest(annotated(annotations))
+    assert info.value.field == field
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    in_predictor = manifest()
+    in_predictor["spec"]["predictor"]["annotations"] = annotations
+    with pytest.raises(ManifestError) as info:
+        validate_manifest(in_predictor)
+    assert info.value.field == field.replace("metadata.", "spec.predictor.")
+
+
+@pytest.mark.parametrize(("annotations", "faults"), [
+    ({}, Faults()),
+    ({"team": "ml", "sandbox.canarist.dev": "not ours"}, Faults()),
+    ({ADDED_LATENCY: "200"}, Faults(200.0, 0.0)),
+    ({ADDED_LATENCY: "12.5", ERROR_RATE: "0.2"}, Faults(12.5, 0.2)),
+    ({ADDED_LATENCY: "0", ERROR_RATE: "0"}, Faults()),
+    ({ADDED_LATENCY: "1e3", ERROR_RATE: "1"}, Faults(1000.0, 1.0)),
+    ({ERROR_RATE: ".5"}, Faults(0.0, 0.5)),
+])
+def test_good_sandbox_annotations_are_faults(annotations: dict[str, str], faults: Faults) -> None:
+    validate_manifest(annotated(annotations))
+    revision = Service("sklearn-iris", "default").apply(annotated(annotations)["spec"],
+                                                         annotations=annotations)
+    assert revision is not None and revision.faults == faults
 
 
 def test_tutorial_manifests_and_legacy_schema_are_accepted() -> None:
@@ -165,6 +225,41 @@ def test_changes_outside_the_predictor_template_make_no_revision() -> None:
     doc["spec"]["predictor"]["minReplicas"] = 2
     apply(service, doc)
     assert [r.name for r in service.revisions] == [REV1, REV2]
+
+
+def test_an_annotation_change_is_a_new_revision_that_keeps_its_faults() -> None:
+    """As in KServe: the InferenceService's annotations are copied onto the revision."""
+    service = Service("sklearn-iris", "default")
+    apply(service, annotated({ADDED_LATENCY: "200"}))
+    assert [(r.name, r.faults) for r in service.revisions] == [(REV1, Faults(200.0, 0.0))]
+    # the same model, other faults, as a canary: revision 2; revision 1 keeps its own
+    apply(service, annotated({ADDED_LATENCY: "200", ERROR_RATE: "0.2"}, canary=10))
+    assert [(r.name, r.faults) for r in service.revisions] == [
+        (REV1, Faults(200.0, 0.0)), (REV2, Faults(200.0, 0.2))]
+    assert split(service) == {REV2: 10, REV1: 90}
+    assert service.revisions[0].model == service.revisions[1].model
+    # annotations KServe does not copy onto revisions, labels and traffic make none
+    kubectl = annotated({ADDED_LATENCY: "200", ERROR_RATE: "0.2",
+                         "kubectl.kubernetes.io/last-applied-configuration": "{}"}, canary=30)
+    kubectl["metadata"]["labels"] = {"team": "ml"}
+    apply(service, kubectl)
+    assert len(service.revisions) == 2 and split(service) == {REV2: 30, REV1: 70}
+    # any other annotation is part of the revision, as the faults are
+    apply(service, annotated({ADDED_LATENCY: "200", ERROR_RATE: "0.2", "team": "ml"}, canary=30))
+    apply(service, manifest(canary=30))  # back to no annotations: a fourth, without faults
+    assert [r.faults for r in service.revisions] == [
+        Faults(200.0, 0.0), Faults(200.0, 0.2), Faults(200.0, 0.2), Faults()]
+    assert service.revisions[-1].name == "sklearn-iris-predictor-default-00004"
+
+
+def test_predictor_annotations_override_the_services_as_kserve_merges_them() -> None:
+    doc = annotated({ADDED_LATENCY: "200", ERROR_RATE: "0.5"})
+    doc["spec"]["predictor"]["annotations"] = {ERROR_RATE: "0.1"}
+    service = Service("sklearn-iris", "default")
+    apply(service, doc)
+    assert service.revisions[0].faults == Faults(200.0, 0.1)
+    assert template_of(doc["spec"], doc["metadata"]["annotations"])["metadata"] == {
+        "annotations": {ADDED_LATENCY: "200", ERROR_RATE: "0.5"}}
 
 
 def test_canary_not_ready_gets_no_traffic_and_failed_canary_keeps_previous() -> None:

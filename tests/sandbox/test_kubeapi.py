@@ -342,6 +342,34 @@ def test_isvc_status_subresource(kc: ApiClient) -> None:
     assert listed["kind"] == "InferenceServiceList" and listed["items"][0]["kind"] == "InferenceService"
 
 
+def test_isvc_sandbox_annotations_are_checked_on_admission(kc: ApiClient) -> None:
+    custom = client.CustomObjectsApi(kc)
+    bad = isvc("faulty")
+    bad["metadata"]["annotations"] = {"sandbox.canarist.dev/error-rate": "x"}
+    with pytest.raises(client.ApiException) as caught:
+        custom.create_namespaced_custom_object(*ISVC, "default", "inferenceservices", bad)
+    assert caught.value.status == 422
+    body = status_of(caught.value)
+    assert body["message"] == (
+        'InferenceService "faulty" is invalid: metadata.annotations.sandbox.canarist.dev/error-rate: '
+        'expected a number between 0 and 1, got "x"')
+    assert body["details"]["causes"][0]["field"] == (
+        "metadata.annotations.sandbox.canarist.dev/error-rate")
+    good = isvc("faulty")
+    good["metadata"]["annotations"] = {"sandbox.canarist.dev/added-latency-ms": "200"}
+    custom.create_namespaced_custom_object(*ISVC, "default", "inferenceservices", good)
+    for patch in ({"metadata": {"annotations": {"sandbox.canarist.dev/added-latency-ms": "-1"}}},
+                  {"spec": {"predictor": {"annotations": {"sandbox.canarist.dev/other": "1"}}}}):
+        with pytest.raises(client.ApiException) as caught:
+            custom.patch_namespaced_custom_object(*ISVC, "default", "inferenceservices", "faulty",
+                                                  patch)
+        assert caught.value.status == 422
+    assert "spec.predictor.annotations.sandbox.canarist.dev/other: unknown sandbox annotation" \
+        in status_of(caught.value)["message"]
+    kept = custom.get_namespaced_custom_object(*ISVC, "default", "inferenceservices", "faulty")
+    assert kept["metadata"]["annotations"] == {"sandbox.canarist.dev/added-latency-ms": "200"}
+
+
 def test_watch_sees_an_isvc_become_ready(kc: ApiClient) -> None:
     custom = client.CustomObjectsApi(kc)
     custom.create_namespaced_custom_object(*ISVC, "default", "inferenceservices", isvc("sk"))

@@ -30,6 +30,7 @@ CANARIST = [sys.executable, "-m", "canarist"]
 ROWS = [[6.8, 2.8, 4.8, 1.4]]
 MODEL = "gs://kfserving-examples/models/sklearn/1.0/model"
 SLOW_MODEL = "gs://kfserving-examples/models/sklearn/1.0/model-2"  # +15 ms a prediction
+SLOWER = {"sandbox.canarist.dev/added-latency-ms": "200"}
 
 
 class Cluster:
@@ -42,13 +43,15 @@ class Cluster:
         self.kubeconfig = state_dir / "kubeconfig"
 
     def apply(self, name: str, model: str, *, canary: int | None = None,
-              extra: dict[str, Any] | None = None) -> None:
+              extra: dict[str, Any] | None = None,
+              annotations: dict[str, str] | None = None) -> None:
         predictor: dict[str, Any] = {"model": {"modelFormat": {"name": "sklearn"},
                                                "storageUri": model}, **(extra or {})}
         if canary is not None:
             predictor["canaryTrafficPercent"] = canary
         doc = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-               "metadata": {"name": name}, "spec": {"predictor": predictor}}
+               "metadata": {"name": name, "annotations": annotations or {}},
+               "spec": {"predictor": predictor}}
         done = sandbox_cli("apply", "--dir", str(self.dir), "--wait", "-f", "-",
                            input_text=yaml.safe_dump(doc))
         assert done.returncode == 0, done.stdout + done.stderr
@@ -189,7 +192,7 @@ def test_a_healthy_canary_is_stepped_to_100_and_promoted(cluster: Cluster, tmp_p
 def test_a_slow_canary_is_rolled_back_to_0(cluster: Cluster, tmp_path: Path) -> None:
     name = "iris-rollback"
     cluster.apply(name, MODEL)
-    cluster.apply(name, SLOW_MODEL, canary=10)
+    cluster.apply(name, MODEL, canary=10, annotations=SLOWER)  # 200 ms more a prediction
     with Traffic(cluster.ports["http"], name):
         time.sleep(10)
         launched = cluster.canarist(tmp_path, "launch", *prometheus_values(

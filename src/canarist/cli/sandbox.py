@@ -217,7 +217,8 @@ def _stop_pid(pid: int) -> None:
 @click.option("-o", "--output", "output_format", default="text", show_default=True,
               type=click.Choice(["text", "json"]), help="Output format.")
 def status(state_dir: Path | None, output_format: str) -> None:
-    """Show each InferenceService, its revisions, traffic split, processes and ports."""
+    """Show each InferenceService, its revisions (and the faults they inject), traffic split,
+    processes and ports."""
     state = StateDir.at(state_dir)
     data = state.read()
     if data is None or not isinstance(data.get("pid"), int) or not pid_alive(data["pid"]):
@@ -253,6 +254,9 @@ def render_status(data: dict[str, Any]) -> str:
                          f"{rev['storageUri']}")
             if rev["state"] == "Failed":
                 lines.append(f"    {rev['reason']}: {rev['message']}")
+            faults = _faults(rev.get("faults") or {})
+            if faults:
+                lines.append(f"    faults: {faults}")
         lines.append("")
     lines.append(f"{'PROCESS':<14} {'PID':>7}  {'ALIVE':<5}  PORTS")
     for proc in data.get("processes", []):
@@ -264,6 +268,16 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append(f"{proc['role']:<14} {proc['pid']:>7}  {'yes' if proc.get('alive') else 'no':<5}  "
                      f"{ports}".rstrip())
     return "\n".join(lines)
+
+
+def _faults(faults: dict[str, Any]) -> str:
+    """`added latency 200 ms, error rate 0.2`: what a revision injects, from its annotations."""
+    parts = []
+    if faults.get("addedLatencyMs"):
+        parts.append(f"added latency {faults['addedLatencyMs']:g} ms")
+    if faults.get("errorRate"):
+        parts.append(f"error rate {faults['errorRate']:g}")
+    return ", ".join(parts)
 
 
 @sandbox.command()

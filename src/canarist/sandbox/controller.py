@@ -6,6 +6,12 @@ that should run, stops the ones no longer needed, publishes the traffic split to
 and writes `.status` through the status subresource. A revision is Ready only once its
 server answers readiness; a server that dies or never gets ready fails its revision with
 the last lines of its log as the message.
+
+A revision comes from the spec and from the annotations KServe copies onto revisions, so a
+change to either is acted on. An annotation change leaves `metadata.generation` as it is (as
+the API server does for custom resources); `apply --wait` still sees the new revision, because
+the API server and this controller share one event loop and the controller writes
+`latestCreatedRevision` a couple of loop turns after the write, before the next request is read.
 """
 
 from __future__ import annotations
@@ -98,8 +104,9 @@ class Controller:
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         if event == "MODIFIED":
             known = self.services.get(key)
-            if known is not None and known.generation == meta.get("generation"):
-                return  # a status write or a metadata-only change
+            if (known is not None and known.generation == meta.get("generation")
+                    and known.annotations == isvc.revision_annotations(meta.get("annotations"))):
+                return  # a status write, or a change to labels or uncopied annotations
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._enqueue, key)
 
@@ -130,19 +137,25 @@ class Controller:
         if service is None:
             service = self.services[key] = isvc.Service(name, namespace)
         generation = int(obj["metadata"].get("generation", 1))
-        if generation != service.generation:
+        annotations = obj["metadata"].get("annotations") or {}
+        if (generation != service.generation
+                or isvc.revision_annotations(annotations) != service.annotations):
             try:
+                isvc.validate_sandbox_annotations(annotations, "metadata.annotations")
                 spec = isvc.validate_spec(obj.get("spec"))
             except isvc.ManifestError as exc:
                 service.generation = generation
+                service.annotations = isvc.revision_annotations(annotations)
                 self._write_invalid(obj, str(exc))
                 return
-            created = service.apply(spec, generation)
+            created = service.apply(spec, generation, annotations)
             if created is not None:
                 problem = isvc.support_problem(created.model)
                 if problem is not None:
                     service.set_state(created.name, "Failed", *problem)
-                log.info("InferenceService %s/%s: revision %s", namespace, name, created.name)
+                faults = created.faults
+                log.info("InferenceService %s/%s: revision %s%s", namespace, name, created.name,
+                         f" (faults: {faults.describe()})" if faults else "")
         service.reconcile()
         self._converge_processes(service)
         service.reconcile()
@@ -159,7 +172,7 @@ class Controller:
             if revision.name in wanted and running is None and revision.state != "Failed":
                 model = revision.model
                 proc = self.runner.start(service.namespace, revision.name, service.name,
-                                         model.storage_uri)
+                                         model.storage_uri, revision.faults)
                 self.processes[pkey] = proc
                 service.set_state(revision.name, "Pending")
                 self._spawn(self._await_ready(service, proc))

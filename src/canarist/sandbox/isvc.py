@@ -4,8 +4,14 @@
   raises `ManifestError` naming the first bad field.
 * `Service` is what the sandbox remembers about one InferenceService: its revisions and the
   rollout bookkeeping KServe keeps in `status.components.predictor`.
-* `Service.apply(spec)` creates a revision `<name>-predictor-default-0000N` when the predictor
-  template changes (everything in `spec.predictor` except `canaryTrafficPercent`).
+* `Service.apply(spec, annotations=...)` creates a revision `<name>-predictor-default-0000N`
+  when the revision template changes: everything in `spec.predictor` except
+  `canaryTrafficPercent`, and the InferenceService's annotations that KServe copies onto the
+  revision (all but `NOT_PROPAGATED`).
+* `Faults` are what a revision injects into its predictions, read from the sandbox's own
+  annotations (`sandbox.canarist.dev/added-latency-ms`, `sandbox.canarist.dev/error-rate`);
+  `validate_sandbox_annotations` checks them (the manifest check, the API server's admission
+  and the controller all use it).
 * `Service.reconcile()` computes the traffic targets as KServe writes them into the Knative
   route (`canaryTrafficPercent` splits between the latest revision and the last rolled-out
   one, tagged `latest` and `prev`), resolves `latestRevision: true` to the latest *ready*
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +46,18 @@ MODEL_URIS: dict[str, str] = {
     "gs://kserve-examples/models/sklearn/1.0/model-2": "iris-forest",
 }
 SUPPORTED_FORMATS = ("sklearn",)
+
+# The sandbox's annotations: faults each revision created from the spec injects.
+SANDBOX_PREFIX = "sandbox.canarist.dev/"
+ADDED_LATENCY = SANDBOX_PREFIX + "added-latency-ms"
+ERROR_RATE = SANDBOX_PREFIX + "error-rate"
+SANDBOX_ANNOTATIONS = (ADDED_LATENCY, ERROR_RATE)
+# Annotations KServe does not copy onto the revision (its ServiceAnnotationDisallowedList):
+# changing them creates no revision.
+NOT_PROPAGATED = frozenset({
+    "autoscaling.knative.dev/min-scale", "autoscaling.knative.dev/max-scale",
+    "internal.serving.kserve.io/storage-initializer-sourceuri",
+    "kubectl.kubernetes.io/last-applied-configuration"})
 
 RevisionState = Literal["Pending", "Ready", "Failed"]
 
@@ -131,6 +150,7 @@ def validate_manifest(obj: Any) -> Obj:
     for key in ("labels", "annotations"):
         if meta.get(key) is not None:
             _string_map(meta[key], f"metadata.{key}")
+    validate_sandbox_annotations(meta.get("annotations"), "metadata.annotations")
     validate_spec(_top_required(doc, "spec"))
     return doc
 
@@ -144,7 +164,8 @@ def _top_required(doc: Obj, key: str) -> Any:
 def _string_map(value: Any, path: str) -> None:
     for key, item in _mapping(value, path).items():
         if not isinstance(item, str):
-            raise ManifestError(f"{path}.{key}", f"expected a string, got {_type_name(item)}")
+            hint = " (quote it)" if isinstance(item, int | float) else ""
+            raise ManifestError(f"{path}.{key}", f"expected a string, got {_type_name(item)}{hint}")
 
 
 def validate_name(name: Any) -> str:
@@ -181,6 +202,7 @@ def validate_spec(spec: Any) -> Obj:
     for key in ("labels", "annotations"):
         if predictor.get(key) is not None:
             _string_map(predictor[key], f"spec.predictor.{key}")
+    validate_sandbox_annotations(predictor.get("annotations"), "spec.predictor.annotations")
     if "model" in predictor:
         _validate_model(predictor["model"], "spec.predictor.model")
     else:
@@ -220,6 +242,71 @@ def _common_container(model: Obj, path: str) -> None:
             raise ManifestError(f"{path}.{key}", f"expected a list, got {_type_name(model[key])}")
 
 
+# -- faults: the sandbox's annotations ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Faults:
+    """What a revision adds to every prediction: a pause, and a chance of failing."""
+
+    added_latency_ms: float = 0.0
+    error_rate: float = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.added_latency_ms or self.error_rate)
+
+    def describe(self) -> str:
+        """`added latency 200 ms, error rate 0.2` (the faults that are set)."""
+        parts = []
+        if self.added_latency_ms:
+            parts.append(f"added latency {self.added_latency_ms:g} ms")
+        if self.error_rate:
+            parts.append(f"error rate {self.error_rate:g}")
+        return ", ".join(parts) or "none"
+
+
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _number(value: Any) -> float | None:
+    if not isinstance(value, str) or not _DECIMAL.fullmatch(value):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def validate_sandbox_annotations(annotations: Any, path: str) -> Faults:
+    """The faults that `sandbox.canarist.dev/*` annotations ask for; ManifestError naming the
+    annotation if one is unknown or its value is not what it takes. Other annotations pass."""
+    if not isinstance(annotations, dict):
+        return Faults()
+    latency, rate = 0.0, 0.0
+    for key, value in annotations.items():
+        if not str(key).startswith(SANDBOX_PREFIX):
+            continue
+        where = f"{path}.{key}"
+        number = _number(value)
+        if key == ADDED_LATENCY:
+            if number is None or number < 0:
+                raise ManifestError(where, "expected a number of milliseconds, 0 or more, got "
+                                    + json.dumps(value))
+            latency = number
+        elif key == ERROR_RATE:
+            if number is None or not 0 <= number <= 1:
+                raise ManifestError(where, f"expected a number between 0 and 1, got {json.dumps(value)}")
+            rate = number
+        else:
+            raise ManifestError(where, "unknown sandbox annotation (known: "
+                                + ", ".join(SANDBOX_ANNOTATIONS) + ")")
+    return Faults(latency, rate)
+
+
+def revision_annotations(annotations: Any) -> dict[str, str]:
+    """The InferenceService's annotations that KServe copies onto its revisions."""
+    if not isinstance(annotations, dict):
+        return {}
+    return {str(k): str(v) for k, v in annotations.items() if k not in NOT_PROPAGATED}
+
+
 # -- the predictor template ---------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -230,19 +317,32 @@ class ModelRef:
     storage_uri: str
 
 
-def template_of(spec: Obj) -> Obj:
-    """The revision template: `spec.predictor` without `canaryTrafficPercent` (route, not config)."""
+def template_of(spec: Obj, annotations: Mapping[str, str] | None = None) -> Obj:
+    """The revision template: `spec.predictor` without `canaryTrafficPercent` (route, not
+    config), and under `metadata.annotations` the InferenceService's annotations that KServe
+    copies onto the revision."""
     predictor: Obj = copy.deepcopy(spec["predictor"])
     predictor.pop("canaryTrafficPercent", None)
     if "sklearn" in predictor:  # the pre-0.8 schema names the framework instead of a modelFormat
         legacy = predictor.pop("sklearn")
         predictor["model"] = {"modelFormat": {"name": "sklearn"}, **legacy}
+    copied = revision_annotations(dict(annotations or {}))
+    if copied:  # `metadata` cannot be a predictor field: validate_spec rejects it
+        predictor["metadata"] = {"annotations": copied}
     return predictor
 
 
 def model_of(template: Obj) -> ModelRef:
     model = template["model"]
     return ModelRef(str(model["modelFormat"]["name"]), str(model["storageUri"]))
+
+
+def faults_of(template: Obj) -> Faults:
+    """A revision's faults: its annotations, `spec.predictor.annotations` over the
+    InferenceService's (as KServe merges them). Raises ManifestError if one is invalid."""
+    merged = {**(template.get("metadata") or {}).get("annotations", {}),
+              **(template.get("annotations") or {})}
+    return validate_sandbox_annotations(merged, "annotations")
 
 
 def support_problem(model: ModelRef) -> tuple[str, str] | None:
@@ -274,6 +374,10 @@ class Revision:
     def model(self) -> ModelRef:
         return model_of(self.template)
 
+    @property
+    def faults(self) -> Faults:
+        return faults_of(self.template)
+
 
 @dataclass(frozen=True)
 class Target:
@@ -295,6 +399,7 @@ class Service:
     previous_rolledout: str = ""
     traffic: list[Target] = field(default_factory=list)
     generation: int = 0
+    annotations: dict[str, str] = field(default_factory=dict)  # as last applied, copied ones
 
     @property
     def component_name(self) -> str:
@@ -316,13 +421,16 @@ class Service:
     def revision(self, name: str) -> Revision | None:
         return next((r for r in self.revisions if r.name == name), None)
 
-    def apply(self, spec: Obj, generation: int = 0) -> Revision | None:
-        """Take a new spec; returns the revision it creates, if the template changed."""
+    def apply(self, spec: Obj, generation: int = 0,
+              annotations: Mapping[str, str] | None = None) -> Revision | None:
+        """Take a new spec and the InferenceService's annotations; returns the revision they
+        create, if the template changed."""
         predictor = spec["predictor"]
         percent = predictor.get("canaryTrafficPercent")
         self.canary_percent = int(percent) if percent is not None else None
         self.generation = generation
-        template = template_of(spec)
+        self.annotations = revision_annotations(dict(annotations or {}))
+        template = template_of(spec, annotations)
         latest = self.latest_created
         if latest is not None and _canonical(latest.template) == _canonical(template):
             return None

@@ -8,6 +8,7 @@ import re
 import secrets
 from typing import Any
 
+from canarist.sandbox.isvc import ManifestError, validate_sandbox_annotations
 from canarist.sandbox.kuberesources import ResourceDef
 
 Obj = dict[str, Any]
@@ -73,6 +74,19 @@ def check_required(resource: ResourceDef, obj: Obj) -> None:
         value = _lookup(obj, path)
         if value is None or value == [] or value == "":
             raise Invalid(path, "Required value", "FieldValueRequired")
+    if resource.kind == "InferenceService":
+        _admit_inference_service(obj)
+
+
+def _admit_inference_service(obj: Obj) -> None:
+    """The sandbox's admission check of an InferenceService: its `sandbox.canarist.dev/*`
+    annotations (as KServe's webhook checks its own annotations). The rest of the spec is
+    the controller's to judge (a bad one is reported in `.status`)."""
+    for path in ("metadata.annotations", "spec.predictor.annotations"):
+        try:
+            validate_sandbox_annotations(_lookup(obj, path), path)
+        except ManifestError as error:
+            raise Invalid(error.field, error.detail) from None
 
 
 def normalise_secret(obj: Obj) -> None:

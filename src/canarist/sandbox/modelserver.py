@@ -1,6 +1,7 @@
 """One sandbox revision: a real KServe ModelServer on loopback, run as its own process.
 
     python modelserver.py --name NAME --model iris-logreg|iris-forest --http-port P --grpc-port G
+                          [--added-latency-ms MS] [--error-rate R]
 
 It runs in the interpreter that has `kserve` and scikit-learn installed (often a separate
 virtualenv, because kserve pins protobuf and grpcio), so it imports nothing from canarist.
@@ -18,6 +19,13 @@ The bundled models stand in for the tutorial's storage URIs:
   before it answers, so the canary is measurably slower and latency SLOs can tell the two
   apart. The forest itself is only a few milliseconds slower than the linear model.
 
+Faults (the InferenceService's `sandbox.canarist.dev/*` annotations): `--added-latency-ms`
+adds that pause to every prediction, on top of the model's own (also without blocking);
+`--error-rate R` fails each prediction with probability R, drawn per request, after the
+pause: HTTP 500 with `{"error": "..."}` on V1 and V2 REST (KServe's answer to an
+`InferenceError`), `INTERNAL` on gRPC (its answer to any other exception). The failures it
+injects are not logged.
+
 kserve binds 0.0.0.0 and [::]; both are pinned to 127.0.0.1 before kserve is imported.
 Per-request logging is off. The process exits when its parent (the sandbox) goes away.
 """
@@ -29,6 +37,7 @@ import asyncio
 import importlib
 import logging
 import os
+import random
 import sys
 import threading
 import time
@@ -70,8 +79,16 @@ def _pin_to_loopback() -> None:
     aio_server.Server.add_insecure_port = loopback_port
 
 
+class InjectedFault(Exception):
+    """A failure the revision was asked to inject (`--error-rate`)."""
+
+
 class _DropPerCallLines(logging.Filter):
+    """Drops kserve's line per gRPC call and its error logs of injected failures."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], InjectedFault):
+            return False
         return not str(record.msg).startswith("grpc method:")
 
 
@@ -104,12 +121,32 @@ def train(model: str) -> Any:
     return ensemble.RandomForestClassifier(n_estimators=25, random_state=0).fit(features, labels)
 
 
-def serve(name: str, model: str, http_port: int, grpc_port: int) -> None:
+def describe_faults(added_latency_ms: float, error_rate: float) -> str:
+    parts = []
+    if added_latency_ms:
+        parts.append(f"added latency {added_latency_ms:g} ms")
+    if error_rate:
+        parts.append(f"error rate {error_rate:g}")
+    return "; faults: " + ", ".join(parts) if parts else ""
+
+
+def serve(name: str, model: str, http_port: int, grpc_port: int,
+          added_latency_ms: float = 0.0, error_rate: float = 0.0) -> None:
     warnings.filterwarnings("ignore", message=".*ORJSONResponse is deprecated")
     _pin_to_loopback()
     kserve = importlib.import_module("kserve")
     utils = importlib.import_module("kserve.utils.utils")
-    added_latency_s = ADDED_LATENCY_S[model]
+    errors = importlib.import_module("kserve.errors")
+    added_latency_s = ADDED_LATENCY_S[model] + added_latency_ms / 1000.0
+    reason = f"injected failure (sandbox.canarist.dev/error-rate: {error_rate:g})"
+
+    class InjectedRestFault(InjectedFault, errors.InferenceError):  # type: ignore[misc,name-defined]
+        """REST answers an InferenceError with HTTP 500; gRPC would say INVALID_ARGUMENT."""
+
+    def failure(payload: Any) -> Exception:
+        if getattr(payload, "from_grpc", False):
+            return InjectedFault(reason)  # gRPC: INTERNAL, "Internal server error"
+        return InjectedRestFault(reason)
 
     class IrisModel(kserve.Model):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
@@ -128,14 +165,16 @@ def serve(name: str, model: str, http_port: int, grpc_port: int) -> None:
             classes = self.classifier.predict(rows)
             if added_latency_s:
                 await asyncio.sleep(added_latency_s)
+            if error_rate and random.random() < error_rate:
+                raise failure(payload)
             return utils.get_predict_response(payload, classes, self.name)
 
     served = IrisModel()
     server = kserve.ModelServer(http_port=http_port, grpc_port=grpc_port, enable_grpc=True,
                                 enable_latency_logging=False)
     _quiet()
-    print(f"serving model {name} ({model}) on http {LOOPBACK}:{http_port} grpc {LOOPBACK}:{grpc_port}",
-          flush=True)
+    print(f"serving model {name} ({model}) on http {LOOPBACK}:{http_port} grpc {LOOPBACK}:{grpc_port}"
+          + describe_faults(added_latency_ms, error_rate), flush=True)
     server.start([served])
 
 
@@ -145,9 +184,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--model", required=True, choices=MODELS)
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--grpc-port", type=int, required=True)
+    parser.add_argument("--added-latency-ms", type=float, default=0.0,
+                        help="pause added to every prediction (milliseconds)")
+    parser.add_argument("--error-rate", type=float, default=0.0,
+                        help="probability that a prediction fails (0 to 1)")
     args = parser.parse_args(argv)
+    if args.added_latency_ms < 0 or not 0 <= args.error_rate <= 1:
+        parser.error("--added-latency-ms must be 0 or more and --error-rate between 0 and 1")
     _exit_with_parent()
-    serve(args.name, args.model, args.http_port, args.grpc_port)
+    serve(args.name, args.model, args.http_port, args.grpc_port, args.added_latency_ms,
+          args.error_rate)
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-from canarist.sandbox.isvc import MODEL_URIS
+from canarist.sandbox.isvc import MODEL_URIS, Faults
 
 SCRIPT = Path(__file__).resolve().with_name("modelserver.py")
 START_TIMEOUT_S = 180.0
@@ -76,16 +76,24 @@ class RevisionRunner:
         self.logs_dir = logs_dir
         self._session: aiohttp.ClientSession | None = None
 
-    def start(self, namespace: str, revision: str, model_name: str, storage_uri: str) -> RevisionProcess:
+    def start(self, namespace: str, revision: str, model_name: str, storage_uri: str,
+              faults: Faults | None = None) -> RevisionProcess:
+        """Start the model server of one revision, with the faults it injects (if any)."""
         http_port, grpc_port = free_port(), free_port()
         while grpc_port == http_port:
             grpc_port = free_port()
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"{namespace}_{revision}.log"
+        faults = faults or Faults()
+        injected = []
+        if faults.added_latency_ms:
+            injected += ["--added-latency-ms", repr(faults.added_latency_ms)]
+        if faults.error_rate:
+            injected += ["--error-rate", repr(faults.error_rate)]
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [self.python, str(SCRIPT), "--name", model_name, "--model", MODEL_URIS[storage_uri],
-                 "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
+                 "--http-port", str(http_port), "--grpc-port", str(grpc_port), *injected],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.logs_dir, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         return RevisionProcess(revision, namespace, model_name, storage_uri, http_port, grpc_port,

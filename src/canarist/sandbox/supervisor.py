@@ -187,7 +187,9 @@ class Supervisor:
                 "traffic": predictor.get("traffic") or [],
                 "latestRolledoutRevision": predictor.get("latestRolledoutRevision", ""),
                 "revisions": [{"name": r.name, "state": r.state, "storageUri": r.model.storage_uri,
-                               "reason": r.reason, "message": r.message}
+                               "reason": r.reason, "message": r.message,
+                               "faults": {"addedLatencyMs": r.faults.added_latency_ms,
+                                          "errorRate": r.faults.error_rate}}
                               for r in (known.revisions if known else [])],
             })
         self.state.write({
