@@ -60,13 +60,15 @@ _SLOW_CANARY = """apiVersion: "serving.kserve.io/v1beta1"
 kind: "InferenceService"
 metadata:
   name: "sklearn-iris"
+  annotations:
+    sandbox.canarist.dev/added-latency-ms: "200"
 spec:
   predictor:
     canaryTrafficPercent: 10
     model:
       modelFormat:
         name: sklearn
-      storageUri: "gs://kfserving-examples/models/sklearn/1.0/model-2"
+      storageUri: "gs://kfserving-examples/models/sklearn/1.0/model"
 """
 
 
@@ -89,8 +91,9 @@ SCENARIOS = {
         "promoted"),
     "rollback": Scenario(
         "rollback", _SLOW_CANARY,
-        "Updating it with a slow canary: model-2, whose server adds 15 ms to every prediction, "
-        "a new revision (00002) taking 10% of the traffic",
+        "Updating it with a slow canary: the same model, answering 200 ms later (the sandbox's "
+        "fault annotation sandbox.canarist.dev/added-latency-ms), a new revision (00002) "
+        "taking 10% of the traffic",
         "rolled-back"),
 }
 
