@@ -69,13 +69,16 @@ def run_scenario(scenario: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`canarist demo --scenario NAME`, typed in a terminal whose PATH has canarist."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("KUBECONFIG", None)
-    return subprocess.run(["bash", "-c", f"canarist demo --scenario {scenario}"], cwd=cwd,
+    done = subprocess.run(["bash", "-c", f"canarist demo --scenario {scenario}"], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=540, check=False)
+    print(done.stderr)  # shown when an assertion fails: the demo's story, windows and all
+    return done
 
 
-def windows(stderr: str) -> list[tuple[int, int, str]]:
-    """(requests, errors, split) of each 5 s window the traffic driver printed."""
-    return [(int(m.group(2)), int(m.group(3)), m.group(4)) for m in WINDOW.finditer(stderr)]
+def windows(stderr: str) -> list[tuple[int, int, list[str]]]:
+    """(requests, errors, the splits in effect) of each 5 s window the traffic driver printed."""
+    return [(int(m.group(2)), int(m.group(3)), m.group(4).split(" -> "))
+            for m in WINDOW.finditer(stderr)]
 
 
 def check_common(done: subprocess.CompletedProcess[str], out: Path) -> dict[str, Any]:
@@ -108,7 +111,7 @@ def test_promote_steps_a_healthy_canary_to_100_without_dropping_a_request(tmp_pa
     seen = windows(done.stderr)
     assert sum(requests for requests, _, _ in seen) >= 300
     assert [errors for _, errors, _ in seen if errors] == [], seen  # not one request dropped
-    splits = [split for _, _, split in seen]
+    splits = [split for _, _, in_window in seen for split in in_window]
     for split in ("00001 90% / 00002 10%", "00001 75% / 00002 25%", "00001 50% / 00002 50%"):
         assert split in splits, splits  # traffic flowed at every step
     assert splits[-1].endswith("00002 100%"), splits
@@ -130,8 +133,10 @@ def test_rollback_returns_a_slow_canary_to_0(tmp_path: Path) -> None:
     assert "kserve-prometheus/latency-mean" in last["reason"]
     assert [a["action"] for a in rollout["actions"]].count("step") == 0
     seen = windows(done.stderr)
-    assert "00001 90% / 00002 10%" in [split for _, _, split in seen]
-    assert seen[-1][2].startswith("00001 100%"), seen
+    splits = [split for _, _, in_window in seen for split in in_window]
+    assert "00001 90% / 00002 10%" in splits, splits
+    assert splits[-1] == "00001 100% / 00002 0%", splits
+    assert [errors for _, errors, _ in seen if errors] == [], seen
     assert done.stderr.rstrip().splitlines()[-1].startswith(
         "Scenario rollback: rolled-back at 0 %;")
 

@@ -38,6 +38,7 @@ PER_SECOND = 30.0
 WINDOW_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
 POLL_S = 2.0
+SPLIT_POLL_S = 1.0
 SCHEDULE = "* * * * * */10"
 """Every 10 s: the sandbox runs a sixth cron field of seconds."""
 TERMINAL = ("promoted", "rolled-back", "stopped")
@@ -243,7 +244,8 @@ def _show_progress(experiment: Experiment, shown: set[tuple[Any, ...]],
 
 class TrafficDriver:
     """Predictions to the service's main host at a steady rate (open loop: a slow answer
-    does not slow the sending), counted per window of `WINDOW_S` seconds."""
+    does not slow the sending), counted per window of `WINDOW_S` seconds, with every split
+    the service had during the window (read each `SPLIT_POLL_S`)."""
 
     def __init__(self, ingress: str, per_second: float, routes: Callable[[], str]) -> None:
         self.url = f"http://{ingress}/v1/models/{ISVC}:predict"
@@ -254,6 +256,8 @@ class TrafficDriver:
         self.reasons: Counter[str] = Counter()
         self._window = [0, 0]  # requests, errors
         self._window_reasons: Counter[str] = Counter()
+        self._split = ""
+        self._window_splits: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._drive()),
@@ -261,7 +265,8 @@ class TrafficDriver:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[TrafficDriver]:
-        click.echo(f"    {'time':8}  {'requests':>8}  {'errors':>6}  split", err=True)
+        click.echo(f"    {'time':8}  {'requests':>8}  {'errors':>6}  split (-> a change within "
+                   "the window)", err=True)
         self._thread.start()
         try:
             yield self
@@ -276,8 +281,10 @@ class TrafficDriver:
     async def _drive(self) -> None:
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         connector = aiohttp.TCPConnector(limit=64)
+        await self._poll_split()
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            reporter = asyncio.create_task(self._report())
+            background = [asyncio.create_task(self._report()),
+                          asyncio.create_task(self._follow_split())]
             in_flight: set[asyncio.Task[None]] = set()
             loop = asyncio.get_running_loop()
             next_at = loop.time()
@@ -289,11 +296,12 @@ class TrafficDriver:
                 await asyncio.sleep(max(0.0, next_at - loop.time()))
             if in_flight:
                 await asyncio.wait(in_flight)
-            reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporter
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if self._window[0]:
-                await self._close_window()
+                self._close_window()
 
     async def _predict(self, session: aiohttp.ClientSession) -> None:
         why = ""
@@ -316,21 +324,32 @@ class TrafficDriver:
                 self.reasons[why] += 1
                 self._window_reasons[why] += 1
 
+    async def _poll_split(self) -> None:
+        try:
+            split = await asyncio.to_thread(self.routes)
+        except UnavailableError as error:
+            split = f"unknown ({error})"
+        if split != self._split:
+            self._split = split
+            self._window_splits.append(split)
+
+    async def _follow_split(self) -> None:
+        while True:
+            await asyncio.sleep(SPLIT_POLL_S)
+            await self._poll_split()
+
     async def _report(self) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         for n in range(1, 1_000_000):
             await asyncio.sleep(max(0.0, start + n * WINDOW_S - loop.time()))
-            await self._close_window()
+            self._close_window()
 
-    async def _close_window(self) -> None:
+    def _close_window(self) -> None:
         with self._lock:
             (requests, errors), self._window = self._window, [0, 0]
             reasons, self._window_reasons = self._window_reasons, Counter()
-        try:
-            routes = await asyncio.to_thread(self.routes)
-        except UnavailableError as error:
-            routes = f"unknown ({error})"
+        splits, self._window_splits = self._window_splits or [self._split], [self._split]
         why = f"  ({', '.join(f'{n} {r}' for r, n in reasons.most_common())})" if reasons else ""
-        click.echo(f"    {time.strftime('%H:%M:%S')}  {requests:8d}  {errors:6d}  {routes}{why}",
-                   err=True)
+        click.echo(f"    {time.strftime('%H:%M:%S')}  {requests:8d}  {errors:6d}  "
+                   f"{' -> '.join(splits)}{why}", err=True)
