@@ -220,3 +220,31 @@ def test_every_comparison_passing_passes() -> None:
     assert with_slo.reason == ("the SLO is satisfied by all 2 versions (canary, baseline); every "
                                "candidate is within its allowance on 1 comparison with the "
                                "baseline")
+
+
+@pytest.mark.parametrize("action, verdict, expected", [
+    ("promote", "pass", "pass"),
+    ("rollback", "fail", "fail"),
+    ("rollback", "inconclusive", "inconclusive"),  # rolled back after too many holds
+])
+def test_a_finished_rollout_is_the_verdict_of_loops_that_measure_nothing(
+    action: str, verdict: str, expected: str
+) -> None:
+    from canarist.core.experiment import RolloutAction, RolloutRecord
+
+    result = new_result(now=NOW)
+    moment = datetime(2026, 12, 3, 10, 27, 53, tzinfo=UTC)
+    result.rollout = RolloutRecord(
+        state="promoted" if action == "promote" else "rolled-back",
+        percent=100 if action == "promote" else 0, candidate="a-00002", baseline="a-00001",
+        actions=[RolloutAction(time=moment, action=action, verdict=verdict,
+                               reason="the judge's reason", **{"from": 50}, to=0)])
+    experiment = Experiment(spec=[TaskEntry(task="kserve"), TaskEntry(task="assess"),
+                                  TaskEntry(task="rollout")], result=result)
+    judged = judge(experiment)
+    done = "promoted" if action == "promote" else "rolled back"
+    assert (judged.outcome, judged.reason) == (
+        expected, f"{done} at 2026-12-03 10:27:53 UTC: the judge's reason")
+    result.rollout.state = "in-progress"  # still rolling out: nothing judged is no verdict
+    assert judge(experiment).outcome == "inconclusive"
+    assert judge(experiment).reason.startswith("nothing was judged")

@@ -214,6 +214,9 @@ def test_a_slow_canary_is_rolled_back_to_0(cluster: Cluster, tmp_path: Path) -> 
     again = cluster.canarist(tmp_path, "run", "--reuse-result")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "rolled-back at 0 %; nothing to do" in again.stderr
+    assert "task 2: custommetrics: skipped (the rollout is rolled-back" in again.stderr
+    shown = cluster.canarist(tmp_path, "report")
+    assert shown.stdout.startswith("\nVerdict: ✖ REJECTED (fail)\n")  # the decision stands
     assert cluster.isvc(name)["metadata"]["generation"] == obj["metadata"]["generation"]
 
 
@@ -318,3 +321,64 @@ def test_a_candidate_without_traffic_is_never_passed(cluster: Cluster, tmp_path:
     reason = verdict["comparisons"][0]["reason"]
     assert reason == (f"candidate {name}-predictor-default-00002 received 0 requests; its route "
                       "share is 0 % — is it Ready?")
+
+
+def test_a_patch_on_a_stale_read_is_refused_and_retried_only_if_the_spec_held(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Optimistic concurrency between the rollout's read and its patch, with the real API:
+    a label change (no spec change) is re-read and patched; a spec change stops the rollout."""
+    import asyncio as aio
+    from datetime import UTC, datetime
+
+    from canarist.backends.kube import KubeClient
+    from canarist.core.errors import UnavailableError
+    from canarist.core.experiment import (
+        Experiment,
+        KServeState,
+        RolloutAction,
+        RolloutRecord,
+        new_result,
+    )
+    from canarist.core.kserve import Decision
+    from canarist.tasks import rollout
+    from canarist.tasks.base import TaskContext
+
+    name = "iris-conflict"
+    cluster.apply(name, MODEL)
+    cluster.apply(name, MODEL, canary=10, extra={"minReplicas": 1})
+    checkpoints: list[str] = []
+    record = RolloutRecord(percent=10, candidate=f"{name}-predictor-default-00002",
+                           generation=cluster.isvc(name)["metadata"]["generation"])
+    ctx = TaskContext(experiment=Experiment(spec=[], result=new_result(now=datetime.now(UTC))),
+                      number=3, name="rollout", run_dir=tmp_path,
+                      checkpoint=lambda: checkpoints.append(
+                          "pending" if record.pending else "done"))
+    state = KServeState(isvc=name, namespace="default", service=f"{name}-predictor-default",
+                        generation=record.generation)
+
+    def step(to: int) -> tuple[RolloutAction, Decision]:
+        action = RolloutAction(time=datetime.now(UTC), action="step", to=to, verdict="pass",
+                               reason="r", **{"from": record.percent})
+        return action, Decision("step", to, "r")
+
+    with KubeClient.connect(str(cluster.kubeconfig)) as client:
+        handle = rollout._Cluster(client, state)
+        stale = aio.run(handle.read())
+        with SandboxApi(cluster.kubeconfig) as api:  # someone labels it: only metadata moves
+            labelled = api.get("default", name)
+            labelled["metadata"]["labels"] = {"team": "ml"}
+            api.apply(labelled)
+        assert cluster.isvc(name)["metadata"]["resourceVersion"] != \
+            stale["metadata"]["resourceVersion"]
+        aio.run(rollout._apply(handle, stale, record, *step(25), ctx))
+        assert checkpoints == ["pending", "done"]  # the intent was on record before the patch
+        assert (record.percent, record.generation) == (25, stale["metadata"]["generation"] + 1)
+        assert cluster.isvc(name)["spec"]["predictor"]["canaryTrafficPercent"] == 25
+
+        stale = aio.run(handle.read())
+        cluster.patch_percent(name, 40)  # someone moves the split by hand
+        with pytest.raises(UnavailableError, match="changed while the rollout patched it"):
+            aio.run(rollout._apply(handle, stale, record, *step(50), ctx))
+    assert record.state == "stopped" and record.pending is None
+    assert cluster.isvc(name)["spec"]["predictor"]["canaryTrafficPercent"] == 40

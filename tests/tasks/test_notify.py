@@ -538,3 +538,19 @@ def test_documented_examples_render_validate_and_notify(
         assert request.method == "GET" and request.body == b""
         assert request.query == {"experiment": "iris-canary"}
     assert SECRET.encode() not in request.body
+
+
+def test_messages_lead_with_the_rollout_when_there_is_one(tmp_path: Path) -> None:
+    fixture = load_fixture_experiment("kserve-two-versions.yaml")
+    data = experiment_to_data(fixture)
+    data["spec"] = [{"task": "notify", "with": {"url": "http://h/x"}}]
+    data["result"]["rollout"] = {
+        "state": "rolled-back", "percent": 0, "candidate": "iris-00002", "baseline": "iris-00001",
+        "actions": [{"time": "2026-12-03T10:27:53Z", "action": "rollback", "from": 10, "to": 0,
+                     "verdict": "fail", "reason": "latency-mean beyond the allowance"}]}
+    summary = notify.report_data(Experiment.model_validate(data))["Report"]["summary"]
+    assert summary["details"][0] == ("Rollout: rolled back to 0 % (candidate iris-00002, "
+                                     "baseline iris-00001)")
+    payload = render(notify.builtin_template("slack"),
+                     notify.report_data(Experiment.model_validate(data)), name="slack")
+    assert "Rollout: rolled back to 0 %" in json.loads(payload)["text"]

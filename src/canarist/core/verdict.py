@@ -11,7 +11,9 @@ The rules, in order (a release gate: promote only on evidence):
    part-way has not shown the release is good, and a failing `ready` or load test is
    usually the release's fault; a gate must not promote on it.
 3. No SLOs and no relative objectives were assessed (no `assess` task, or it has not run)
-   -> **inconclusive**: nothing was judged, so nothing passed.
+   -> **inconclusive**: nothing was judged, so nothing passed; unless a rollout already
+   promoted (**pass**) or rolled back (**fail**, or **inconclusive** after too many holds):
+   later loops measure nothing, and the verdict is the one the rollout acted on.
 4. Some SLO was not assessed, or not satisfied only because its value is unavailable (a
    query returned no data, a latency over zero successful requests), or a relative
    objective cannot be decided yet (thin data, no traffic, coarse buckets) ->
@@ -237,11 +239,7 @@ def judge(experiment: Experiment) -> Verdict:
     if result is None:
         return make("inconclusive", "nothing was judged", "the experiment has not run yet")
     if num_slos == 0 and num_comparisons == 0:
-        if any(entry.task == "assess" for entry in experiment.spec):
-            why = "no SLOs were assessed yet (the assess task has not run)"
-        else:
-            why = "the experiment has no SLOs (it has no assess task)"
-        return make("inconclusive", "nothing was judged", f"nothing was judged: {why}")
+        return make(*_nothing_judged(experiment))
     if unavailable and not undecided:
         count = len({c.metric for c in unavailable})
         summary = (f"{count} of {_slos(num_slos)} could not be checked for {_which(unavailable)}: "
@@ -269,6 +267,34 @@ def judge(experiment: Experiment) -> Verdict:
     if num_slos == 0:
         return make("pass", within, within)
     return make("pass", f"{every} satisfied and {within}", f"{every} satisfied by {who}; {within}")
+
+
+def _nothing_judged(experiment: Experiment) -> tuple[Outcome, str, str]:
+    decided = _rollout_decision(experiment)
+    if decided is not None:
+        return decided
+    if any(entry.task == "assess" for entry in experiment.spec):
+        why = "no SLOs were assessed yet (the assess task has not run)"
+    else:
+        why = "the experiment has no SLOs (it has no assess task)"
+    return "inconclusive", "nothing was judged", f"nothing was judged: {why}"
+
+
+def _rollout_decision(experiment: Experiment) -> tuple[Outcome, str, str] | None:
+    """A rollout that promoted or rolled back: the verdict it acted on (later loops measure
+    nothing, so without the decisive loop's data this is what was judged)."""
+    record = experiment.result.rollout if experiment.result else None
+    if record is None or record.state not in ("promoted", "rolled-back"):
+        return None
+    action = next((a for a in reversed(record.actions) if a.action in ("promote", "rollback")),
+                  None)
+    if action is None:
+        return None
+    outcome: Outcome = "pass" if action.action == "promote" else (
+        "fail" if action.verdict == "fail" else "inconclusive")
+    done = "promoted" if action.action == "promote" else "rolled back"
+    summary = f"{done} at {action.time:%Y-%m-%d %H:%M:%S} UTC"
+    return outcome, summary, f"{summary}: {redact_text(action.reason)}"
 
 
 def objective_text(record: ComparisonRecord) -> str:

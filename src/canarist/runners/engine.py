@@ -245,6 +245,13 @@ async def run_experiment(
     for task in prepared:
         prefix = f"task {task.number}: {task.entry.name}"
         log.info("%s: started", prefix)
+        if _rollout_ended(experiment) and task.entry.task not in ROLLOUT_TASKS:
+            # the decision is made: measuring on would only judge a split nobody serves
+            log.info("%s: skipped (the rollout is %s; later loops only report)", prefix,
+                     result.rollout.state if result.rollout else "")
+            result.num_completed_tasks += 1
+            store.write(experiment)
+            continue
         if task.condition is not None:
             try:
                 should_run = task.condition.evaluate_bool(condition_env(experiment))
@@ -284,6 +291,14 @@ async def run_experiment(
         result.num_completed_tasks += 1
         store.write(experiment)
     return experiment
+
+
+ROLLOUT_TASKS = frozenset({"kserve", "rollout"})
+
+
+def _rollout_ended(experiment: Experiment) -> bool:
+    result = experiment.result
+    return bool(result and result.rollout and result.rollout.state in ("promoted", "rolled-back"))
 
 
 async def _run_with_timeout(task: PreparedTask, ctx: TaskContext) -> None:
