@@ -361,14 +361,13 @@ def compare(baseline: Prediction, candidate: Prediction, mode: OutputsMode,
         raise NonConforming(f"agreement.outputs is numeric, but a prediction is {shown[:60]}")
     diffs: tuple[float, ...] | None = None
     within = None
-    if numeric and (mode == "numeric" or "class" not in (baseline.kind, candidate.kind)):
+    if numeric and (mode == "numeric" or baseline.kind == candidate.kind != "class"):
         b, c = baseline.numbers or (), candidate.numbers or ()
         if len(b) != len(c):
             raise NonConforming(f"a prediction has {len(c)} values, the baseline's {len(b)}")
         diffs = tuple(abs(x - y) for x, y in zip(b, c, strict=True))
         within = all(tolerance.holds(x, y) for x, y in zip(b, c, strict=True))
-    if mode == "numeric" or (mode == "auto" and diffs is not None and "vector" not in (
-            baseline.kind, candidate.kind)):
+    if mode == "numeric" or (mode == "auto" and diffs is not None and baseline.kind == "number"):
         return Pair(bool(within), None, diffs, within)
     classes = (baseline.top1(), candidate.top1())
     return Pair(classes[0] == classes[1], classes, diffs, within)

@@ -315,15 +315,14 @@ def discovered_targets(inputs: AgreementInputs, found: KServeState | None) -> Ta
             continue
         base, host = address
         headers = dict(inputs.headers or {})
-        if protocol == "grpc":
+        if protocol == "grpc":  # the tag host as authority, at the ingress or the tag URL
             target = inputs.url if inputs.url and _is_grpc(inputs.url) else None
-            if target is None:  # the tag URL's host and port, HTTP/2 on the same port
+            if target is None:  # the tag URL's host and port: HTTP/2 on the same port
                 parts = urlsplit(version.url)
                 port = parts.port or (443 if parts.scheme == "https" else 80)
                 scheme = "grpcs" if parts.scheme == "https" else "grpc"
-                target, host = f"{scheme}://{parts.hostname}:{port}", version.host
-            if host:
-                headers["Host"] = host
+                target = f"{scheme}://{parts.hostname}:{port}"
+            headers["Host"] = version.host
             endpoints.append(Endpoint(target, headers, protocol, model))
         else:
             if host:
