@@ -131,7 +131,7 @@ def interval_text(interval: tuple[float, float] | None) -> str:
 
 
 def row_label(row: RateRow) -> str:
-    return f"{row.label} (itself)" if row.baseline else row.label
+    return f"{row.label} (baseline, with itself)" if row.baseline else row.label
 
 
 def text(found: AgreementView) -> str:
