@@ -88,3 +88,10 @@ def test_agreement_compares_the_discovered_versions_against_assess_baseline() ->
     values["agreement"] = {"payloadFile": "iris.jsonl", "baseline": 0}
     with pytest.raises(SpecError, match=r"agreement\.baseline: 0 is not assess\.baseline 1"):
         render_chart(values, now=NOW)
+
+
+def test_version_names_are_not_counted_against_discovered_versions() -> None:
+    values = {**BASE, "tasks": ["agreement", "assess"], "versionNames": ["canary", "baseline"],
+              "agreement": {"payloadFile": "iris.jsonl"}}
+    rendered = render_chart(values, now=NOW).data
+    assert rendered["result"]["versionNames"] == ["canary", "baseline"]

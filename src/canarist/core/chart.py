@@ -395,8 +395,8 @@ class _Renderer:
     def num_versions(self) -> int | None:
         """How many versions the tasks measure, when the values say (None: unknown)."""
         tasks = self.values.get("tasks")
-        if not isinstance(tasks, list):
-            return None
+        if not isinstance(tasks, list) or self.discovers():
+            return None  # with kserve.isvc, the InferenceService says (one version or two)
         counts = []
         for name in tasks:
             if name in ("http", "grpc", "custommetrics", "agreement"):

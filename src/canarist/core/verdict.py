@@ -261,6 +261,8 @@ def judge(experiment: Experiment) -> Verdict:
         count = len({c.metric for c in unavailable}) + len(undecided)
         which = _which(unavailable) if unavailable else ", ".join(
             sorted({c.candidate for c in undecided}))
+        if num_slos and num_comparisons:  # "2 of 2 objectives (1 SLO and 1 comparison …)"
+            judged = f"{num_slos + num_comparisons} objectives ({judged})"
         summary = f"{count} of {judged} could not be decided for {which}"
         reason = f"{count} of {judged} could not be decided: " + "; ".join(
             [c.describe() for c in unavailable] + [c.describe() for c in undecided])

@@ -60,8 +60,9 @@ class AgreementView:
         """`150 of 150 requests from iris.jsonl over V1 REST; …`."""
         record = self.record
         sampled = (f" (drawn with seed {record.seed})" if record.sent < record.rows else "")
-        twice = (f"; the baseline, {self.baseline_label}, answered each twice" if record.noise_floor
-                 else f"; the baseline is {self.baseline_label}")
+        named = ("the baseline" if self.baseline_label == "baseline"
+                 else f"the baseline, {self.baseline_label},")
+        twice = f"; {named} answered each twice" if record.noise_floor else ""
         tolerance = "" if record.tolerance in ("0", "0.0") else f"; tolerance {record.tolerance}"
         return (f"{record.sent} of {record.rows} requests from {redact_text(record.source)}"
                 f"{sampled}, sent over {self.protocol} to every version{twice}{tolerance}")
