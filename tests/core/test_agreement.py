@@ -171,3 +171,17 @@ def test_examples_are_redacted_and_truncated() -> None:
 def test_the_confidence_is_the_assess_tasks() -> None:
     assert confidence_of([TaskEntry(task="agreement")]) == 0.95
     assert confidence_of([TaskEntry(task="assess", **{"with": {"confidence": 0.99}})]) == 0.99
+
+
+def test_the_examples_kept_are_the_first_in_the_payload_whatever_order_answers_come_in() -> None:
+    from canarist.core.experiment import AgreementExample
+
+    tally = Tally()
+    for line in (9, 3, 7, 1, 5):
+        pair = compare(Prediction.of(1), Prediction.of(2), "auto", EXACT)
+        tally.add(pair, AgreementExample(line=line, request="r", baseline="1", candidate="2"), 3)
+    assert [e.line for e in tally.record(0).disagreements] == [1, 3, 5]
+    none = Tally()
+    none.add(compare(Prediction.of(1), Prediction.of(2), "auto", EXACT),
+             AgreementExample(line=1), 0)
+    assert none.record(0).disagreements == []

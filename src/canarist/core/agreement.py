@@ -412,8 +412,12 @@ class Tally:
             self.diff_sum += sum(pair.diffs)
             self.diff_count += len(pair.diffs)
             self.diff_max = max(self.diff_max, *pair.diffs, 0.0)
-        if not pair.agree and example is not None and len(self.examples) < max_examples:
+        if not pair.agree and example is not None and max_examples:
+            # the first ones in the payload, whatever order the answers come in
             self.examples.append(example)
+            if len(self.examples) > max_examples:
+                self.examples.sort(key=lambda e: (e.line, e.instance))
+                del self.examples[max_examples:]
 
     @property
     def rate(self) -> float | None:
@@ -424,6 +428,7 @@ class Tally:
         return self.compared > 0 and self.numeric == self.compared
 
     def record(self, version: int, reason: str = "") -> AgreementVersion:
+        self.examples.sort(key=lambda e: (e.line, e.instance))
         return AgreementVersion(
             version=version, requests=self.requests, errors=self.error_count,
             compared=self.compared, agreed=self.agreed,

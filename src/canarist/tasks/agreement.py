@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -362,12 +363,13 @@ def predictions(answer: Any, protocol: Protocol, expected: int,
 
 
 class Sender:
-    """Sends each body to every version at once, `qps` bodies a second at most, at most
-    `concurrency` bodies in flight."""
+    """Sends each body to every version at once (and to the baseline a second time), at
+    most `qps` bodies a second and `concurrency` bodies in flight, and hands each body's
+    answers to `done` as they come in."""
 
-    def __init__(self, inputs: AgreementInputs, targets: Targets, client: InferenceClient) -> None:
-        self.inputs, self.targets, self.client = inputs, targets, client
-        self.limit = asyncio.Semaphore(inputs.concurrency)
+    def __init__(self, inputs: AgreementInputs, targets: Targets, client: InferenceClient,
+                 done: Callable[[Answers], None]) -> None:
+        self.inputs, self.targets, self.client, self.done = inputs, targets, client, done
 
     async def one(self, endpoint: Endpoint | None, row: PayloadRow,
                   body: dict[str, Any]) -> list[Prediction] | CallFailed | None:
@@ -379,20 +381,34 @@ class Sender:
         except CallFailed as exc:
             return exc
 
-    async def row(self, row: PayloadRow, body: dict[str, Any], due: float) -> Answers:
-        async with self.limit:
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+    async def row(self, row: PayloadRow, body: dict[str, Any], limit: asyncio.Semaphore) -> None:
+        try:
             calls = [self.one(e, row, body) for e in self.targets.endpoints]
-            baseline = self.targets.endpoints[self.targets.baseline]
             if self.inputs.noise_floor:
-                calls.append(self.one(baseline, row, body))
+                calls.append(self.one(self.targets.endpoints[self.targets.baseline], row, body))
             found = await asyncio.gather(*calls)
+        finally:
+            limit.release()
         answers = Answers(row, body, list(found[: len(self.targets.endpoints)]))
         if self.inputs.noise_floor:
             answers.second = found[-1]
-        return answers
+        self.done(answers)
+
+    async def send(self, bodies: list[tuple[PayloadRow, dict[str, Any]]]) -> None:
+        """Each body when it is due, none before a slot is free; tasks are made as they go,
+        so a long payload costs no more than `concurrency` bodies in flight."""
+        limit = asyncio.Semaphore(self.inputs.concurrency)
+        started = time.monotonic()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for k, (row, body) in enumerate(bodies):
+                    await limit.acquire()
+                    delay = started + k / self.inputs.qps - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    group.create_task(self.row(row, body, limit))
+        except BaseExceptionGroup as failed:  # a bug, or an input only met now (FP16 on gRPC)
+            raise failed.exceptions[0] from None
 
 
 # -- counting ------------------------------------------------------------------------------------
@@ -542,25 +558,18 @@ async def run(inputs: AgreementInputs, ctx: TaskContext) -> None:
     if num_versions == 1:
         log.info("%s: only %s was found: it is compared with itself (its noise floor)",
                  ctx.log_prefix(), labels[0])
-    started = time.monotonic()
+    answered = 0
+
+    def done(answers: Answers) -> None:
+        nonlocal answered
+        answered += 1
+        tally_answers(answers, tallies, targets.baseline, inputs.outputs, tolerance,
+                      inputs.examples)
+        ctx.progress(f"agreement: {answered} of {len(chosen)} requests answered")
+
     async with InferenceClient(timeout_s=timeout_s) as client:
         await client.prepare([e for e in targets.endpoints if e is not None])
-        sender = Sender(inputs, targets, client)
-        pending = [asyncio.ensure_future(sender.row(rows[i][0], rows[i][1],
-                                                    started + k / inputs.qps))
-                   for k, i in enumerate(chosen)]
-        try:
-            for done, future in enumerate(asyncio.as_completed(pending), start=1):
-                answers = await future
-                tally_answers(answers, tallies, targets.baseline, inputs.outputs, tolerance,
-                              inputs.examples)
-                ctx.progress(f"agreement: {done} of {len(chosen)} requests")
-        finally:
-            for future in pending:
-                future.cancel()
-    for tally in tallies:  # in payload order, whatever order the answers came in
-        tally.examples.sort(key=lambda e: (e.line, e.instance))
-        del tally.examples[inputs.examples:]
+        await Sender(inputs, targets, client, done).send([rows[i] for i in chosen])
     record(insights, tallies, targets, inputs.noise_floor, labels)
     ctx.result.agreement = AgreementRecord(
         source=source, protocol=targets.protocol, outputs=inputs.outputs,
