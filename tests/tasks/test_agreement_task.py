@@ -319,14 +319,21 @@ def test_an_unreachable_payload_url_cannot_decide(tmp_path: Path, models: Predic
      "1, the baseline, and a candidate), or kserve.isvc"),
     (["agreement.payloadFile=iris.jsonl", "agreement.versions[1].url=null"],
      "Error: agreement.versions[1].url: required: where this version answers"),
-    (["agreement.payloadFile=iris.jsonl", "agreement.protocol=grpc"],
+    (["agreement.payloadFile=iris.jsonl", "agreement.versions[0].url=grpc://127.0.0.1:9",
+      "agreement.versions[1].url=grpc://127.0.0.1:9"],
      "Error: agreement.model: required over gRPC: the model name each request carries"),
+    (["agreement.payloadFile=iris.jsonl", "agreement.protocol=grpc"],
+     "Error: agreement.versions[0].url: expected grpc://host:port over gRPC, got "
+     "'http://127.0.0.1:9/v1/models/m:predict'"),
     (["agreement.payloadFile=iris.jsonl", "agreement.tolerance=lots"],
      "Error: agreement.tolerance: expected a percentage such as 1% or a number such as 0.01, "
      "got 'lots'"),
     (["agreement.payloadFile=iris.jsonl", "agreement.qps=0"],
      "Error: agreement.qps: "),
     (["agreement.payloadFiel=iris.jsonl"], "Error: "),
+    (["agreement.payloadFile=iris.jsonl", "agreement.versions[0].url=htp://x/v1/models/m:predict"],
+     "Error: agreement.versions[0].url: expected an http:// or https:// URL such as "
+     "http://127.0.0.1:8080/v1/models/NAME:predict, got 'htp://x/v1/models/m:predict'"),
     (["agreement.payloadFile=iris.jsonl", "agreement.baseline=0", "assess.baseline=1",
       "assess.relative.lower.agreement/rate=1%"],
      "Error: agreement.baseline: 0 is not assess.baseline 1: the baseline's agreement with "

@@ -205,7 +205,16 @@ class AgreementInputs(TaskInputs):
         if self.baseline is not None and self.baseline >= len(versions):
             raise FieldProblem("baseline", f"there is no version {self.baseline}: "
                                f"{len(versions)} versions are listed, numbered from 0")
-        if self.resolved_protocol() == "grpc" and not self.model:
+        protocol = self.resolved_protocol()
+        for index, version in enumerate(versions):
+            where: Location = ("versions", index, "url") if version.url else ("url",)
+            given = version.url or self.url or ""
+            if protocol == "grpc" and given.startswith(("http://", "https://")):
+                raise FieldProblem(where, f"expected grpc://host:port over gRPC, got {given!r}")
+            if protocol != "grpc" and not given.startswith(("http://", "https://")):
+                raise FieldProblem(where, "expected an http:// or https:// URL such as "
+                                   f"http://127.0.0.1:8080/v1/models/NAME:predict, got {given!r}")
+        if protocol == "grpc" and not self.model:
             raise FieldProblem("model", "required over gRPC: the model name each request "
                                "carries (the InferenceService's name)")
         return self
