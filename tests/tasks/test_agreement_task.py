@@ -397,3 +397,28 @@ def test_discovered_versions_are_reached_through_their_tag_hosts() -> None:
     assert discovered_targets(inputs(), state(unrouted, BASELINE)).endpoints[0] is None
     alone = discovered_targets(inputs(), state(CANDIDATE))
     assert alone.baseline == 0 and len(alone.endpoints) == 1
+
+
+def test_a_service_with_one_revision_is_compared_with_itself(tmp_path: Path,
+                                                            models: PredictionServer) -> None:
+    """After a promotion discovery finds one version: it is the baseline, and only its noise
+    floor is measured."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from canarist.core.experiment import Result
+    from canarist.tasks.agreement import run
+    from canarist.tasks.base import TaskContext
+
+    (tmp_path / "iris.jsonl").write_text("\n".join(IRIS.read_text().splitlines()[:6]))
+    only = CANDIDATE.model_copy(update={"url": models.url, "percent": 100})
+    experiment = Experiment(spec=[], result=Result(startTime=datetime.now(UTC),
+                                                   kserve=state(only)))
+    asyncio.run(run(inputs(payloadFile="iris.jsonl", qps=100),
+                    TaskContext(experiment=experiment, number=1, name="agreement",
+                                run_dir=tmp_path)))
+    assert value(experiment, 0, "agreement/rate") == 1.0
+    assert value(experiment, 0, "agreement/request-count") == 12
+    assert {seen.path for seen in models.requests} == {"/v1/models/sklearn-iris:predict"}
+    record = experiment.result.agreement  # type: ignore[union-attr]
+    assert record is not None and record.baseline == 0 and len(record.versions) == 1
