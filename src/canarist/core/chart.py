@@ -337,9 +337,7 @@ class _Renderer:
         if section is None:
             return []
         params = copy.deepcopy(section)
-        if self.discovers() and not params.get("versions") \
-                and "://" not in str(params.get("url") or "").replace("grpc://", "") \
-                .replace("grpcs://", ""):
+        if self.discovers() and not params.get("versions"):
             params["kserve"] = True  # each discovered version, at its tag host
         assess = self.values.get("assess")
         chosen = assess.get("baseline") if isinstance(assess, dict) else None
