@@ -26,7 +26,8 @@ def insights(*counts: tuple[int, int]) -> Insights:
     for version, (agreed, compared) in enumerate(counts):
         values = found.non_hist_metric_values[version]
         values["agreement/agreed"], values["agreement/compared"] = [agreed], [compared]
-        values["agreement/rate"] = [agreed / compared]
+        if compared:
+            values["agreement/rate"] = [agreed / compared]
     return found
 
 
@@ -101,3 +102,15 @@ def test_an_slo_on_the_noise_floor_is_refused() -> None:
     with pytest.raises(ValueError, match="the noise floor is the baseline's alone"):
         AssessInputs.model_validate({"SLOs": {"lower": [{"metric": "agreement/noise-floor",
                                                           "limit": 0.9}]}})
+
+
+def test_a_candidate_with_nothing_compared_says_why() -> None:
+    found = insights((0, 0), (150, 150))
+    found.unavailable[0]["agreement/rate"] = ("no prediction could be compared: 150 of 150 "
+                                              "requests failed (500 ×150)")
+    objective = RelativeObjective("agreement/rate", "lower", Allowance.parse("1%"))
+    judged = compare(objective, (0, evidence(found, 0, "agreement/rate")),
+                     (1, evidence(found, 1, "agreement/rate")), confidence=0.95)
+    assert (judged.verdict, judged.reason) == (
+        "inconclusive", "version 0: no prediction could be compared: 150 of 150 requests "
+                        "failed (500 ×150)")

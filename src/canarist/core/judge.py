@@ -234,6 +234,9 @@ def evidence(insights: Insights, version: int, metric: str) -> Evidence:
         return Evidence(missing=errors.reason)
     if requests.value is None:
         return Evidence(missing=requests.reason)
+    if metric in PROPORTIONS and not requests.value:  # say why nothing was compared
+        return Evidence(missing=insights.unavailable[version].get(metric)
+                        or f"nothing was compared ({requests_name} is 0)")
     return Evidence(errors=round(errors.value), requests=round(requests.value))
 
 

@@ -20,6 +20,7 @@ from canarist.core.experiment import (
 from canarist.core.fields import AllowanceText, Confidence, FiniteNumber, MetricName
 from canarist.core.insights import set_slos
 from canarist.core.judge import (
+    PROPORTIONS,
     Comparison,
     RelativeObjective,
     compare,
@@ -185,8 +186,8 @@ def _judge_relative(inputs: AssessInputs, insights: Insights, ctx: TaskContext) 
 def _route_share_hint(found: ComparisonRecord, kserve: KServeState | None) -> str | None:
     """A discovered version without requests: say what its route share is, and whether
     it is Ready (KServe routes nothing to a candidate that is not)."""
-    if kserve is None or found.verdict != "inconclusive":
-        return None
+    if kserve is None or found.verdict != "inconclusive" or found.metric in PROPORTIONS:
+        return None  # agreement is measured by requests sent to each version, not by its share
     for role, index in (("candidate", found.candidate), ("baseline", found.baseline)):
         if found.samples.get(role, 1) != 0 or index >= len(kserve.versions):
             continue
