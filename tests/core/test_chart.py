@@ -606,9 +606,9 @@ ERRORS: list[tuple[list[str], list[str]]] = [
     (["tasks=http"],
      ['tasks: expected a non-empty list of task names, e.g. --set "tasks={http,assess}"']),
     (["tasks={foo}"],
-     ['tasks[0]: unknown task "foo", expected one of assess, custommetrics, grpc, http, ready, '
+     ['tasks[0]: unknown task "foo", expected one of agreement, assess, custommetrics, grpc, http, ready, '
       "rollout, slack, github, notify"]),
-    (["tasks={1}"], ["tasks[0]: unknown task 1, expected one of assess, custommetrics, grpc, "
+    (["tasks={1}"], ["tasks[0]: unknown task 1, expected one of agreement, assess, custommetrics, grpc, "
                      "http, ready, rollout, slack, github, notify"]),
     (["tasks={abnmetrics}"],
      ["tasks[0]: abnmetrics is not supported (the A/B/n service it reads was removed "
@@ -739,7 +739,7 @@ def test_all_problems_are_collected_at_once() -> None:
     assert got == [
         'cronjobSchedule: required when runner is cronjob, e.g. '
         '--set cronjobSchedule="*/1 * * * *"',
-        'tasks[1]: unknown task "foo", expected one of assess, custommetrics, grpc, http, '
+        'tasks[1]: unknown task "foo", expected one of agreement, assess, custommetrics, grpc, http, '
         "ready, rollout, slack, github, notify",
         'assess.SLOs.upper.a/b: expected a number, got "x"',
     ]

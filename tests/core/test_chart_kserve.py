@@ -71,3 +71,27 @@ def test_bad_rollout_inputs_are_exit_2_at_launch(rollout: dict[str, Any], proble
         experiment_from_values({**BASE, "rollout": rollout}, TASKS, now=NOW, base_dir=tmp_path)
     assert raised.value.exit_code == 2
     assert any(p.startswith(problem) for p in raised.value.problems), raised.value.problems
+
+
+def test_agreement_compares_the_discovered_versions_against_assess_baseline() -> None:
+    values = {**BASE, "tasks": ["agreement", "assess"],
+              "agreement": {"payloadFile": "iris.jsonl"},
+              "assess": {"relative": {"lower": {"agreement/rate": "1%"}}}}
+    spec = render_chart(values, now=NOW).data["spec"]
+    assert [e["task"] for e in spec] == ["kserve", "agreement", "assess"]
+    assert spec[1]["with"] == {"payloadFile": "iris.jsonl", "kserve": True, "baseline": 1}
+    values["agreement"] = {"payloadFile": "iris.jsonl", "url": "grpc://127.0.0.1:8081"}
+    assert render_chart(values, now=NOW).data["spec"][1]["with"]["kserve"] is True
+    values["agreement"] = {"payloadFile": "iris.jsonl",
+                           "versions": [{"url": "http://a/p"}, {"url": "http://b/p"}]}
+    assert "kserve" not in render_chart(values, now=NOW).data["spec"][1]["with"]
+    values["agreement"] = {"payloadFile": "iris.jsonl", "baseline": 0}
+    with pytest.raises(SpecError, match=r"agreement\.baseline: 0 is not assess\.baseline 1"):
+        render_chart(values, now=NOW)
+
+
+def test_version_names_are_not_counted_against_discovered_versions() -> None:
+    values = {**BASE, "tasks": ["agreement", "assess"], "versionNames": ["canary", "baseline"],
+              "agreement": {"payloadFile": "iris.jsonl"}}
+    rendered = render_chart(values, now=NOW).data
+    assert rendered["result"]["versionNames"] == ["canary", "baseline"]

@@ -205,8 +205,8 @@ def test_a_failed_comparison_fails_the_release_and_names_it() -> None:
 def test_an_undecided_comparison_cannot_pass() -> None:
     found = judge(_compared("pass", "inconclusive", slo_ok=True))
     assert found.outcome == "inconclusive"
-    assert found.summary == ("1 of 1 SLO and 2 comparisons with the baseline could not be "
-                             "decided for canary")
+    assert found.summary == ("1 of 3 objectives (1 SLO and 2 comparisons with the baseline) "
+                             "could not be decided for canary")
     assert found.reason.endswith("kserve-prometheus/latency-p91 of canary against baseline: "
                                  "reason 1")
 

@@ -60,6 +60,8 @@ OUTSIDE_HOSTS = ("https://hooks.slack.com", "https://hooks.example.com",
 # What each page needs that a reader would already have: (file in the working directory,
 # where the test takes it from).
 GIVEN: dict[str, list[tuple[str, Path]]] = {
+    "docs/agreement.md": [("iris.jsonl", REPO / "docs/examples/iris.jsonl")],
+    "docs/tasks.md": [("iris.jsonl", REPO / "docs/examples/iris.jsonl")],
     "docs/reports.md": [
         (name, REPO / "tests/fixtures/reports/kserve-two-versions-unavailable.yaml")
         for name in ("run/experiment.yaml", "experiment.yaml")],

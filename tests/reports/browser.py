@@ -43,6 +43,7 @@ EXPERIMENTS = {
     "not-started": REPORT_FIXTURES / "not-started.yaml",
     "all-unavailable": REPORT_FIXTURES / "all-unavailable.yaml",
     "canary-vs-baseline": REPORT_FIXTURES / "canary-vs-baseline.yaml",
+    "agreement": REPORT_FIXTURES / "agreement.yaml",
 }
 
 

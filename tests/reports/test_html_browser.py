@@ -31,7 +31,8 @@ from canarist.reports.html import render_html
 from canarist.reports.summary import latency_metric_names
 
 # Sections whose text is compared with golden files.
-KEY_SECTIONS = ("#status", "#no-insights", "#slos", "#errors", "#latency figcaption", "#metrics")
+KEY_SECTIONS = ("#status", "#no-insights", "#slos", "#errors", "#agreement", "#latency figcaption",
+                "#metrics")
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +212,8 @@ EXPECTED_VERDICTS = {
     "load-errors": ("fail", "✖ Rejected: 1 of 4 SLOs not satisfied by version 0"),
     "not-started": ("inconclusive", "? Cannot decide: nothing was judged"),
     "kserve-two-versions-unavailable": ("fail", "✖ Rejected: 1 of 3 SLOs not satisfied"),
+    "agreement": ("inconclusive", "? Cannot decide: 2 of 2 objectives (1 SLO and 1 comparison "
+                                  "with the baseline) could not be decided for canary"),
 }
 
 
@@ -246,3 +249,21 @@ def test_banner_states_the_verdict_first(browser: Any, report_files: dict[str, P
             assert check.metric in banner.replace("\u200b", "")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         loaded.page.locator("#status").screenshot(path=str(ARTIFACTS / f"{name}-banner.png"))
+
+
+def test_agreement_shows_rates_classes_and_disagreements(browser: Any,
+                                                         report_files: dict[str, Path]) -> None:
+    """The sandbox's two iris models: a row per version, the canary's confusion table with its
+    four disagreeing predictions in red cells, and those four rows' requests and answers."""
+    with open_page(browser, report_files["agreement"]) as loaded:
+        _clean(loaded)
+        assert loaded.count("#agreement tr.agreement-row") == 2
+        assert loaded.text("#agreement tr.agreement-row[data-version='0'] td.rate") == "97.3 %"
+        assert loaded.count("#agreement .confusion-table td.same") == 3
+        assert [int(n) for n in loaded.page.eval_on_selector_all(
+            "#agreement .confusion-table td.differ", "els => els.map(e => e.innerText)")] == [1, 3]
+        assert loaded.count("#agreement .disagreements-table tbody tr") == 4
+        assert "[[5.9,3.2,4.8,1.8]]" in loaded.text("#agreement .disagreements-table")
+        undecided = loaded.text("#slos td.undecided")
+        assert undecided.startswith("? 0.973 ≥ 0.95") and "cannot tell yet: 146 of 150" in undecided
+        screenshot(loaded, "agreement-section")

@@ -12,6 +12,7 @@ How ModelInfer (and ModelReady/ModelMetadata) behave is chosen by the model name
     error-<code>         fail with that status, e.g. error-unavailable, error-resource_exhausted
     every-<n>-<code>     every n-th call to this model fails with <code>, the others succeed
     missing-...          fail with NOT_FOUND, like a server without that model
+    no-outputs           ModelInfer answers with no output tensor (not a V2 inference answer)
 
 `Behaviour` objects passed to the server override names.
 
@@ -230,6 +231,8 @@ class V2Server:
     async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self._tracked(request.model_name, context)
         resp = self.pb["ModelInferResponse"](model_name=request.model_name, model_version="1", id=request.id)
+        if request.model_name == "no-outputs":
+            return resp
         rows = request.inputs[0].shape[0] if request.inputs and request.inputs[0].shape else 1
         out = resp.outputs.add()
         out.name, out.datatype = "output-0", "INT64"

@@ -143,15 +143,17 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 @contextlib.contextmanager
-def running_kserve_server(python: str, log_dir: Path, model_name: str = MODEL_NAME) -> Iterator[KServeServer]:
-    """Start the server, wait until it is ready, yield it, stop it whatever happens."""
+def running_kserve_server(python: str, log_dir: Path, model_name: str = MODEL_NAME,
+                          model: str = "iris-logreg") -> Iterator[KServeServer]:
+    """Start the server (`model`: the sandbox's iris-logreg or iris-forest), wait until it is
+    ready, yield it, stop it whatever happens."""
     http_port, grpc_port = _free_port(), _free_port()
     while grpc_port == http_port:
         grpc_port = _free_port()
-    log_path = log_dir / "kserve-server.log"
+    log_path = log_dir / f"kserve-server-{model}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [python, str(SERVER_SCRIPT), "--name", model_name, "--model", "iris-logreg",
+            [python, str(SERVER_SCRIPT), "--name", model_name, "--model", model,
              "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -35,8 +35,10 @@ Where canarist differs from the Iter8 chart, on purpose:
   version; rendered into `result.versionNames`.
 * `kserve.isvc` (canarist) finds the versions of an InferenceService: a `kserve` task
   (`isvc`, `namespace`, `ingress`) is put first, and `assess.baseline` defaults to 1 (the
-  previously rolled-out revision). `rollout` (canarist) steps `canaryTrafficPercent` on
-  the verdict; it needs `kserve.isvc` and an `assess` before it.
+  previously rolled-out revision). `agreement` (canarist) then compares the discovered
+  versions' predictions (`kserve: true`) and takes `assess.baseline` as its baseline.
+  `rollout` (canarist) steps `canaryTrafficPercent` on the verdict; it needs `kserve.isvc`
+  and an `assess` before it.
 * `cronjobSchedule` accepts standard 5-field cron, 6-field cron whose sixth field is
   seconds (croniter's convention; Kubernetes CronJobs accept 5 fields only), and the
   `@hourly`-style macros.
@@ -72,8 +74,8 @@ __all__ = [
 ]
 
 TASK_NAMES: tuple[str, ...] = (
-    "assess", "custommetrics", "grpc", "http", "ready", "rollout", "slack", "github", "notify",
-    "abnmetrics",
+    "agreement", "assess", "custommetrics", "grpc", "http", "ready", "rollout", "slack", "github",
+    "notify", "abnmetrics",
 )
 RUNNERS: tuple[str, ...] = ("none", "job", "cronjob")
 LOG_LEVELS: tuple[str, ...] = ("trace", "debug", "info", "warning", "warn", "error", "fatal",
@@ -263,6 +265,7 @@ class _Renderer:
             )
             return
         expanders: dict[str, Callable[[], list[Entry]]] = {
+            "agreement": self.agreement,
             "assess": self.assess,
             "custommetrics": self.custommetrics,
             "grpc": self.grpc,
@@ -327,6 +330,31 @@ class _Renderer:
             self.problem(where, "rollout acts on the verdict of assess: list assess before it, "
                          'e.g. --set "tasks={custommetrics,assess,rollout}"')
 
+    def agreement(self) -> list[Entry]:
+        """`agreement`: with `kserve.isvc` it compares the discovered versions (unless
+        `versions` lists them), and its baseline is assess's unless it names its own."""
+        section = self.section("agreement")
+        if section is None:
+            return []
+        params = copy.deepcopy(section)
+        if self.discovers() and not params.get("versions"):
+            params["kserve"] = True  # each discovered version, at its tag host
+        assess = self.values.get("assess")
+        chosen = assess.get("baseline") if isinstance(assess, dict) else None
+        if chosen is None and isinstance(assess, dict) and self.discovers() and isinstance(
+                assess.get("relative"), dict):
+            chosen = 1  # what assess defaults to with discovery
+        if chosen is not None:
+            if "baseline" not in params:
+                params["baseline"] = chosen
+            elif params["baseline"] != chosen:
+                self.problem("agreement.baseline",
+                             f"{_show(params['baseline'])} is not assess.baseline "
+                             f"{_show(chosen)}: the baseline's agreement with itself is the "
+                             "noise floor its candidates are judged against, so both name the "
+                             "same version")
+        return [({"task": "agreement", "with": params}, ValuesKeys("agreement"))]
+
     def rollout(self) -> list[Entry]:
         section = self.section("rollout")
         if section is None:
@@ -365,13 +393,14 @@ class _Renderer:
     def num_versions(self) -> int | None:
         """How many versions the tasks measure, when the values say (None: unknown)."""
         tasks = self.values.get("tasks")
-        if not isinstance(tasks, list):
-            return None
+        if not isinstance(tasks, list) or self.discovers():
+            return None  # with kserve.isvc, the InferenceService says (one version or two)
         counts = []
         for name in tasks:
-            if name in ("http", "grpc", "custommetrics"):
+            if name in ("http", "grpc", "custommetrics", "agreement"):
                 section = self.values.get(name)
-                extra = section.get("versionValues") if isinstance(section, dict) else None
+                key = "versions" if name == "agreement" else "versionValues"
+                extra = section.get(key) if isinstance(section, dict) else None
                 counts.append(len(extra) if isinstance(extra, list) and extra else 1)
         return max(counts) if counts else None
 

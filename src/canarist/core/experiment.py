@@ -118,6 +118,21 @@ class ComparisonRecord(LenientModel):
     confidence: float = 0.95
 
 
+class SLOJudged(LenientModel):
+    """canarist: an SLO on a proportion (`agreement/rate`) judged on its counts for one
+    version: the verdict, the interval and the sample size (see core.judge.judge_slo)."""
+
+    metric: str
+    bound: Literal["upper", "lower"]
+    version: int
+    verdict: Literal["pass", "fail", "inconclusive"]
+    estimate: float | None = None
+    interval: tuple[float, float] | None = None
+    samples: int = 0
+    confidence: float = 0.95
+    reason: str = ""
+
+
 class Insights(LenientModel):
     """Per-version metrics and SLO verdicts. Every per-version list has `numVersions` entries."""
 
@@ -142,6 +157,13 @@ class Insights(LenientModel):
     errors: list[dict[str, list[ErrorCount]]] = Field(default_factory=list, alias="errors")
     # canarist: relative objectives judged by `assess`, candidate against baseline.
     comparisons: list[ComparisonRecord] = Field(default_factory=list, alias="comparisons")
+    # canarist: SLOs on proportions, judged on their counts with an interval.
+    slos_judged: list[SLOJudged] = Field(default_factory=list, alias="SLOsJudged")
+
+    def slo_judged(self, metric: str, bound: str, version: int) -> SLOJudged | None:
+        """How an SLO on a proportion was judged for a version (None: by its value alone)."""
+        return next((j for j in self.slos_judged if j.metric == metric and j.bound == bound
+                     and j.version == version), None)
 
     @model_validator(mode="after")
     def _fill_per_version_lists(self) -> Insights:
@@ -214,6 +236,58 @@ class KServeState(LenientModel):
     ingress: str = ""
 
 
+class ConfusionCell(LenientModel):
+    """canarist: how many predictions named `baseline`'s class on the baseline and
+    `candidate`'s on the candidate."""
+
+    baseline: str
+    candidate: str
+    count: int
+
+
+class AgreementExample(LenientModel):
+    """canarist: one disagreement, as the `agreement` task saw it (redacted, truncated)."""
+
+    line: int
+    """The request's line in the payload (1-based)."""
+    instance: int = 0
+    """Which prediction of the request (0-based), when it asked for several."""
+    request: str = ""
+    baseline: str = ""
+    candidate: str = ""
+
+
+class AgreementVersion(LenientModel):
+    """canarist: one version compared with the baseline (the baseline: with itself)."""
+
+    version: int
+    requests: int = 0
+    errors: int = 0
+    compared: int = 0
+    agreed: int = 0
+    confusion: list[ConfusionCell] = Field(default_factory=list)
+    disagreements: list[AgreementExample] = Field(default_factory=list)
+    reason: str = ""
+    """Why nothing was compared, when nothing was."""
+
+
+class AgreementRecord(LenientModel):
+    """canarist: what the latest `agreement` task sent and found, per version."""
+
+    source: str
+    protocol: str
+    outputs: str = "auto"
+    tolerance: str = "0"
+    rows: int = 0
+    """Request bodies in the payload."""
+    sent: int = 0
+    """Request bodies sent to every version (a sample when numRequests is below `rows`)."""
+    seed: int = 0
+    baseline: int = 1
+    noise_floor: bool = Field(default=True, alias="noiseFloor")
+    versions: list[AgreementVersion] = Field(default_factory=list)
+
+
 RolloutActionKind = Literal["step", "hold", "promote", "rollback", "stop"]
 RolloutState = Literal["in-progress", "held", "promoted", "rolled-back", "stopped"]
 
@@ -264,6 +338,8 @@ class Result(LenientModel):
     # canarist: the InferenceService versions found by discovery, and the rollout's state.
     kserve: KServeState | None = None
     rollout: RolloutRecord | None = None
+    # canarist: the latest paired comparison of the versions' predictions.
+    agreement: AgreementRecord | None = None
 
     @model_validator(mode="after")
     def _name_versions(self) -> Result:
@@ -376,7 +452,7 @@ def experiment_to_data(experiment: Experiment) -> dict[str, Any]:
         insights = result.get("insights")
         if insights is not None:
             insights.setdefault("versionNames", None)
-            for key in ("unavailable", "errors"):
+            for key in ("unavailable", "errors", "SLOsJudged"):
                 if not any(insights.get(key, [])):
                     insights.pop(key, None)
     for entry in data["spec"]:

@@ -2,9 +2,15 @@
 
 A metric name says what is compared: `<provider>/latency-pNN` (or `latency/pNN`) a quantile of
 the latency distribution, `<provider>/latency-mean` the mean, `<provider>/error-rate` the share
-of failed requests. The judge reads the data behind the number - histograms and counts - and
-states pass, fail or inconclusive with the estimate, its interval and the sample sizes; see
-`canarist.core.stats.compare` for the guarantee.
+of failed requests, `agreement/rate` (and `agreement/within-tolerance`) the share of predictions
+that agree with the baseline's. The judge reads the data behind the number - histograms and
+counts - and states pass, fail or inconclusive with the estimate, its interval and the sample
+sizes; see `canarist.core.stats.compare` for the guarantee.
+
+Absolute SLOs on those proportions (`assess.SLOs.lower.agreement/rate=0.95`) are judged on
+their counts too (`judge_slo`): a rate whose interval lies wholly on the right side of the limit
+passes, wholly on the wrong side fails, and otherwise the data cannot tell yet, so a handful of
+requests that all agree is inconclusive, never a pass.
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ from canarist.core.stats.sequences import mean_radius, proportion_interval
 _QUANTILE = re.compile(r"^(?P<base>[^/]+/latency)[-/]p(?P<percent>\d+(?:\.\d+)?)$")
 _MEAN = re.compile(r"^(?P<base>[^/]+/latency)[-/]mean$")
 _ERROR_RATE = re.compile(r"^(?P<provider>[^/]+)/error-rate$")
+PROPORTIONS: dict[str, tuple[str, str]] = {
+    "agreement/rate": ("agreement/agreed", "agreement/compared"),
+    "agreement/within-tolerance": ("agreement/within-count", "agreement/compared"),
+}
+"""Proportions judged on their counts: metric -> (successes, trials), as recorded."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,10 @@ class Evidence:
 
     histogram: CumulativeCounts | None = None
     errors: int | None = None
+    """The successes of a proportion: failed requests of an error rate, agreeing
+    predictions of an agreement rate."""
     requests: int | None = None
+    """The trials of a proportion: requests, or compared predictions."""
     mean: float | None = None
     """The exact mean when a metric records it (a histogram's sum over its count); the
     histogram's bucket midpoints give it otherwise."""
@@ -82,17 +96,20 @@ class Comparison:
 
 def judgeable(metric: str) -> bool:
     """Whether a relative objective can be judged on `metric`."""
-    return any(p.match(metric) for p in (_QUANTILE, _MEAN, _ERROR_RATE))
+    return metric in PROPORTIONS or any(p.match(metric) for p in (_QUANTILE, _MEAN, _ERROR_RATE))
 
 
 def evidence_needed(metric: str) -> tuple[str, ...]:
     """The recorded metrics a relative objective on `metric` reads."""
+    if metric in PROPORTIONS:
+        return PROPORTIONS[metric]
     if match := _QUANTILE.match(metric) or _MEAN.match(metric):
         return (match.group("base"),)
     if match := _ERROR_RATE.match(metric):
         provider = match.group("provider")
         return (f"{provider}/error-count", f"{provider}/request-count")
-    raise ValueError(f"{metric}: relative objectives take latency-pNN, latency-mean or error-rate")
+    raise ValueError(f"{metric}: relative objectives take latency-pNN, latency-mean, error-rate "
+                     "or agreement/rate")
 
 
 def compare(objective: RelativeObjective, candidate: tuple[int, Evidence],
@@ -197,7 +214,7 @@ def _edges(interval: Interval) -> str:
 
 def evidence(insights: Insights, version: int, metric: str) -> Evidence:
     """The data a relative objective on `metric` reads for one version."""
-    if match := _QUANTILE.match(metric) or _MEAN.match(metric):
+    if metric not in PROPORTIONS and (match := _QUANTILE.match(metric) or _MEAN.match(metric)):
         base = match.group("base")
         buckets = insights.hist_metric_values[version].get(base)
         if not buckets:
@@ -217,6 +234,9 @@ def evidence(insights: Insights, version: int, metric: str) -> Evidence:
         return Evidence(missing=errors.reason)
     if requests.value is None:
         return Evidence(missing=requests.reason)
+    if metric in PROPORTIONS and not requests.value:  # say why nothing was compared
+        return Evidence(missing=insights.unavailable[version].get(metric)
+                        or f"nothing was compared ({requests_name} is 0)")
     return Evidence(errors=round(errors.value), requests=round(requests.value))
 
 
@@ -335,3 +355,42 @@ def _bounded(interval: tuple[float, float] | None) -> tuple[float | None, float 
 
 def _unbounded(end: float | None, infinity: float) -> float:
     return infinity if end is None else end
+
+
+@dataclass(frozen=True)
+class SLOJudgement:
+    """An absolute SLO on a proportion, judged on its counts for one version."""
+
+    verdict: Outcome
+    estimate: float | None
+    interval: tuple[float, float] | None
+    samples: int
+    reason: str
+
+
+def judge_slo(insights: Insights, version: int, metric: str, bound: Direction, limit: float,
+              confidence: float) -> SLOJudgement | None:
+    """pass, fail or inconclusive for an SLO on a proportion (None: the metric is not one, and
+    its SLO compares the latest value with the limit). The interval is the proportion's
+    confidence sequence at `confidence`: valid at every look, with no minimum sample size."""
+    if metric not in PROPORTIONS:
+        return None
+    data = evidence(insights, version, metric)
+    if data.missing or not data.size or data.errors is None or data.requests is None:
+        why = data.missing or "nothing was compared"
+        return SLOJudgement("inconclusive", None, None, data.size, why)
+    successes, trials = min(data.errors, data.requests), data.requests
+    low, high = proportion_interval(successes, trials, 1 - confidence)
+    if bound == "lower":
+        outcome: Outcome = "pass" if low >= limit else "fail" if high < limit else "inconclusive"
+    else:
+        outcome = "pass" if high <= limit else "fail" if low > limit else "inconclusive"
+    side = "at least" if bound == "lower" else "at most"
+    level = f"{format_value(round(confidence * 100, 6))} %"
+    said = {"pass": f"{side} {format_value(limit)} at {level} confidence",
+            "fail": f"not {side} {format_value(limit)} at {level} confidence",
+            "inconclusive": f"the data cannot yet tell whether it is {side} "
+                            f"{format_value(limit)} at {level} confidence"}[outcome]
+    reason = (f"{successes} of {trials} ({successes / trials:.4g}), between {low:.4g} and "
+              f"{high:.4g}: {said}")
+    return SLOJudgement(outcome, successes / trials, (low, high), trials, reason)

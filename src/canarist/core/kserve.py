@@ -137,6 +137,17 @@ def discover(obj: Obj, *, where: str) -> Discovery:
     )
 
 
+def version_address(version: KServeVersion, ingress: str) -> tuple[str, str] | None:
+    """Where `version` alone answers: (base URL, Host header). Through the ingress, with the
+    version's tag host in `Host`; without one, the tag URL itself (no Host needed). None for
+    a version without a tag host (it is not routed)."""
+    if not version.host:
+        return None
+    if ingress:
+        return ingress.rstrip("/"), version.host
+    return version.url.rstrip("/"), ""
+
+
 def measurement_window(now: datetime, since: datetime | None, *, default_s: int) -> int:
     """Seconds of history to query: since the current split began, bounded to
     [MIN_WINDOW_S, MAX_WINDOW_S]; `default_s` when the start is unknown."""

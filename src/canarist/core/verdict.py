@@ -61,13 +61,19 @@ class SLOCheck:
     value: float | None
     """None when the value is unavailable (then `reason` says why) or was not assessed."""
     reason: str = ""
+    undecided: bool = False
+    """A proportion judged on its counts whose interval straddles the limit: too few to tell
+    (`value` is the estimate, `reason` gives the counts and the interval)."""
 
     def describe(self) -> str:
+        if self.undecided:
+            return f"{self.metric} for {self.label} cannot be decided yet: {self.reason}"
         if self.value is None:
             return f"{self.metric} for {self.label} is unavailable ({self.reason})"
         side = "above the upper" if self.bound == "upper" else "below the lower"
+        counted = f" ({self.reason})" if self.reason else ""
         return (f"{self.metric} for {self.label} is {short_number(self.value)}, {side} limit "
-                f"{short_number(self.limit)}")
+                f"{short_number(self.limit)}{counted}")
 
 
 @dataclass(frozen=True)
@@ -154,12 +160,16 @@ def _slo_checks(insights: Insights) -> tuple[int, list[SLOCheck], list[SLOCheck]
                                                 None, "not assessed yet"))
                     continue
                 found = scalar_value(insights, j, slo.metric)
+                counted = insights.slo_judged(slo.metric, bound, j)
                 if found.value is None:
                     unavailable.append(SLOCheck(metric, j, label, bound, slo.limit,
                                                 None, redact_text(found.reason or "no value")))
+                elif counted is not None and counted.verdict != "fail":
+                    unavailable.append(SLOCheck(metric, j, label, bound, slo.limit,
+                                                counted.estimate, counted.reason, undecided=True))
                 else:
                     violated.append(SLOCheck(metric, j, label, bound, slo.limit,
-                                             found.value))
+                                             found.value, counted.reason if counted else ""))
     return count, violated, unavailable
 
 
@@ -243,7 +253,7 @@ def judge(experiment: Experiment) -> Verdict:
     if unavailable and not undecided:
         count = len({c.metric for c in unavailable})
         summary = (f"{count} of {_slos(num_slos)} could not be checked for {_which(unavailable)}: "
-                   "values unavailable")
+                   + _why_unchecked(unavailable))
         reason = f"{count} of {_slos(num_slos)} could not be checked: " + "; ".join(
             c.describe() for c in unavailable)
         return make("inconclusive", summary, reason)
@@ -251,6 +261,8 @@ def judge(experiment: Experiment) -> Verdict:
         count = len({c.metric for c in unavailable}) + len(undecided)
         which = _which(unavailable) if unavailable else ", ".join(
             sorted({c.candidate for c in undecided}))
+        if num_slos and num_comparisons:  # "2 of 2 objectives (1 SLO and 1 comparison …)"
+            judged = f"{num_slos + num_comparisons} objectives ({judged})"
         summary = f"{count} of {judged} could not be decided for {which}"
         reason = f"{count} of {judged} could not be decided: " + "; ".join(
             [c.describe() for c in unavailable] + [c.describe() for c in undecided])
@@ -267,6 +279,15 @@ def judge(experiment: Experiment) -> Verdict:
     if num_slos == 0:
         return make("pass", within, within)
     return make("pass", f"{every} satisfied and {within}", f"{every} satisfied by {who}; {within}")
+
+
+def _why_unchecked(checks: list[SLOCheck]) -> str:
+    """`values unavailable`, `too few to decide`, or both."""
+    thin = any(c.undecided for c in checks)
+    missing = any(not c.undecided for c in checks)
+    if thin and missing:
+        return "values unavailable or too few to decide"
+    return "too few to decide" if thin else "values unavailable"
 
 
 def _nothing_judged(experiment: Experiment) -> tuple[Outcome, str, str]:

@@ -34,7 +34,7 @@ from canarist.core.verdict import (
     objective_text,
 )
 from canarist.core.yamltext import dump_yaml
-from canarist.reports import rollout, summary
+from canarist.reports import agreement, rollout, summary
 from canarist.reports.failures import failure_groups
 from canarist.reports.summary import MetricRow, Reading, SLORow, Status
 
@@ -46,6 +46,7 @@ class VersionView:
     color: str
     violations: int | None  # None when there are no SLOs
     unavailable: int = 0  # SLOs not satisfied only because the value is unavailable
+    undecided: int = 0  # SLOs on a proportion whose counts are too few to tell
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def render_html(experiment: Experiment) -> str:
         "latency_charts": _latency_charts(insights) if insights else [],
         "history_charts": _history_charts(insights, status) if insights else [],
         "rollout": _rollout(experiment),
+        "agreement": agreement.view(experiment),
         "tasks": _tasks(experiment, status),
         "spec_yaml": _spec_yaml(experiment),
     }
@@ -112,6 +114,8 @@ def _environment() -> jinja2.Environment:
     env.filters["row_nums"] = reading_texts
     env.filters["wbr"] = wrap_points
     env.filters["slo_text"] = slo_cell_text
+    env.filters["percent"] = agreement.percent
+    env.filters["interval"] = agreement.interval_text
     return env
 
 
@@ -194,7 +198,8 @@ def _versions(insights: Insights, rows: list[SLORow], color: Any,
     return [
         VersionView(j, insights.version_label(j), color(j),
                     sum(1 for c in verdict.violated if c.version == j) if has_slos else None,
-                    sum(1 for c in verdict.unavailable if c.version == j))
+                    sum(1 for c in verdict.unavailable if c.version == j and not c.undecided),
+                    sum(1 for c in verdict.unavailable if c.version == j and c.undecided))
         for j in range(insights.num_versions)
     ]
 

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from canarist.core.experiment import Experiment, Insights, MetricType, format_time
+from canarist.core.experiment import Experiment, Insights, MetricType, SLOJudged, format_time
 from canarist.core.metrics import (
     metric_meta,
     normalize_name,
@@ -62,6 +62,13 @@ class SLOCell:
     reading: Reading
     satisfied: bool
     assessed: bool
+    judged: SLOJudged | None = None
+    """How an SLO on a proportion was judged on its counts (None: on the value alone)."""
+
+    @property
+    def undecided(self) -> bool:
+        """Not satisfied only because the counts are too few to tell."""
+        return self.judged is not None and self.judged.verdict == "inconclusive"
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,8 @@ def slo_rows(insights: Insights) -> list[SLORow]:
             meta = metric_meta(insights, slo.metric)
             cells = tuple(
                 SLOCell(j, reading(insights, j, slo.metric),
-                        satisfied=j < len(verdicts) and verdicts[j], assessed=j < len(verdicts))
+                        satisfied=j < len(verdicts) and verdicts[j], assessed=j < len(verdicts),
+                        judged=insights.slo_judged(slo.metric, bound, j))
                 for j in range(insights.num_versions)
             )
             rows.append(SLORow(

@@ -16,7 +16,7 @@ from canarist.core.gofmt import format_value
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import name_with_units, normalize_name, scalar_metric_names, scalar_value
 from canarist.core.verdict import change_text, comparison_confidence, judge, objective_text
-from canarist.reports import rollout
+from canarist.reports import agreement, rollout
 from canarist.reports.failures import failure_groups
 from canarist.reports.tabular import indent, tabwrite
 
@@ -72,6 +72,9 @@ def render_iter8_text(experiment: Experiment) -> str:
                      "confidence, valid at every look):")
             out.append(f"\n\n{title}\n{'*' * len(title)}\n\n")
             out.append(indent(tabwrite(_comparison_rows(insights)), 2))
+        agreed = agreement.view(experiment)
+        if agreed is not None:
+            out.append(agreement.text(agreed))
         out.append("\n\nLatest observed values for metrics:\n***********************************\n\n")
         out.append(indent(tabwrite(_metric_rows(insights)), 2))
         reasons = _unavailable_lines(insights)

@@ -15,10 +15,10 @@ from importlib import resources
 from typing import Any
 
 from canarist.core.assertions import CONDITIONS, evaluate
-from canarist.core.experiment import ComparisonRecord, Experiment, Insights
+from canarist.core.experiment import ComparisonRecord, Experiment, Insights, SLOJudged
 from canarist.core.redact import redact_text
 from canarist.core.verdict import judge
-from canarist.reports import rollout, summary
+from canarist.reports import agreement, rollout, summary
 from canarist.reports.failures import failure_groups
 
 SCHEMA_VERSION = 1
@@ -79,6 +79,7 @@ def verdict(experiment: Experiment) -> dict[str, Any]:
                         "value": cell.reading.value,
                         "satisfied": cell.satisfied,
                         **({"reason": cell.reading.reason} if cell.reading.reason else {}),
+                        **(_judged(cell.judged) if cell.judged else {}),
                     }
                     for cell in row.cells
                 ],
@@ -88,6 +89,7 @@ def verdict(experiment: Experiment) -> dict[str, Any]:
         "comparisons": [_comparison(record, insights) for record in
                         (insights.comparisons if insights else [])],
         "rollout": rollout.to_data(experiment.result.rollout if experiment.result else None),
+        **({"agreement": agreed} if (agreed := agreement.to_data(experiment)) else {}),
         "metricsInfo": {
             row.name: {"type": row.type, "units": row.units, "description": row.description}
             for row in metric_rows
@@ -114,6 +116,13 @@ def _comparison(record: ComparisonRecord, insights: Insights | None) -> dict[str
         "looks": record.looks,
         "reason": redact_text(record.reason),
     }
+
+
+def _judged(judged: SLOJudged) -> dict[str, Any]:
+    """An SLO on a proportion, judged on its counts: its verdict, interval and sample size."""
+    return {"verdict": judged.verdict,
+            "interval": list(judged.interval) if judged.interval else None,
+            "samples": judged.samples, "judgement": redact_text(judged.reason)}
 
 
 def _reading(reading: summary.Reading) -> dict[str, Any]:

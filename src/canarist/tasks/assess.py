@@ -13,12 +13,22 @@ from canarist.core.experiment import (
     ComparisonRecord,
     Insights,
     KServeState,
+    SLOJudged,
     SLOLimits,
     SLOsSatisfied,
 )
 from canarist.core.fields import AllowanceText, Confidence, FiniteNumber, MetricName
 from canarist.core.insights import set_slos
-from canarist.core.judge import Comparison, RelativeObjective, compare, evidence, judgeable, record
+from canarist.core.judge import (
+    PROPORTIONS,
+    Comparison,
+    RelativeObjective,
+    compare,
+    evidence,
+    judge_slo,
+    judgeable,
+    record,
+)
 from canarist.core.metrics import scalar_value
 from canarist.core.stats.compare import Allowance
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
@@ -29,6 +39,16 @@ DEFAULT_CONFIDENCE = 0.95
 class SLOInput(TaskInputs):
     metric: MetricName
     limit: FiniteNumber
+
+    @field_validator("metric", mode="after")
+    @classmethod
+    def _per_version(cls, value: str) -> str:
+        if value == "agreement/noise-floor":
+            raise ValueError("the noise floor is the baseline's alone, and an SLO holds for every "
+                             "version: set it on agreement/rate, whose value for the baseline is "
+                             "its noise floor (or judge candidates against it with "
+                             "assess.relative.lower.agreement/rate)")
+        return value
 
 
 class SLOsInput(TaskInputs):
@@ -47,7 +67,8 @@ class RelativeInput(TaskInputs):
             provider = value.split("/")[0]
             raise ValueError(f"{value} cannot be judged against a baseline; relative objectives "
                              f"take {provider}/latency-pNN (e.g. {provider}/latency-p90), "
-                             f"{provider}/latency-mean or {provider}/error-rate")
+                             f"{provider}/latency-mean, {provider}/error-rate or "
+                             "agreement/rate")
         return value
 
 
@@ -100,25 +121,38 @@ def _assess_slos(inputs: AssessInputs, insights: Insights, ctx: TaskContext) -> 
         return
     set_slos(insights, slos)
     versions = range(insights.num_versions)
+    judged: list[SLOJudged] = []
 
-    def verdicts(rows: list[SLO], upper: bool) -> list[list[bool]]:
+    def verdicts(rows: list[SLO], bound: Literal["upper", "lower"]) -> list[list[bool]]:
         table: list[list[bool]] = []
         for slo in rows:
             row: list[bool] = []
             for version in versions:
                 found = scalar_value(insights, version, slo.metric)
+                label = insights.version_label(version)
                 if found.value is None:
                     log.info("%s: %s for %s is unavailable: %s", ctx.log_prefix(), slo.metric,
-                             insights.version_label(version), found.reason)
+                             label, found.reason)
                     row.append(False)
+                elif counted := judge_slo(insights, version, slo.metric, bound, slo.limit,
+                                          inputs.confidence):
+                    judged.append(SLOJudged(
+                        metric=slo.metric, bound=bound, version=version, verdict=counted.verdict,
+                        estimate=counted.estimate, interval=counted.interval,
+                        samples=counted.samples, confidence=inputs.confidence,
+                        reason=counted.reason))
+                    log.info("%s: %s for %s: %s: %s", ctx.log_prefix(), slo.metric, label,
+                             counted.verdict, counted.reason)
+                    row.append(counted.verdict == "pass")
                 else:
-                    row.append(found.value <= slo.limit if upper else found.value >= slo.limit)
+                    row.append(found.value <= slo.limit if bound == "upper"
+                               else found.value >= slo.limit)
             table.append(row)
         return table
 
     insights.slos_satisfied = SLOsSatisfied(
-        upper=verdicts(slos.upper, upper=True), lower=verdicts(slos.lower, upper=False)
-    )
+        upper=verdicts(slos.upper, "upper"), lower=verdicts(slos.lower, "lower"))
+    insights.slos_judged = judged
 
 
 def _judge_relative(inputs: AssessInputs, insights: Insights, ctx: TaskContext) -> None:
@@ -152,8 +186,8 @@ def _judge_relative(inputs: AssessInputs, insights: Insights, ctx: TaskContext) 
 def _route_share_hint(found: ComparisonRecord, kserve: KServeState | None) -> str | None:
     """A discovered version without requests: say what its route share is, and whether
     it is Ready (KServe routes nothing to a candidate that is not)."""
-    if kserve is None or found.verdict != "inconclusive":
-        return None
+    if kserve is None or found.verdict != "inconclusive" or found.metric in PROPORTIONS:
+        return None  # agreement is measured by requests sent to each version, not by its share
     for role, index in (("candidate", found.candidate), ("baseline", found.baseline)):
         if found.samples.get(role, 1) != 0 or index >= len(kserve.versions):
             continue

@@ -29,6 +29,7 @@ from canarist.core.errors import InputError, TaskError, UnavailableError
 from canarist.core.experiment import KServeState
 from canarist.core.fields import Duration, Percentile, PositiveInt, RequestBody, Text
 from canarist.core.insights import short_message
+from canarist.core.kserve import version_address
 from canarist.core.validation import FieldProblem
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
 from canarist.tasks.loadinputs import unset_input, version_targets
@@ -173,15 +174,16 @@ def discovered_versions(inputs: HttpInputs, found: KServeState | None) -> HttpIn
     path = inputs.url or f"/v1/models/{found.isvc}:predict"
     versions: list[HttpEndpoint] = []
     for version in found.versions:
-        if not version.host:
+        address = version_address(version, found.ingress)
+        if address is None:
             log.warning("http: %s %s has no tag host (it is not routed); it gets no load",
                         version.role, version.revision)
             versions.append(HttpEndpoint())
-        elif found.ingress:
-            headers = {**(inputs.headers or {}), "Host": version.host}
-            versions.append(HttpEndpoint(url=found.ingress.rstrip("/") + path, headers=headers))
+        elif address[1]:
+            headers = {**(inputs.headers or {}), "Host": address[1]}
+            versions.append(HttpEndpoint(url=address[0] + path, headers=headers))
         else:
-            versions.append(HttpEndpoint(url=version.url.rstrip("/") + path))
+            versions.append(HttpEndpoint(url=address[0] + path))
     return inputs.model_copy(update={"version_values": versions, "url": None})
 
 
