@@ -35,7 +35,6 @@ from typing import Any, Literal
 from canarist.core.experiment import AgreementExample, AgreementVersion, ConfusionCell, TaskEntry
 from canarist.core.redact import redact
 from canarist.core.stats.compare import Allowance
-from canarist.core.stats.sequences import proportion_interval
 
 Protocol = Literal["v1", "v2", "grpc"]
 OutputsMode = Literal["auto", "class", "numeric"]
@@ -455,7 +454,10 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
 
 def rate_interval(agreed: int, compared: int, confidence: float) -> tuple[float, float]:
     """The agreement rate's interval at `confidence`, valid at every look (the judge's
-    confidence sequence for a proportion, Jeffreys' mixture)."""
+    confidence sequence for a proportion, Jeffreys' mixture). Its numerics are imported
+    here, so that reports without agreement start without numpy and scipy."""
+    from canarist.core.stats.sequences import proportion_interval
+
     return proportion_interval(agreed, compared, 1 - confidence)
 
 
