@@ -323,6 +323,11 @@ class RolloutRecord(LenientModel):
     actions: list[RolloutAction] = Field(default_factory=list)
     reason: str = ""
 
+    @property
+    def ended(self) -> bool:
+        """Promoted or rolled back: later loops only report."""
+        return self.state in ("promoted", "rolled-back")
+
 
 class Result(LenientModel):
     revision: int | None = None

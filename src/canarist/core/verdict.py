@@ -305,7 +305,7 @@ def _rollout_decision(experiment: Experiment) -> tuple[Outcome, str, str] | None
     """A rollout that promoted or rolled back: the verdict it acted on (later loops measure
     nothing, so without the decisive loop's data this is what was judged)."""
     record = experiment.result.rollout if experiment.result else None
-    if record is None or record.state not in ("promoted", "rolled-back"):
+    if record is None or not record.ended:
         return None
     action = next((a for a in reversed(record.actions) if a.action in ("promote", "rollback")),
                   None)

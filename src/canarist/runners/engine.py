@@ -298,7 +298,7 @@ ROLLOUT_TASKS = frozenset({"kserve", "rollout"})
 
 def _rollout_ended(experiment: Experiment) -> bool:
     result = experiment.result
-    return bool(result and result.rollout and result.rollout.state in ("promoted", "rolled-back"))
+    return bool(result and result.rollout and result.rollout.ended)
 
 
 async def _run_with_timeout(task: PreparedTask, ctx: TaskContext) -> None:

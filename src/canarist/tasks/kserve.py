@@ -24,8 +24,6 @@ from canarist.core.experiment import KServeState, KServeVersion, Result
 from canarist.core.kserve import Discovery, discover, measurement_window
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
 
-TERMINAL = ("promoted", "rolled-back")
-
 
 class KServeInputs(TaskInputs):
     isvc: str = Field(min_length=1)
@@ -62,7 +60,7 @@ def _traffic_since(found: Discovery, result: Result) -> datetime | None:
 def _pinned_versions(found: Discovery, result: Result) -> list[KServeVersion]:
     """After a rollout ended, keep judging the two revisions it judged."""
     rollout = result.rollout
-    if rollout is None or rollout.state not in TERMINAL or not rollout.baseline:
+    if rollout is None or not rollout.ended or not rollout.baseline:
         return list(found.versions)
     routed = {v.revision: v for v in found.versions}
     pinned = []

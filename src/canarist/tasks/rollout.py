@@ -131,7 +131,7 @@ async def _roll(inputs: RolloutInputs, ctx: TaskContext, cluster: _Cluster) -> N
         raise _stop(record, f"InferenceService {found.isvc} changed since the rollout began "
                     f"(generation {record.generation} -> {found.generation}, candidate "
                     f"{record.candidate} -> {candidate}); canarist changed nothing", ctx)
-    if record.state in ("promoted", "rolled-back"):
+    if record.ended:
         log.info("%s: rollout %s at %s %%; nothing to do", ctx.log_prefix(), record.state,
                  record.percent)
         return
