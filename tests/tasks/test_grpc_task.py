@@ -171,14 +171,14 @@ def test_each_version_is_loaded_at_once_and_judged_against_the_baseline(tmp_path
             "grpc": {"call": INFER, "rps": 80, "concurrency": 4, "total": 120,
                      "data": request("shared-model"),
                      "versionValues": [
-                         {"host": canary.address, "data": request("delay-25"), "total": 160},
+                         {"host": canary.address, "data": request("delay-80"), "total": 160},
                          {"host": baseline.address, "data": request("delay-5")},
                      ]},
             "assess": {"baseline": 1, "relative": {"upper": {"grpc/latency/p90": "20%",
                                                              "grpc/error-rate": 0.05}}},
         })
     assert done.returncode == 0, done.stderr
-    assert canary.stats.calls == {"delay-25": 160}
+    assert canary.stats.calls == {"delay-80": 160}
     assert baseline.stats.calls == {"delay-5": 120}
     assert canary_times[0] < baseline_times[-1] and baseline_times[0] < canary_times[-1], (
         "the two versions were not under load at the same time")
