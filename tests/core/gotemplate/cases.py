@@ -137,7 +137,7 @@ CASES: list[Case] = [
         "{{ index .m \"zz\" }}", "{{ index .missing 1 }}", "{{ index .s 1 }}", "{{ index .a 1 }}",
         "{{ index .l \"x\" }}", "{{ index .m 1 }}", "{{ index .l }}", "{{ index .maps 1 \"name\" }}",
         "{{ index .l nil }}", '{{ printf "%T %v" (index .s 0) (index .s 0) }}',
-        "{{ with index .s 0 }}{{ .a }}{{ end }}", "{{ eq (index .s 0) 97 }}"),
+        "{{ with index .s 0 }}{{ .a }}{{ end }}", "{{ eq (index .s 0) 97 }}", "{{.", "{{ ."),
     *_c("slice", "{{ slice .nums 1 }} {{ slice .nums 1 2 }} {{ slice .s 1 3 }} {{ slice .nums }}",
         "{{ slice .nums 2 1 }}", "{{ slice .nums 5 }}", "{{ slice .s 1 2 3 }}", "{{ slice .a 1 }}",
         "{{ slice .missing }}", "{{ slice .nums 0 1 2 }}"),
