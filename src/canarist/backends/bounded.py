@@ -30,6 +30,7 @@ import resource
 import select
 import signal
 import struct
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -135,6 +136,7 @@ def _confine() -> None:
     os.dup2(null, 1)
     os.dup2(null, 2)
     os.close(null)
+    sys.stdout = sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     with contextlib.suppress(OSError, ValueError):
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         soft = _address_space() + MEMORY_LIMIT
