@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import mmap
 import os
 import pickle
@@ -127,6 +128,7 @@ def _confine() -> None:
     """In the child: no environment, no terminal, no signal handlers of the parent's, and
     a memory cap."""
     os.environ.clear()  # also unsets them in the C library's environ, which jq reads
+    faulthandler.disable()  # it may hold a copy of the terminal's descriptor
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
         signal.signal(signum, signal.SIG_DFL)
     with contextlib.suppress(ValueError):
