@@ -142,7 +142,7 @@ def assert_recorded_and_reports_work(run_dir: Path, reason: str) -> None:
         assert report.returncode == 0, report.stderr
     text, _ = canarist("report", "--run-dir", ".", run_dir=run_dir)
     assert "did not finish" in text.stdout or "ran out of memory" in text.stdout \
-        or "stopped the evaluator" in text.stdout or reason[:40] in text.stdout
+        or "crashed the evaluator" in text.stdout or reason[:40] in text.stdout
     checked, _ = canarist("assert", "-c", "completed", "-c", "nofailure", "--run-dir", ".",
                           run_dir=run_dir)
     assert checked.returncode in (1, 3), checked.stderr
@@ -227,6 +227,29 @@ def test_cancelling_the_wait_kills_and_reaps_the_child() -> None:
     asyncio.run(main())
 
 
+def test_a_child_dies_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
+    script = ("import sys, time\n"
+              "from canarist.backends.bounded import Limit, evaluate\n"
+              "def spin(mark):\n    while True: pass\n"
+              "print('ready', flush=True)\n"
+              "evaluate(spin, Limit(120, '120s'))\n")
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                          text=True) as parent:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 30
+        while not (children := children_of(parent.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(children) == 1
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _stat_fields(str(children[0])) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fields = _stat_fields(str(children[0]))
+    assert fields is None or fields[0] == "Z", fields  # gone, or a zombie of init's to reap
+
+
 def test_the_limit_is_the_tasks_remaining_timeout_else_the_default() -> None:
     default = limit_for(None)
     assert (default.seconds, str(default)) == (bounded.DEFAULT_LIMIT_S, "10s (evaluation limit)")
@@ -262,7 +285,7 @@ def test_a_runaway_jq_expression_fails_the_task_at_its_timeout(
     assert last.startswith(f"Error: task 1: custommetrics: {reason}"), done.stderr
     assert last.endswith(("did not finish within 3s (task timeout)",
                           "ran out of memory (limit 1024 MiB)",
-                          "stopped the evaluator (it ran out of memory or stack (SIGABRT))")), last
+                          "crashed the evaluator: it ran out of memory or stack (SIGABRT)")), last
     assert "Traceback" not in done.stderr
     assert_recorded_and_reports_work(tmp_path, last.removeprefix("Error: task 1: custommetrics: "))
 

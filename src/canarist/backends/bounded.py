@@ -10,6 +10,8 @@ killed and `Overrun` is raised. The child
 * has an empty environment (jq's `$ENV` and `env` see nothing of canarist's),
 * writes nothing to the terminal (its stdout and stderr go to /dev/null),
 * may map at most `MEMORY_LIMIT` bytes more than canarist already does (RLIMIT_AS),
+* dies with canarist (PR_SET_PDEATHSIG), and may use no more CPU time than the deadline
+  allows (RLIMIT_CPU), so not even a canarist killed by SIGKILL leaves it running,
 * returns at most `RESULT_LIMIT` bytes of result.
 
 The deadline is the task's remaining `timeout` (less `MARGIN_S`, so the evaluation's own
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import faulthandler
+import math
 import mmap
 import os
 import pickle
@@ -59,6 +63,7 @@ RESULT_LIMIT: Final = 64 << 20
 """Bytes of (pickled) result a child may send back."""
 MARGIN_S: Final = 0.1
 """How much before the task's deadline an evaluation is stopped, so its reason wins."""
+_PR_SET_PDEATHSIG: Final = 1
 
 T = TypeVar("T")
 Mark = Callable[[int], None]
@@ -113,7 +118,7 @@ class Overrun(Exception):
             return f"did not finish within {self.limit}"
         if self.kind == "memory":
             return f"ran out of memory (limit {MEMORY_LIMIT >> 20} MiB)"
-        return f"stopped the evaluator ({self.detail})"
+        return f"crashed the evaluator: {self.detail}"
 
 
 # -- the child ---------------------------------------------------------------------------------
@@ -124,9 +129,18 @@ def _address_space() -> int:
         return int(statm.read().split()[0]) * mmap.PAGESIZE
 
 
-def _confine() -> None:
-    """In the child: no environment, no terminal, no signal handlers of the parent's, and
-    a memory cap."""
+def _tie_to_parent(parent: int) -> None:
+    """Die with the parent (Linux): a parent killed by SIGKILL cannot stop its child."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before that took effect
+        os._exit(71)
+
+
+def _confine(parent: int, limit: Limit) -> None:
+    """In the child: tied to the parent, no environment, no terminal, no signal handlers of
+    the parent's, a memory cap and a CPU-time cap (a backstop if the parent is gone)."""
+    _tie_to_parent(parent)
     os.environ.clear()  # also unsets them in the C library's environ, which jq reads
     faulthandler.disable()  # it may hold a copy of the terminal's descriptor
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
@@ -145,6 +159,11 @@ def _confine() -> None:
         if hard != resource.RLIM_INFINITY:
             soft = min(soft, hard)
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    with contextlib.suppress(OSError, ValueError):
+        cpu = math.ceil(limit.seconds) + 2  # CPU time never exceeds wall time
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard == resource.RLIM_INFINITY or hard > cpu:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
 def _outcome(work: Callable[[Mark], object], progress: mmap.mmap) -> bytes:
@@ -171,10 +190,11 @@ def _outcome(work: Callable[[Mark], object], progress: mmap.mmap) -> bytes:
     return data
 
 
-def _child(work: Callable[[Mark], object], write_fd: int, progress: mmap.mmap) -> None:
+def _child(work: Callable[[Mark], object], write_fd: int, progress: mmap.mmap, parent: int,
+           limit: Limit) -> None:
     code = 0
     try:
-        _confine()
+        _confine(parent, limit)
         data = _outcome(work, progress)
         view = memoryview(data)
         while view:
@@ -263,6 +283,7 @@ def _start(work: Callable[[Mark], object], limit: Limit) -> _Child:
     progress = mmap.mmap(-1, 8)
     progress[:8] = struct.pack("q", -1)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    parent = os.getpid()
     with warnings.catch_warnings():
         # Python 3.12+ warns when a multi-threaded process forks: the child runs only the
         # evaluation (no locks of other threads, no I/O) and ends with os._exit.
@@ -270,7 +291,7 @@ def _start(work: Callable[[Mark], object], limit: Limit) -> _Child:
         pid = os.fork()
     if pid == 0:  # pragma: no cover - the child; it ends in os._exit
         os.close(read_fd)
-        _child(work, write_fd, progress)
+        _child(work, write_fd, progress, parent, limit)
     os.close(write_fd)
     os.set_blocking(read_fd, False)
     return _Child(pid, read_fd, progress, limit, [])
