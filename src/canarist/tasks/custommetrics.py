@@ -443,8 +443,11 @@ def _compile(expression: str) -> Any:
 
     Compiled only in the bounded child: compiling reads the environment into `$ENV`.
     """
-    jq.compile(expression)  # its own syntax errors, in its own words
-    return jq.compile(_WRAPPER.format(expr=expression, key=_NONFINITE_KEY))
+    try:
+        return jq.compile(_WRAPPER.format(expr=expression, key=_NONFINITE_KEY))
+    except ValueError:
+        jq.compile(expression)  # its own syntax errors, in its own words
+        raise
 
 
 def _jq_output(payload: Any, expression: str) -> _JqOutput:
