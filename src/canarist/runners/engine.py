@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from canarist.backends.bounded import Deadline
 from canarist.core.chart import render_chart
 from canarist.core.durations import duration_problem, parse_duration
 from canarist.core.errors import (
@@ -266,7 +268,9 @@ async def run_experiment(
         ctx = TaskContext(experiment=experiment, number=task.number, name=task.entry.name,
                           run_dir=settings.run_dir, namespace=settings.namespace,
                           kubeconfig=settings.kubeconfig, kube_context=settings.kube_context,
-                          checkpoint=functools.partial(store.write, experiment))
+                          checkpoint=functools.partial(store.write, experiment),
+                          deadline=None if task.timeout_s is None else
+                          Deadline(time.monotonic() + task.timeout_s, str(task.entry.timeout)))
         if settings.progress is not None:
             ctx.progress = settings.progress()
         try:

@@ -37,16 +37,18 @@ import aiohttp
 from pydantic import Field, StrictBool, field_validator, model_validator
 from yarl import URL
 
+from canarist.backends.bounded import limit_for
 from canarist.core.durations import parse_duration
 from canarist.core.errors import TaskError, TemplateError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data
 from canarist.core.fields import Duration
-from canarist.core.gotemplate import render
+from canarist.core.gotemplate import parse
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import scalar_value
 from canarist.core.redact import REDACTED, redact, redact_text
 from canarist.core.verdict import judge
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
+from canarist.tasks.templates import execute_bounded_async
 
 BUILTIN_TEMPLATES: Final = ("slack", "github")
 DEFAULT_TIMEOUT: Final = "30s"
@@ -449,7 +451,10 @@ async def run(inputs: NotifyInputs, ctx: TaskContext) -> None:
     if template is not None:
         name, text = template
         try:
-            payload = render(text, report_data(ctx.experiment), name=name).encode("utf-8")
+            # executed in a child bounded by the task's timeout (see canarist.backends.bounded)
+            payload = (await execute_bounded_async(
+                parse(text, name=name), [report_data(ctx.experiment)],
+                limit_for(ctx.deadline)))[0].encode("utf-8")
         except TemplateError as exc:
             raise TaskError(f"payload template: {exc.message}") from None
     token = _read_token(inputs, ctx)
