@@ -94,7 +94,7 @@ def test_launch_job_runs_reports_asserts_logs_deletes(cluster: Cluster, target: 
 
 def test_cronjob_loops_and_relaunch_replaces(cluster: Cluster, target: str) -> None:
     done = cluster.k("launch", *experiment_args(target), "--set", "runner=cronjob",
-                     "--set", "cronjobSchedule=* * * * * */2")
+                     "--set", "cronjobSchedule=@every 2s")
     assert done.returncode == 0, done.stderr
     assert cluster.names(CRONJOBS) == ["default-1-cronjob"]
     assert wait_for(lambda: experiment_in(cluster)["result"].get("numLoops", 0) >= 2, 60)
