@@ -341,11 +341,11 @@ def test_a_crashed_holder_blocks_only_until_its_lease_lapses(api: Api) -> None:
 
 def test_the_heartbeat_keeps_a_quiet_run_s_lease(api: Api) -> None:
     put_secret(api.api.store, fresh())
-    quiet = SecretStore(api.calls(name="one"), "default", "g", lease_s=1.0, renew_s=0.25)
+    quiet = SecretStore(api.calls(name="one"), "default", "g", lease_s=2.0, renew_s=0.3)
     other = SecretStore(api.calls(name="two"), "default", "g")
     with quiet.lease():
-        for _ in range(6):  # 3 s without a write: twice the lease
-            time.sleep(0.5)
+        for _ in range(6):  # 4.5 s without a write: more than twice the lease
+            time.sleep(0.75)
             with pytest.raises(ExperimentLocked), other.lease():
                 pass
 

@@ -99,8 +99,9 @@ class Lease:
     expires: datetime
 
     def text(self) -> str:
+        expires = self.expires.astimezone(UTC).isoformat(timespec="milliseconds")
         return json.dumps({"holder": self.holder, "id": self.id,
-                           "expires": _iso(self.expires)}, sort_keys=True)
+                           "expires": expires.replace("+00:00", "Z")}, sort_keys=True)
 
     @classmethod
     def of(cls, secret: Obj | None) -> Lease | None:
