@@ -187,7 +187,9 @@ TYPOS = [
     (["tasks={http}", "http.url=http://host:70000/"],
      [f'http.url: {URL_EXPECTED}"http://host:70000/" (Port out of range 0-65535)']),
     (["tasks={http}", "http.url=http://a b/"],
-     [f'http.url: {URL_EXPECTED}"http://a b/" (it has spaces or control characters)']),
+     [f'http.url: {URL_EXPECTED}"http://a b/" (a space in the host)']),
+    (["tasks={http}", "http.url=http://x/a\tb"],
+     [f'http.url: {URL_EXPECTED}"http://x/a\\tb" (it has control characters)']),
     (["tasks={http}", "http.url=http://x/", "http.versionValues[0].url=http://x/",
       "http.versionValues[1].url=NaN"], [f'http.versionValues[1].url: {URL_EXPECTED}"NaN"']),
     (["tasks={http}", "http.endpoints.a.url=ftp://x"], [f'http.endpoints.a.url: {URL_EXPECTED}'
@@ -229,7 +231,8 @@ def test_typos_are_found_at_launch(tmp_path: Path, sets: list[str], expected: li
 
 
 @pytest.mark.parametrize("sets", [
-    ["tasks={http}", "http.url=https://[::1]:8443/v1/models/m:predict",
+    ["tasks={http}", "http.url=http://127.0.0.1:8080/v1?status=404&body=a space",
+     "http.versionValues[0].url=https://[::1]:8443/v1/models/m:predict",
      "http.headers.X-Tab=a\tb", "http.timeout=1ms"],
     [*GRPC, "grpc.host=[::1]:50051"], [*GRPC, "grpc.host=dns:///model.default:8081"],
     [*GRPC, "grpc.host=unix:/tmp/grpc.sock"],

@@ -160,13 +160,15 @@ def url_problem(value: str, *, echo: bool = True) -> str | None:
     expected = "expected an http:// or https:// URL with a host, such as " \
                "http://localhost:8080/path"
     got = f"; got {show_value(value)}" if echo else ""
-    if _CONTROL.search(value) or " " in value:
-        return f"{expected}{got} (it has spaces or control characters)"
+    if _CONTROL.search(value):
+        return f"{expected}{got} (it has control characters)"
     try:
         parts = urlsplit(value)
         port = parts.port
     except ValueError as exc:
         return f"{expected}{got} ({exc})"
+    if " " in parts.netloc:  # a space in the path or query is sent encoded; in a host, never
+        return f"{expected}{got} (a space in the host)"
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return f"{expected}{got}"
     if port == 0:
