@@ -38,6 +38,10 @@ from canarist.tasks.base import ProgressSink, TaskCheck, TaskContext, TaskDefini
 
 log = logging.getLogger("canarist")
 
+MIN_TASK_TIMEOUT_S = 1.0
+"""The shortest `timeout` an entry may have: every task does I/O (a load test, a query, a
+script), and none completes reliably in less; a smaller value is a unit typo (ms for m)."""
+
 
 class ExperimentStore(Protocol):
     def read(self) -> Experiment: ...
@@ -118,8 +122,9 @@ def prepare(
             problems.append(f"{key(index, ('if',), in_with=False)}: {exc.message}")
         if entry.timeout is not None:
             problem = duration_problem(entry.timeout)
-            if problem is None and parse_duration(entry.timeout, field="") <= 0:
-                problem = f"expected a positive Go duration, got {show_value(entry.timeout)}"
+            if problem is None and parse_duration(entry.timeout, field="") < MIN_TASK_TIMEOUT_S:
+                problem = (f"expected a task timeout of at least 1s (the whole task must fit "
+                           f"in it), got {show_value(entry.timeout)}")
             if problem is not None:
                 problems.append(f"{key(index, ('timeout',), in_with=False)}: {problem}")
             else:
