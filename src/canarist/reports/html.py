@@ -4,7 +4,8 @@ Everything is inline: styles, and charts as SVG (see `charts`). The page holds n
 its Content-Security-Policy forbids scripts and every network fetch, so it can be mailed,
 archived as a CI artifact or opened from disk. Everything shown that comes from a user or a
 server is escaped by Jinja2's autoescape; the chart SVG is produced by matplotlib, which escapes
-its text. Secrets in the spec are redacted (`redact`).
+its text. Secrets in the spec are redacted (`redact_spec`: notify URLs show only their
+origin), and strings longer than `SHOWN_LIMIT` are shortened.
 
 The same experiment always renders to the same bytes.
 """
@@ -25,7 +26,7 @@ from canarist.core.experiment import ComparisonRecord, Experiment, Insights, Met
 from canarist.core.gofmt import format_value
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import name_with_units, normalize_name
-from canarist.core.redact import redact
+from canarist.core.redact import redact_spec, shorten_strings
 from canarist.core.verdict import (
     Verdict,
     change_text,
@@ -369,7 +370,7 @@ def _spec_yaml(experiment: Experiment) -> str:
     for entry in entries:
         if not entry.get("with"):
             entry.pop("with", None)
-    return dump_yaml(redact(entries))
+    return dump_yaml(shorten_strings(redact_spec(entries, references=True)))
 
 
 __all__ = ["MetricRow", "format_number", "render_html"]

@@ -44,7 +44,7 @@ from canarist.core.fields import Duration
 from canarist.core.gotemplate import render
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import scalar_value
-from canarist.core.redact import REDACTED, redact, redact_text
+from canarist.core.redact import origin_url, redact_spec, redact_text, shown_text
 from canarist.core.verdict import judge
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
 
@@ -183,16 +183,7 @@ class NotifyInputs(TaskInputs):
 
 def shown_url(url: str) -> str:
     """`scheme://host[:port]/…`: enough to tell where a request went, nothing secret."""
-    try:
-        parsed = URL(url)
-    except (ValueError, TypeError):
-        return REDACTED
-    if not parsed.scheme or not parsed.host:
-        return REDACTED
-    origin = f"{parsed.scheme}://{parsed.host}"
-    if parsed.explicit_port is not None:
-        origin += f":{parsed.explicit_port}"
-    return origin + ("/…" if parsed.raw_path not in ("", "/") or parsed.raw_query_string else "")
+    return origin_url(url)
 
 
 def _hide(text: str, *urls: str | None) -> str:
@@ -204,38 +195,11 @@ def _hide(text: str, *urls: str | None) -> str:
 
 # -- redaction of the experiment -------------------------------------------------------------
 
-_NOTIFY_PLAIN_KEYS = frozenset(
-    {"method", "softfailure", "payloadtemplate", "payloadtemplatefile", "timeout", "tokenscheme"}
-)
-_NOTIFY_URL_KEYS = frozenset({"url", "payloadtemplateurl"})
-
-
-def _redact_notify_with(with_: dict[str, Any]) -> dict[str, Any]:
-    redacted: dict[str, Any] = {}
-    for key, value in with_.items():
-        lowered = str(key).lower()
-        if value is None or lowered in _NOTIFY_PLAIN_KEYS:
-            redacted[key] = redact(value)
-        elif lowered in _NOTIFY_URL_KEYS and isinstance(value, str):
-            redacted[key] = shown_url(value)
-        elif lowered in ("headers", "params") and isinstance(value, dict):
-            redacted[key] = {name: REDACTED for name in value}
-        else:
-            redacted[key] = REDACTED
-    return redacted
-
 
 def redacted_experiment(experiment: Experiment) -> dict[str, Any]:
     """The experiment as plain data (Iter8's keys) with every secret in the spec hidden."""
     data = experiment_to_data(experiment)
-    spec: list[dict[str, Any]] = []
-    for entry in data.get("spec", []):
-        entry = redact(entry)
-        with_ = entry.get("with")
-        if str(entry.get("task", "")).lower() == "notify" and isinstance(with_, dict):
-            entry["with"] = _redact_notify_with(with_)
-        spec.append(entry)
-    data["spec"] = spec
+    data["spec"] = redact_spec(data.get("spec", []))
     return data
 
 
@@ -306,7 +270,7 @@ def report_summary(experiment: Experiment) -> dict[str, Any]:
             details.append(f"{version['name']}: SLOs not satisfied: {problems}")
     if failed is not None:
         details.insert(0, f"task {failed.number} ({failed.name}) failed: "
-                          f"{redact_text(failed.reason)}")
+                          f"{shown_text(failed.reason)}")
     judged = judge(experiment)
     record = result.rollout if result else None
     if record is not None:
@@ -319,7 +283,7 @@ def report_summary(experiment: Experiment) -> dict[str, Any]:
         "slos": slos,
         "versions": versions,
         "failedTask": None if failed is None else {
-            "number": failed.number, "name": failed.name, "reason": redact_text(failed.reason),
+            "number": failed.number, "name": failed.name, "reason": shown_text(failed.reason),
         },
     }
 
