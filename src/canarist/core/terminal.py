@@ -10,7 +10,9 @@ terminal output passes through `printable` (or `one_line` for a value inside a l
 * bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)
   and line/paragraph separators (U+2028, U+2029) are shown as `\\uNNNN`.
 
-Ordinary text, including any other non-ASCII letters, symbols and emoji, is left unchanged.
+JSON output keeps its meaning: those characters become JSON's own `\\uNNNN` escapes
+(`printable_json`). Ordinary text, including any other non-ASCII letters, symbols and emoji,
+is left unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def _escapes(keep: str) -> dict[int, str]:
 
 _MULTILINE: Final = _escapes("\t\n")
 _ONE_LINE: Final = _escapes("\t")
+# What `json.dumps(..., ensure_ascii=False)` leaves raw: DEL, C1 controls, format characters.
+_JSON: Final = {code: f"\\u{code:04x}" for code in (*range(0x7F, 0xA0), *_FORMAT_CHARACTERS)}
 
 
 def printable(text: str) -> str:
@@ -44,4 +48,10 @@ def one_line(text: str) -> str:
     return text.translate(_ONE_LINE)
 
 
-__all__ = ["one_line", "printable"]
+def printable_json(text: str) -> str:
+    """JSON text (from `json.dumps(..., ensure_ascii=False)`) with the characters it leaves raw
+    written as `\\uNNNN` escapes: the same JSON value, safe on a terminal."""
+    return text.translate(_JSON)
+
+
+__all__ = ["one_line", "printable", "printable_json"]

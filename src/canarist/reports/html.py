@@ -27,6 +27,7 @@ from canarist.core.gofmt import format_value
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import name_with_units, normalize_name
 from canarist.core.redact import redact_spec, shorten_strings
+from canarist.core.terminal import printable
 from canarist.core.verdict import (
     Verdict,
     change_text,
@@ -97,7 +98,9 @@ def render_html(experiment: Experiment) -> str:
         "tasks": _tasks(experiment, status),
         "spec_yaml": _spec_yaml(experiment),
     }
-    return _environment().get_template("report.html.j2").render(context)
+    # Control and bidi-format characters are shown as escapes, as on a terminal: the page
+    # may be printed to one, and a right-to-left override would reorder what a browser shows.
+    return printable(_environment().get_template("report.html.j2").render(context))
 
 
 @functools.cache

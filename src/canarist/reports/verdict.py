@@ -17,6 +17,7 @@ from typing import Any
 from canarist.core.assertions import CONDITIONS, evaluate
 from canarist.core.experiment import ComparisonRecord, Experiment, Insights, SLOJudged
 from canarist.core.redact import redact_text, shown_text
+from canarist.core.terminal import printable_json
 from canarist.core.verdict import judge
 from canarist.reports import agreement, rollout, summary
 from canarist.reports.failures import failure_groups
@@ -139,7 +140,8 @@ def _condition(experiment: Experiment, name: str) -> dict[str, Any]:
 
 def render_json(experiment: Experiment) -> str:
     """The verdict as indented JSON text ending in a newline."""
-    return json.dumps(verdict(experiment), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    text = json.dumps(verdict(experiment), indent=2, ensure_ascii=False, allow_nan=False)
+    return printable_json(text) + "\n"
 
 
 def schema() -> dict[str, Any]:

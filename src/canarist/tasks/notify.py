@@ -15,6 +15,8 @@ What differs from Iter8, on purpose:
   at run time, so the token is never written into the experiment.
 * `method` is GET or POST (rejected otherwise before anything runs); every request has a
   timeout (`timeout`, default 30s); a template URL answering with a non-2xx status fails.
+* Redirects are not followed: the headers (a token, an API key) would go to the host the
+  answer names. A 3xx answer is a failed notification naming that host.
 * URLs are shown with their path hidden in logs and errors (Slack webhook URLs are secrets).
 
 Failure rules as Iter8: a payload template that cannot be read or executed always fails the
@@ -395,6 +397,16 @@ def _read_token(inputs: NotifyInputs, ctx: TaskContext) -> str | None:
     return token
 
 
+def _redirect_target(url: URL, location: str | None) -> str:
+    """Where a redirect points, as `scheme://host[:port]/…` (relative to `url`)."""
+    if not location:
+        return "no location (no Location header)"
+    try:
+        return origin_url(str(url.join(URL(location))))
+    except (ValueError, TypeError):
+        return "an invalid location"
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -432,9 +444,11 @@ async def run(inputs: NotifyInputs, ctx: TaskContext) -> None:
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
-            session.request(method, url, headers=headers, data=payload) as response,
+            session.request(method, url, headers=headers, data=payload,
+                            allow_redirects=False) as response,
         ):
             status = response.status
+            location = response.headers.get("Location")
             body = await response.content.read(BODY_LOG_LIMIT)
     except TimeoutError:
         _soft(inputs, ctx, f"notification {method} {where}: timed out after {_number(timeout_s)}s")
@@ -445,6 +459,12 @@ async def run(inputs: NotifyInputs, ctx: TaskContext) -> None:
         return
     log.debug("%s: response body (HTTP %d, at most %d bytes): %s", ctx.log_prefix(), status,
               BODY_LOG_LIMIT, body.decode("utf-8", errors="replace"))
+    if 300 <= status < 400:
+        # Not followed: the headers (a token, an API key) would go to whatever host the
+        # answer names, and the payload would not reach the URL that was configured.
+        _soft(inputs, ctx, f"notification {method} {where}: HTTP {status}: redirect to "
+                           f"{_redirect_target(url, location)} not followed")
+        return
     if not 200 <= status < 300:
         _soft(inputs, ctx, f"notification {method} {where}: HTTP {status}")
         return
