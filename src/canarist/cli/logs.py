@@ -51,11 +51,7 @@ class Iter8Formatter(logging.Formatter):
 def shown_message(message: str) -> str:
     """`message` redacted, escaped, and its second and later lines indented."""
     lines = printable(redact_text(message)).split("\n")
-    return "\n".join([lines[0], *(_continued(line) for line in lines[1:])])
-
-
-def _continued(line: str) -> str:
-    return line if not line or line[0] in " \t" else "  " + line
+    return "\n".join([lines[0], *("  " + line if line else line for line in lines[1:])])
 
 
 def configure(level_name: str) -> int:

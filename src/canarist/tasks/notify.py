@@ -241,7 +241,7 @@ def _version_verdicts(experiment: Experiment) -> list[dict[str, Any]]:
                 entry["violations"].append({
                     "metric": slo.metric, "bound": bound, "limit": slo.limit,
                     "value": found.value,
-                    "reason": found.reason if found.value is None else None,
+                    "reason": shown_text(found.reason) if found.value is None else None,
                 })
         entry["slos"] = not entry["violations"]
     return versions
