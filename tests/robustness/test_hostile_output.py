@@ -84,6 +84,8 @@ def test_reports_escape_what_a_terminal_would_obey(fmt: str, run_dir: Path) -> N
     assert done.returncode == 0, done.stderr
     # In HTML a line break inside text is a space: only the characters matter.
     assert_escaped(done.stdout, f"report -o {fmt}", lines=fmt != "html")
+    assert_escaped(done.stderr, f"report -o {fmt}: stderr")
+    assert done.stderr == ""
     if fmt == "json":
         report = json.loads(done.stdout)
         assert report["versions"][0]["label"] == f"canary{TITLE}{RLO}", "JSON keeps the value"

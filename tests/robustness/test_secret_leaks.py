@@ -275,3 +275,26 @@ def test_no_secret_leaks_from_a_real_run(tmp_path: Path) -> None:
         assert leaks(text, BY_REFERENCE) == []
         if manifest["kind"] != "Secret":
             assert leaks(text) == [], manifest["kind"]
+
+
+def test_debug_logs_redact_a_rendered_template_url(tmp_path: Path) -> None:
+    """`-l debug` shows the rendered template; its URL's user info and token do not show."""
+    (tmp_path / "p.tpl").write_text(
+        "url: {{ .url }}/api/v1/query?token={{ .apiToken }}&a=1\nmethod: GET\nmetrics:\n"
+        "- name: ok\n  type: gauge\n  params: [{name: case, value: ok}]\n  jqExpression: .v\n")
+    with receiver() as metrics:
+        given = {"tasks": ["custommetrics"],
+                 "custommetrics": {"templates": {"p": str(tmp_path / "p.tpl")},
+                                   "values": {"url": f"http://tuser:{TMPL_PASS}@{metrics.base}",
+                                              "apiToken": TMPL_TOKEN}}}
+        (tmp_path / "values.yaml").write_text(yaml.safe_dump(given))
+        done = canarist("-l", "debug", "launch", "-f", str(tmp_path / "values.yaml"),
+                        "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"url: http://[redacted]@{metrics.base}/api/v1/query?token=[redacted]&a=1" in done.stderr
+    assert leaks(done.stderr) == []
+    # It was sent: user info as Basic credentials, the token in the query.
+    [request] = metrics.requests
+    assert TMPL_TOKEN in request.request_line
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(
+        f"tuser:{TMPL_PASS}".encode()).decode()
