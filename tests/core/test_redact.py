@@ -73,6 +73,8 @@ def test_what_is_hidden() -> None:
     # A scheme glued to what precedes it is still found.
     assert redact_text("(1.http://u:pw@h/x)") == f"(1.http://{REDACTED}@h/x)"
     assert redact_text("-https://u:pw@h/") == f"-https://{REDACTED}@h/"
+    # Not a URL urllib can split, still no password.
+    assert redact_text("see http://u:pw@[::1/x") == f"see http://{REDACTED}@[::1/x"
 
 
 def test_webhook_urls_show_only_their_origin() -> None:

@@ -47,6 +47,7 @@ _ASSIGNMENT_KEY = re.compile(r"pass(?:word|wd)?|secret|token|api[-_]?key|apikey|
 # Webhook URLs whose path is the credential: shown as scheme and host only.
 _WEBHOOK_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
 _WEBHOOK_PATH = re.compile(r"/api/webhooks/|/webhookb2/", re.IGNORECASE)
+_USER_INFO = re.compile(r"^([^:/]*+://)[^/?#]*@")
 ELIDED_PATH = "/\N{HORIZONTAL ELLIPSIS}"
 
 
@@ -102,8 +103,8 @@ def redacted_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
-    except ValueError:
-        return url
+    except ValueError:  # `http://u:p@[::1/`: not a URL urllib can split, user info still hidden
+        return _USER_INFO.sub(rf"\g<1>{REDACTED}@", url)
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
