@@ -34,7 +34,10 @@ _HEADER_LINE = re.compile(
     r"(?P<value>[^\"'\r\n]++)",
     re.IGNORECASE,
 )
-_SCHEME_CREDENTIAL = re.compile(r"\b(bearer|basic|token|digest)\s++[^\s\"']++", re.IGNORECASE)
+_SCHEME_CREDENTIAL = re.compile(r"\b(bearer|basic|token|digest)\s++(?P<value>[^\s\"']++)",
+                                re.IGNORECASE)
+# What is already masked stays as it is (`***` is how a provider's own credentials show).
+_MASKS = frozenset({REDACTED, "***"})
 # A scheme starts at the first letter of a run of scheme characters (`1.http://` -> `http://`).
 _URL = re.compile(
     r"(?<![a-zA-Z0-9+.-])[0-9+.-]*+(?P<url>[a-zA-Z][a-zA-Z0-9+.-]*+://[^\s\"'<>]++)")
@@ -62,7 +65,8 @@ def redact_text(text: str) -> str:
     and `password=…`-style assignments. Linear in the length of `text`."""
     text = _URL.sub(_redact_url_match, text)
     text = _HEADER_LINE.sub(lambda m: m.group("head") + REDACTED, text)
-    text = _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _SCHEME_CREDENTIAL.sub(
+        lambda m: m.group(0) if m.group("value") in _MASKS else f"{m.group(1)} {REDACTED}", text)
     return _redact_assignments(text)
 
 
@@ -86,7 +90,7 @@ def _redact_assignments(text: str) -> str:
         if assigned is None:
             continue
         position = assigned.end()
-        if assigned.group("value") == REDACTED:
+        if assigned.group("value") in _MASKS:
             continue
         out.append(text[done:assigned.start("value")])
         out.append(REDACTED)
