@@ -52,11 +52,13 @@ class Recorded:
 @dataclass
 class Server:
     """A recording HTTP server: `/status/<code>` answers that code, `/hang` never answers,
-    `/templates/<name>` serves `templates[name]` (404 if absent), anything else answers 200."""
+    `/templates/<name>` serves `templates[name]` (404 if absent), `/redirect/<code>` answers
+    that code with `Location: <redirect_to>`, anything else answers 200."""
 
     base: str = ""
     requests: list[Recorded] = field(default_factory=list)
     templates: dict[str, str] = field(default_factory=dict)
+    redirect_to: str = ""
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -80,6 +82,10 @@ def recording_server() -> Iterator[Server]:
                                         dict(request.headers), body))
         if path == "/hang":
             await release.wait()
+        redirect = re.match(r"/redirect/(\d{3})(/|$)", path)
+        if redirect:
+            return web.Response(status=int(redirect.group(1)),
+                                headers={"Location": server.redirect_to})
         match = re.match(r"/status/(\d{3})(/|$)", path)
         status = int(match.group(1)) if match else 200
         return web.Response(status=status, text="response body " * 500)
@@ -395,6 +401,41 @@ def test_non_2xx_fails_unless_soft_failure(server: Server, tmp_path: Path,
         run_notify({"url": server.url("/status/500"), "softFailure": True}, tmp_path)
     assert "HTTP 500 (softFailure: continuing)" in caplog.text
     assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirects_are_not_followed_and_fail(code: int, server: Server, tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFY_REDIRECT_TOKEN", SECRET)
+    with recording_server() as other:
+        other_port = URL(other.base).port
+        server.redirect_to = f"http://localhost:{other_port}/collect/path-secret?token=q-secret"
+        with_: dict[str, Any] = {"url": server.url(f"/redirect/{code}/hook-secret"),
+                                 "headers": {"X-Api-Key": "key-secret"},
+                                 "tokenEnv": "NOTIFY_REDIRECT_TOKEN", "payloadTemplate": "slack"}
+        with pytest.raises(TaskError) as caught:
+            run_notify(with_, tmp_path)
+        assert caught.value.message == (
+            f"notification POST {server.base}/…: HTTP {code}: redirect to "
+            f"http://localhost:{other_port}/… not followed")
+        with caplog.at_level(logging.DEBUG, logger="canarist"):
+            run_notify({**with_, "softFailure": True}, tmp_path)
+        assert other.requests == []
+    assert len(server.requests) == 2
+    assert "notification sent" not in caplog.text
+    assert "not followed (softFailure: continuing)" in caplog.text
+    assert "secret" not in caplog.text.replace(SECRET, "")
+
+
+def test_a_relative_redirect_names_the_same_host(server: Server, tmp_path: Path) -> None:
+    server.redirect_to = "/elsewhere"
+    with pytest.raises(TaskError, match=re.escape(f"redirect to {server.base}/… not followed")):
+        run_notify({"url": server.url("/redirect/302")}, tmp_path)
+    server.redirect_to = ""
+    with pytest.raises(TaskError, match=r"HTTP 302: redirect to no location"):
+        run_notify({"url": server.url("/redirect/302")}, tmp_path)
+    assert [r.path for r in server.requests] == ["/redirect/302"] * 2
 
 
 def test_connection_refused_fails_unless_soft_failure(tmp_path: Path,

@@ -47,4 +47,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _error(message: str) -> None:
-    click.echo(f"Error: {' '.join(message.splitlines())}", err=True)
+    """One line on stderr: redacted, its control and bidi-format characters escaped."""
+    from canarist.core.redact import redact_text
+    from canarist.core.terminal import one_line
+
+    click.echo(f"Error: {one_line(redact_text(' '.join(message.splitlines())))}", err=True)

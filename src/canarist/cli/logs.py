@@ -1,4 +1,10 @@
-"""Log lines on stderr in Iter8's shape: `time=2006-01-02 15:04:05 level=info msg=...`."""
+"""Log lines on stderr in Iter8's shape: `time=2006-01-02 15:04:05 level=info msg=...`.
+
+Every message is redacted (`redact_text`: URL user info, secret query values, webhook paths,
+`Authorization:` lines, `password=` assignments) and shown without control or bidi-format
+characters (`printable`); the lines after the first of a message are indented, so nothing a
+message quotes can pass for a log line of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import logging
 import os
 import sys
 from datetime import datetime
+
+from canarist.core.redact import redact_text
+from canarist.core.terminal import printable
 
 TRACE = 5
 LEVELS = {
@@ -33,10 +42,16 @@ class Iter8Formatter(logging.Formatter):
         stamp = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
         level = _NAMES.get(record.levelno, record.levelname.lower())
         shown = f"\x1b[{_COLOURS[level]}m{level}\x1b[0m" if self.colour else level
-        line = f"time={stamp} level={shown} msg={record.getMessage()}"
+        message = record.getMessage()
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
+            message += "\n" + self.formatException(record.exc_info)
+        return f"time={stamp} level={shown} msg={shown_message(message)}"
+
+
+def shown_message(message: str) -> str:
+    """`message` redacted, escaped, and its second and later lines indented."""
+    lines = printable(redact_text(message)).split("\n")
+    return "\n".join([lines[0], *("  " + line if line else line for line in lines[1:])])
 
 
 def configure(level_name: str) -> int:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 
+from canarist.core.terminal import one_line
 from canarist.tasks.base import ProgressSink
 
 
@@ -18,6 +20,7 @@ class TerminalProgress:
         self._status: Status | None = None
 
     def __call__(self, line: str) -> None:
+        line = escape(one_line(line))
         if self._status is None:
             self._status = self._console.status(line)
             self._status.start()

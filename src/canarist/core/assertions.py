@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from canarist.core.errors import InputError
 from canarist.core.experiment import Experiment
+from canarist.core.redact import shown_text
 from canarist.core.verdict import SLOCheck, judge
 
 CONDITIONS = ("completed", "nofailure", "slos")
@@ -47,7 +48,8 @@ def evaluate(experiment: Experiment, condition: str) -> Verdict:
         if not ok:
             failed = experiment.result.failed_task if experiment.result else None
             message = "experiment failed" + (
-                f": task {failed.number} ({failed.name}): {failed.reason}" if failed else "")
+                f": task {failed.number} ({failed.name}): {shown_text(failed.reason)}"
+                if failed else "")
         return Verdict(condition, ok, message)
     return _slos(experiment)
 

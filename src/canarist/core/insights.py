@@ -76,8 +76,9 @@ def set_histogram(
 
 
 def mark_unavailable(insights: Insights, version: int, name: str, reason: str) -> None:
-    """Record why `name` has no value for `version` in this loop (shown by reports, used by assess)."""
-    insights.unavailable[version][name] = reason
+    """Record why `name` has no value for `version` in this loop (shown by reports, used by
+    assess), redacted: a server's answer quoted in it may echo the request's credentials."""
+    insights.unavailable[version][name] = redact_text(reason)
 
 
 def record_errors(

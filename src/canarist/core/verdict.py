@@ -32,7 +32,7 @@ from typing import Literal
 
 from canarist.core.experiment import SLO, ComparisonRecord, Experiment, Insights
 from canarist.core.metrics import normalize_name, scalar_value
-from canarist.core.redact import redact_text
+from canarist.core.redact import shown_text
 
 Outcome = Literal["pass", "fail", "inconclusive"]
 Bound = Literal["upper", "lower"]
@@ -163,7 +163,7 @@ def _slo_checks(insights: Insights) -> tuple[int, list[SLOCheck], list[SLOCheck]
                 counted = insights.slo_judged(slo.metric, bound, j)
                 if found.value is None:
                     unavailable.append(SLOCheck(metric, j, label, bound, slo.limit,
-                                                None, redact_text(found.reason or "no value")))
+                                                None, shown_text(found.reason or "no value")))
                 elif counted is not None and counted.verdict != "fail":
                     unavailable.append(SLOCheck(metric, j, label, bound, slo.limit,
                                                 counted.estimate, counted.reason, undecided=True))
@@ -209,7 +209,7 @@ def judge(experiment: Experiment) -> Verdict:
     result = experiment.result
     insights = result.insights if result else None
     failed = result.failed_task if result else None
-    failed_task = (failed.number, failed.name, redact_text(failed.reason)) if failed else None
+    failed_task = (failed.number, failed.name, shown_text(failed.reason)) if failed else None
     task_failed = bool(result and (result.failure or failed))
     num_slos, violated, unavailable = _slo_checks(insights) if insights else (0, [], [])
     worse, undecided = _comparison_checks(insights) if insights else ([], [])
@@ -315,7 +315,7 @@ def _rollout_decision(experiment: Experiment) -> tuple[Outcome, str, str] | None
         "fail" if action.verdict == "fail" else "inconclusive")
     done = "promoted" if action.action == "promote" else "rolled back"
     summary = f"{done} at {action.time:%Y-%m-%d %H:%M:%S} UTC"
-    return outcome, summary, f"{summary}: {redact_text(action.reason)}"
+    return outcome, summary, f"{summary}: {shown_text(action.reason)}"
 
 
 def objective_text(record: ComparisonRecord) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from canarist.core.agreement import confidence_of, label_order, rate_interval
 from canarist.core.experiment import AgreementExample, AgreementRecord, AgreementVersion, Experiment
-from canarist.core.redact import redact_text
+from canarist.core.redact import shown_text
 from canarist.reports.tabular import indent, tabwrite
 
 PROTOCOL_NAMES = {"v1": "V1 REST", "v2": "V2 REST", "grpc": "V2 gRPC"}
@@ -64,7 +64,7 @@ class AgreementView:
                  else f"the baseline, {self.baseline_label},")
         twice = f"; {named} answered each twice" if record.noise_floor else ""
         tolerance = "" if record.tolerance in ("0", "0.0") else f"; tolerance {record.tolerance}"
-        return (f"{record.sent} of {record.rows} requests from {redact_text(record.source)}"
+        return (f"{record.sent} of {record.rows} requests from {shown_text(record.source)}"
                 f"{sampled}, sent over {self.protocol} to every version{twice}{tolerance}")
 
     @property
@@ -196,7 +196,7 @@ def to_data(experiment: Experiment) -> dict[str, Any] | None:
                               for e in version.disagreements],
         })
     return {
-        "source": redact_text(record.source),
+        "source": shown_text(record.source),
         "protocol": record.protocol,
         "outputs": record.outputs,
         "tolerance": record.tolerance,

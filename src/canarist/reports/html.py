@@ -4,7 +4,8 @@ Everything is inline: styles, and charts as SVG (see `charts`). The page holds n
 its Content-Security-Policy forbids scripts and every network fetch, so it can be mailed,
 archived as a CI artifact or opened from disk. Everything shown that comes from a user or a
 server is escaped by Jinja2's autoescape; the chart SVG is produced by matplotlib, which escapes
-its text. Secrets in the spec are redacted (`redact`).
+its text. Secrets in the spec are redacted (`redact_spec`: notify URLs show only their
+origin), and strings longer than `SHOWN_LIMIT` are shortened.
 
 The same experiment always renders to the same bytes.
 """
@@ -25,7 +26,8 @@ from canarist.core.experiment import ComparisonRecord, Experiment, Insights, Met
 from canarist.core.gofmt import format_value
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import name_with_units, normalize_name
-from canarist.core.redact import redact
+from canarist.core.redact import redact_spec, shorten_strings, shown_text
+from canarist.core.terminal import one_line, printable
 from canarist.core.verdict import (
     Verdict,
     change_text,
@@ -96,7 +98,9 @@ def render_html(experiment: Experiment) -> str:
         "tasks": _tasks(experiment, status),
         "spec_yaml": _spec_yaml(experiment),
     }
-    return _environment().get_template("report.html.j2").render(context)
+    # Control and bidi-format characters are shown as escapes, as on a terminal: the page
+    # may be printed to one, and a right-to-left override would reorder what a browser shows.
+    return printable(_environment().get_template("report.html.j2").render(context))
 
 
 @functools.cache
@@ -251,7 +255,7 @@ def _comparisons(insights: Insights) -> list[ComparisonView]:
         relative = allowance.strip().endswith("%")
         amount = float(allowance.strip().rstrip("%")) / (100 if relative else 1)
         forest = [charts.ForestRow(
-            insights.version_label(r.candidate), r.candidate, r.estimate,
+            one_line(insights.version_label(r.candidate)), r.candidate, r.estimate,
             r.interval[0] if r.interval else None, r.interval[1] if r.interval else None,
             r.verdict) for r in records]
         chart = charts.forest_chart(f"comparison-{number}", forest, amount,
@@ -265,7 +269,7 @@ def _comparisons(insights: Insights) -> list[ComparisonView]:
             "interval": (f"{change_text(r, (r.interval or (None, None))[0], -1)} .. "
                          f"{change_text(r, (r.interval or (None, None))[1], 1)}"),
             "samples": f"{r.samples.get('candidate', 0)} / {r.samples.get('baseline', 0)}",
-            "reason": r.reason,
+            "reason": shown_text(r.reason),
         } for r in records)
         views.append(ComparisonView(objective, rows, chart))
     return views
@@ -280,7 +284,7 @@ def _latency_charts(insights: Insights) -> list[ChartView]:
         distributions = []
         notes = []
         for j in range(insights.num_versions):
-            label = insights.version_label(j)
+            label = one_line(insights.version_label(j))  # matplotlib draws it as given
             dist: charts.Distribution | None
             if meta.type == MetricType.HISTOGRAM:
                 dist = charts.from_buckets(j, label, insights.hist_metric_values[j].get(name, []))
@@ -289,7 +293,7 @@ def _latency_charts(insights: Insights) -> list[ChartView]:
                                            insights.non_hist_metric_values[j].get(name, []))
             if dist is None:
                 reason = insights.unavailable[j].get(name) or "no observations were recorded"
-                notes.append(f"{label}: {reason}")
+                notes.append(f"{label}: {shown_text(reason)}")
             else:
                 distributions.append(dist)
         title = f"Distribution of {name_with_units(insights, name)}"
@@ -314,7 +318,7 @@ def _history_charts(insights: Insights, status: Status) -> list[ChartView]:
                    for name in names for j in range(insights.num_versions)), default=0)
     if longest < 2 and status.num_loops < 2:
         return []
-    labels = [insights.version_label(j) for j in range(insights.num_versions)]
+    labels = [one_line(insights.version_label(j)) for j in range(insights.num_versions)]
     limits = _slo_limits(insights)
     views = []
     for number, name in enumerate(names):
@@ -369,7 +373,7 @@ def _spec_yaml(experiment: Experiment) -> str:
     for entry in entries:
         if not entry.get("with"):
             entry.pop("with", None)
-    return dump_yaml(redact(entries))
+    return dump_yaml(shorten_strings(redact_spec(entries, references=True)))
 
 
 __all__ = ["MetricRow", "format_number", "render_html"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from canarist.core.experiment import RolloutAction, RolloutRecord
-from canarist.core.redact import redact_text
+from canarist.core.redact import shown_text
 
 
 def move(action: RolloutAction) -> str:
@@ -20,7 +20,7 @@ def action_rows(record: RolloutRecord) -> list[list[str]]:
     for action in record.actions:
         name = action.action + (" (dry run)" if action.dry_run else "")
         rows.append([action.time.strftime("%Y-%m-%d %H:%M:%S"), name, move(action),
-                     action.verdict, redact_text(action.reason)])
+                     action.verdict, shown_text(action.reason)])
     return rows
 
 
@@ -33,11 +33,11 @@ def to_data(record: RolloutRecord | None) -> dict[str, Any] | None:
         "percent": record.percent,
         "candidate": record.candidate,
         "baseline": record.baseline,
-        "reason": redact_text(record.reason),
+        "reason": shown_text(record.reason),
         "actions": [
             {"time": action.time.isoformat().replace("+00:00", "Z"), "action": action.action,
              "from": action.from_, "to": action.to, "verdict": action.verdict,
-             "reason": redact_text(action.reason), "dryRun": action.dry_run}
+             "reason": shown_text(action.reason), "dryRun": action.dry_run}
             for action in record.actions
         ],
     }

@@ -17,7 +17,7 @@ from canarist.core.metrics import (
     scalar_metric_names,
     scalar_value,
 )
-from canarist.core.redact import redact_text
+from canarist.core.redact import shown_text
 
 Bound = Literal["upper", "lower"]
 Tone = Literal["ok", "failed", "incomplete"]
@@ -96,7 +96,7 @@ def status(experiment: Experiment) -> Status:
     return Status(
         completed=experiment.completed(),
         no_failure=experiment.no_failure(),
-        failed_task=FailedTaskView(failed.number, failed.name, redact_text(failed.reason))
+        failed_task=FailedTaskView(failed.number, failed.name, shown_text(failed.reason))
         if failed else None,
         num_tasks=len(experiment.spec),
         num_completed_tasks=result.num_completed_tasks if result else 0,
@@ -115,7 +115,7 @@ def _start_time(experiment: Experiment) -> str | None:
 def reading(insights: Insights, version: int, name: str) -> Reading:
     found = scalar_value(insights, version, name)
     if found.value is None:
-        return Reading(None, redact_text(found.reason or "unavailable"))
+        return Reading(None, shown_text(found.reason or "unavailable"))
     if not math.isfinite(found.value):
         return Reading(None, f"the value is not a finite number ({found.value})")
     return Reading(found.value, None)

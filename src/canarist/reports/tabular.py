@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from canarist.core.terminal import one_line
+
 
 def tabwrite(rows: list[list[str]]) -> str:
-    """Pad every cell but the last of each row to its column width + 1 and end it with `|`."""
+    """Pad every cell but the last of each row to its column width + 1 and end it with `|`.
+
+    A cell is shown on one line, its control and bidi-format characters escaped."""
+    rows = [[one_line(cell) for cell in row] for row in rows]
     widths: dict[int, int] = {}
     for row in rows:
         for column, cell in enumerate(row[:-1]):

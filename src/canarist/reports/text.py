@@ -7,6 +7,10 @@ the next line. Iter8's report follows unchanged.
 For experiments canarist ran, sections follow that Iter8 files never produce: the failed
 task with its reason, why metric values are unavailable, and the failed requests of the load
 tests by status with the first message of each.
+
+What the report quotes (reasons, version and metric names, server messages) is redacted and
+shortened (`shown_text`), and shown without control or bidi-format characters
+(`canarist.core.terminal`): a value cannot start a line, move the cursor or reverse the text.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from canarist.core.experiment import Experiment, Insights
 from canarist.core.gofmt import format_value
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import name_with_units, normalize_name, scalar_metric_names, scalar_value
+from canarist.core.redact import shown_text
+from canarist.core.terminal import one_line, printable
 from canarist.core.verdict import change_text, comparison_confidence, judge, objective_text
 from canarist.reports import agreement, rollout
 from canarist.reports.failures import failure_groups
@@ -29,11 +35,17 @@ def verdict_lines(experiment: Experiment) -> str:
     """`\nVerdict: ✖ REJECTED (fail)\n  <reason>\n`: what precedes Iter8's layout."""
     judged = judge(experiment)
     return (f"\nVerdict: {judged.icon} {judged.headline.upper()} ({judged.outcome})\n"
-            f"  {judged.reason}\n")
+            f"  {one_line(judged.reason)}\n")
 
 
 def render_text(experiment: Experiment) -> str:
-    return verdict_lines(experiment) + rollout_lines(experiment) + render_iter8_text(experiment)
+    return printable(
+        verdict_lines(experiment) + rollout_lines(experiment) + render_iter8_text(experiment))
+
+
+def _shown(text: str) -> str:
+    """A quoted value inside a line: redacted, shortened, on that line."""
+    return one_line(shown_text(text))
 
 
 def rollout_lines(experiment: Experiment) -> str:
@@ -42,7 +54,7 @@ def rollout_lines(experiment: Experiment) -> str:
     if record is None:
         return ""
     rows = [["Time", "Action", "Traffic", "Verdict", "Reason"], *rollout.action_rows(record)]
-    return f"\n{rollout_headline(record)}\n\n" + indent(tabwrite(rows), 2)
+    return f"\n{one_line(rollout_headline(record))}\n\n" + indent(tabwrite(rows), 2)
 
 
 def render_iter8_text(experiment: Experiment) -> str:
@@ -60,7 +72,8 @@ def render_iter8_text(experiment: Experiment) -> str:
     ]
     if result is not None and result.failed_task is not None:
         failed = result.failed_task
-        out.append(f"\n  Failed task: {failed.number} ({failed.name}): {failed.reason}")
+        out.append(f"\n  Failed task: {failed.number} ({one_line(failed.name)}): "
+                   f"{_shown(failed.reason)}")
     insights = result.insights if result else None
     if insights is not None:
         if insights.slos is not None:
@@ -89,7 +102,7 @@ def render_iter8_text(experiment: Experiment) -> str:
         failed = result.failed_task
         out.append("\n\nMetrics-based Insights:\n***********************\n\n"
                    f"  No metrics were recorded: the experiment failed at task {failed.number} "
-                   f"({failed.name}) before measuring anything.")
+                   f"({one_line(failed.name)}) before measuring anything.")
     else:
         out.append("\n\nMetrics-based Insights:\n***********************\n\n"
                    "  Insights not found in experiment results. "
@@ -165,7 +178,8 @@ def _unavailable_lines(insights: Insights) -> list[str]:
         for j in range(insights.num_versions):
             found = scalar_value(insights, j, name)
             if found.value is None and name in insights.unavailable[j]:
-                lines.append(f"{normalize_name(name)} ({insights.version_label(j)}): {found.reason}")
+                lines.append(one_line(f"{normalize_name(name)} ({insights.version_label(j)}): ")
+                             + _shown(found.reason))
     return lines
 
 
@@ -175,8 +189,8 @@ def _failure_lines(insights: Insights) -> list[str]:
         where = group.provider
         if insights.num_versions > 1:
             where += f" ({group.label})"
-        lines.append(f"{where}: {group.headline}")
+        lines.append(one_line(f"{where}: {group.headline}"))
         for failure in group.failures:
             said = f': "{failure.message}"' if failure.message else ""
-            lines.append(f"  {failure.code} ×{failure.count}{said}")
+            lines.append(one_line(f"  {failure.code} ×{failure.count}{said}"))
     return lines

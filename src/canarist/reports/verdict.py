@@ -16,7 +16,8 @@ from typing import Any
 
 from canarist.core.assertions import CONDITIONS, evaluate
 from canarist.core.experiment import ComparisonRecord, Experiment, Insights, SLOJudged
-from canarist.core.redact import redact_text
+from canarist.core.redact import redact_text, shown_text
+from canarist.core.terminal import printable_json
 from canarist.core.verdict import judge
 from canarist.reports import agreement, rollout, summary
 from canarist.reports.failures import failure_groups
@@ -114,7 +115,7 @@ def _comparison(record: ComparisonRecord, insights: Insights | None) -> dict[str
                     "baseline": record.samples.get("baseline", 0)},
         "confidence": record.confidence,
         "looks": record.looks,
-        "reason": redact_text(record.reason),
+        "reason": shown_text(record.reason),
     }
 
 
@@ -122,7 +123,7 @@ def _judged(judged: SLOJudged) -> dict[str, Any]:
     """An SLO on a proportion, judged on its counts: its verdict, interval and sample size."""
     return {"verdict": judged.verdict,
             "interval": list(judged.interval) if judged.interval else None,
-            "samples": judged.samples, "judgement": redact_text(judged.reason)}
+            "samples": judged.samples, "judgement": shown_text(judged.reason)}
 
 
 def _reading(reading: summary.Reading) -> dict[str, Any]:
@@ -139,7 +140,8 @@ def _condition(experiment: Experiment, name: str) -> dict[str, Any]:
 
 def render_json(experiment: Experiment) -> str:
     """The verdict as indented JSON text ending in a newline."""
-    return json.dumps(verdict(experiment), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    text = json.dumps(verdict(experiment), indent=2, ensure_ascii=False, allow_nan=False)
+    return printable_json(text) + "\n"
 
 
 def schema() -> dict[str, Any]:

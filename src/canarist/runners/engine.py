@@ -32,6 +32,7 @@ from canarist.core.experiment import Experiment, FailedTask, TaskEntry, new_resu
 from canarist.core.expressions import Expression, compile_expression
 from canarist.core.judge import evidence_needed
 from canarist.core.metrics import MetricCatalog
+from canarist.core.redact import redact_text
 from canarist.core.validation import Location, ValuesKeys, closest, show_value, spell_key
 from canarist.core.validation import problems as validation_problems
 from canarist.tasks.base import ProgressSink, TaskCheck, TaskContext, TaskDefinition, TaskInputs
@@ -326,5 +327,5 @@ def _fail(experiment: Experiment, store: ExperimentStore, task: PreparedTask, re
     assert experiment.result is not None
     experiment.result.failure = True
     experiment.result.failed_task = FailedTask(number=task.number, name=task.entry.name,
-                                               reason=reason)
+                                               reason=redact_text(reason))
     store.write(experiment)

@@ -15,6 +15,8 @@ What differs from Iter8, on purpose:
   at run time, so the token is never written into the experiment.
 * `method` is GET or POST (rejected otherwise before anything runs); every request has a
   timeout (`timeout`, default 30s); a template URL answering with a non-2xx status fails.
+* Redirects are not followed: the headers (a token, an API key) would go to the host the
+  answer names. A 3xx answer is a failed notification naming that host.
 * URLs are shown with their path hidden in logs and errors (Slack webhook URLs are secrets).
 
 Failure rules as Iter8: a payload template that cannot be read or executed always fails the
@@ -45,7 +47,7 @@ from canarist.core.fields import Duration, header_value_problem, url_problem
 from canarist.core.gotemplate import parse
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import scalar_value
-from canarist.core.redact import REDACTED, redact, redact_text
+from canarist.core.redact import origin_url, redact_spec, redact_text, shown_text
 from canarist.core.validation import FieldProblem
 from canarist.core.verdict import judge
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
@@ -204,16 +206,7 @@ class NotifyInputs(TaskInputs):
 
 def shown_url(url: str) -> str:
     """`scheme://host[:port]/…`: enough to tell where a request went, nothing secret."""
-    try:
-        parsed = URL(url)
-    except (ValueError, TypeError):
-        return REDACTED
-    if not parsed.scheme or not parsed.host:
-        return REDACTED
-    origin = f"{parsed.scheme}://{parsed.host}"
-    if parsed.explicit_port is not None:
-        origin += f":{parsed.explicit_port}"
-    return origin + ("/…" if parsed.raw_path not in ("", "/") or parsed.raw_query_string else "")
+    return origin_url(url)
 
 
 def _hide(text: str, *urls: str | None) -> str:
@@ -225,38 +218,11 @@ def _hide(text: str, *urls: str | None) -> str:
 
 # -- redaction of the experiment -------------------------------------------------------------
 
-_NOTIFY_PLAIN_KEYS = frozenset(
-    {"method", "softfailure", "payloadtemplate", "payloadtemplatefile", "timeout", "tokenscheme"}
-)
-_NOTIFY_URL_KEYS = frozenset({"url", "payloadtemplateurl"})
-
-
-def _redact_notify_with(with_: dict[str, Any]) -> dict[str, Any]:
-    redacted: dict[str, Any] = {}
-    for key, value in with_.items():
-        lowered = str(key).lower()
-        if value is None or lowered in _NOTIFY_PLAIN_KEYS:
-            redacted[key] = redact(value)
-        elif lowered in _NOTIFY_URL_KEYS and isinstance(value, str):
-            redacted[key] = shown_url(value)
-        elif lowered in ("headers", "params") and isinstance(value, dict):
-            redacted[key] = {name: REDACTED for name in value}
-        else:
-            redacted[key] = REDACTED
-    return redacted
-
 
 def redacted_experiment(experiment: Experiment) -> dict[str, Any]:
     """The experiment as plain data (Iter8's keys) with every secret in the spec hidden."""
     data = experiment_to_data(experiment)
-    spec: list[dict[str, Any]] = []
-    for entry in data.get("spec", []):
-        entry = redact(entry)
-        with_ = entry.get("with")
-        if str(entry.get("task", "")).lower() == "notify" and isinstance(with_, dict):
-            entry["with"] = _redact_notify_with(with_)
-        spec.append(entry)
-    data["spec"] = spec
+    data["spec"] = redact_spec(data.get("spec", []))
     return data
 
 
@@ -296,7 +262,7 @@ def _version_verdicts(experiment: Experiment) -> list[dict[str, Any]]:
                 entry["violations"].append({
                     "metric": slo.metric, "bound": bound, "limit": slo.limit,
                     "value": found.value,
-                    "reason": found.reason if found.value is None else None,
+                    "reason": shown_text(found.reason) if found.value is None else None,
                 })
         entry["slos"] = not entry["violations"]
     return versions
@@ -327,7 +293,7 @@ def report_summary(experiment: Experiment) -> dict[str, Any]:
             details.append(f"{version['name']}: SLOs not satisfied: {problems}")
     if failed is not None:
         details.insert(0, f"task {failed.number} ({failed.name}) failed: "
-                          f"{redact_text(failed.reason)}")
+                          f"{shown_text(failed.reason)}")
     judged = judge(experiment)
     record = result.rollout if result else None
     if record is not None:
@@ -340,7 +306,7 @@ def report_summary(experiment: Experiment) -> dict[str, Any]:
         "slos": slos,
         "versions": versions,
         "failedTask": None if failed is None else {
-            "number": failed.number, "name": failed.name, "reason": redact_text(failed.reason),
+            "number": failed.number, "name": failed.name, "reason": shown_text(failed.reason),
         },
     }
 
@@ -452,6 +418,16 @@ def _read_token(inputs: NotifyInputs, ctx: TaskContext) -> str | None:
     return token
 
 
+def _redirect_target(url: URL, location: str | None) -> str:
+    """Where a redirect points, as `scheme://host[:port]/…` (relative to `url`)."""
+    if not location:
+        return "no location (no Location header)"
+    try:
+        return origin_url(str(url.join(URL(location))))
+    except (ValueError, TypeError):
+        return "an invalid location"
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -492,9 +468,11 @@ async def run(inputs: NotifyInputs, ctx: TaskContext) -> None:
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
-            session.request(method, url, headers=headers, data=payload) as response,
+            session.request(method, url, headers=headers, data=payload,
+                            allow_redirects=False) as response,
         ):
             status = response.status
+            location = response.headers.get("Location")
             body = await response.content.read(BODY_LOG_LIMIT)
     except TimeoutError:
         _soft(inputs, ctx, f"notification {method} {where}: timed out after {_number(timeout_s)}s")
@@ -505,6 +483,12 @@ async def run(inputs: NotifyInputs, ctx: TaskContext) -> None:
         return
     log.debug("%s: response body (HTTP %d, at most %d bytes): %s", ctx.log_prefix(), status,
               BODY_LOG_LIMIT, body.decode("utf-8", errors="replace"))
+    if 300 <= status < 400:
+        # Not followed: the headers (a token, an API key) would go to whatever host the
+        # answer names, and the payload would not reach the URL that was configured.
+        _soft(inputs, ctx, f"notification {method} {where}: HTTP {status}: redirect to "
+                           f"{_redirect_target(url, location)} not followed")
+        return
     if not 200 <= status < 300:
         _soft(inputs, ctx, f"notification {method} {where}: HTTP {status}")
         return
