@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from canarist.backends.files import read_bytes_bounded
 from canarist.backends.loadgen.http import (
     HttpLoadSpec,
     InitialRequestError,
@@ -97,7 +98,7 @@ def load_spec(ep: HttpEndpoint, run_dir: Path, percentiles: tuple[float, ...]) -
         path = Path(ep.payload_file)
         path = path if path.is_absolute() else run_dir / path
         try:
-            body = path.read_bytes()
+            body = read_bytes_bounded(path, name=f"payloadFile {path}")
         except OSError as exc:
             raise InputError(f"payloadFile: cannot read {path}: {exc.strerror or exc}") from None
     elif ep.payload_str:

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from canarist.backends.files import read_text_bounded
 from canarist.backends.metrics_http import (
     DEFAULT_TIMEOUT_S,
     MetricsHttpClient,
@@ -172,11 +173,9 @@ def _builtin_hint(url: str) -> str:
 def _read_file(path: Path, base_dir: Path) -> TemplateSource:
     full = path if path.is_absolute() else base_dir / path
     try:
-        return TemplateSource(full.read_text(encoding="utf-8"), str(full))
+        return TemplateSource(read_text_bounded(full, name=f"template {full}"), str(full))
     except OSError as exc:
         raise UnavailableError(f"cannot read template {full}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UnavailableError(f"cannot read template {full}: not UTF-8 text") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format, messag
 from google.protobuf.descriptor import Descriptor, MethodDescriptor
 from google.protobuf.message import Message
 
+from canarist.backends.files import read_text_bounded
 from canarist.core.errors import InputError, UnavailableError
 
 __all__ = [
@@ -403,7 +404,7 @@ def _reflection_error(code: grpc.StatusCode, details: str, host: str) -> InputEr
 def load_data_file(path: str | os.PathLike[str], field: str = "data-file") -> Any:
     """Read a JSON data file (an object or a list of objects)."""
     try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
+        text = read_text_bounded(Path(path).expanduser(), name=field)
     except OSError as exc:
         raise InputError(f"{field}: cannot read {os.fspath(path)}: {exc.strerror}") from None
     try:
