@@ -40,7 +40,7 @@ from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError, UnavailableError, ValuesError
 from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
-from canarist.core.validation import closest, spell_key
+from canarist.core.validation import closest, show_value, spell_key
 from canarist.core.validation import problems as validation_problems
 from canarist.core.yamltext import load_yaml
 
@@ -337,9 +337,9 @@ class DiagnoseSpec(_SpecModel):
             try:
                 seconds = parse_duration(text, field="window")
             except InputError:
-                raise ValueError(f"{text!r} is not a Go duration such as 5m") from None
+                raise ValueError(f"{show_value(text)} is not a Go duration such as 5m") from None
             if seconds <= 0:
-                raise ValueError(f"{text!r} must be above zero")
+                raise ValueError(f"{show_value(text)} must be above zero")
         return text
 
     @property
