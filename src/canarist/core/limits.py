@@ -18,6 +18,9 @@ __all__ = [
     "MAX_TEMPLATE_OUTPUT",
     "MAX_VERSIONS",
     "MIB",
+    "LimitError",
+    "check_template_items",
+    "check_template_string",
 ]
 
 MIB: Final = 1024 * 1024
@@ -46,3 +49,22 @@ MAX_TEMPLATE_ITEMS: Final = 1_000_000
 
 MAX_PROBLEMS_SHOWN: Final = 20
 """Problems reported one per line before the rest are counted (`… and N more problems`)."""
+
+
+class LimitError(ValueError):
+    """A bound above was passed; the message names the bound (callers add where)."""
+
+
+def check_template_string(length: int, what: str = "the result") -> None:
+    """LimitError when a template function would produce more than MAX_TEMPLATE_OUTPUT
+    characters (checked before the text is built, where it can be)."""
+    if length > MAX_TEMPLATE_OUTPUT:
+        raise LimitError(f"{what} would be {length:,} characters; templates may produce at "
+                         f"most {MAX_TEMPLATE_OUTPUT // MIB} MiB")
+
+
+def check_template_items(count: int, what: str = "the list") -> None:
+    """LimitError when a template function would produce more than MAX_TEMPLATE_ITEMS items."""
+    if count > MAX_TEMPLATE_ITEMS:
+        raise LimitError(f"{what} would have {count:,} items; template lists may have at most "
+                         f"{MAX_TEMPLATE_ITEMS:,}")
