@@ -154,16 +154,18 @@ def _check_shape(root: Node, source: str) -> None:
     are expanded sizes and heights computed, each node once."""
     seen: set[int] = set()
     shared = False
+    nodes = 0
     stack: list[tuple[Node, int]] = [(root, 1)]
     while stack:
         node, depth = stack.pop()
+        nodes += 1
         if isinstance(node, ScalarNode):
             if node.tag == _INT and len(node.value) > _MAX_INT_DIGITS:
                 raise SpecError(f"{_at(source, node)}: an integer has more than "
                                 f"{_MAX_INT_DIGITS} digits")
             continue
         if id(node) in seen:
-            shared = True
+            shared, nodes = True, nodes - 1
             continue
         seen.add(id(node))
         if depth > MAX_DEPTH:
@@ -176,7 +178,7 @@ def _check_shape(root: Node, source: str) -> None:
                 stack.append((key, depth + 1))
                 stack.append((value, depth + 1))
     if shared:
-        _check_aliases(root, source, unique=len(seen))
+        _check_aliases(root, source, unique=nodes)
 
 
 def _check_aliases(root: Node, source: str, *, unique: int) -> None:
