@@ -28,7 +28,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from canarist.backends.files import read_text_bounded
 from canarist.backends.metrics_http import (
     DEFAULT_TIMEOUT_S,
     MetricsHttpClient,
@@ -43,6 +42,7 @@ from canarist.core.metrics import is_valid_name
 from canarist.core.validation import closest, show_value, spell_key
 from canarist.core.validation import problems as validation_problems
 from canarist.core.yamltext import load_yaml
+from canarist.stores.files import read_text_bounded
 
 __all__ = [
     "DiagnoseSpec",
