@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -69,9 +70,19 @@ class MetricMeta(LenientModel):
     units: str | None = None
 
 
+def _not_nan(value: float) -> float:
+    if math.isnan(value):
+        raise ValueError("expected a number, got NaN")
+    return value
+
+
+NotNaN = Annotated[float, AfterValidator(_not_nan)]
+"""A float that may be infinite (a histogram's last bucket ends at +Inf) but not NaN."""
+
+
 class HistBucket(LenientModel):
-    lower: FiniteFloat
-    upper: FiniteFloat
+    lower: NotNaN
+    upper: NotNaN
     count: int
 
 
