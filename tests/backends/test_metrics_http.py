@@ -183,8 +183,66 @@ def test_an_oversized_answer_is_refused() -> None:
     async def main() -> None:
         async with serve(Recorder(text="x" * 5000)) as base, \
                 MetricsHttpClient(max_response_bytes=1000) as client:
-            with pytest.raises(ResponseTooLarge, match="larger than 1000 bytes"):
+            with pytest.raises(ResponseTooLarge, match="too large: more than 1000 bytes"):
                 await client.query_json(query(f"{base}/q"))
+
+    asyncio.run(main())
+
+
+def _big_answer(size: int) -> bytes:
+    """A Prometheus answer of `size` bytes: JSON that parses when it is complete."""
+    head = b'{"status":"success","data":{"resultType":"vector","result":[]},"padding":"'
+    return head + b"x" * (size - len(head) - 2) + b'"}'
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_50_mb_answer_is_reported_as_too_large_with_the_limit(chunked: bool) -> None:
+    body = _big_answer(50 * 1024 * 1024)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if not chunked:
+            return web.Response(body=body, content_type="application/json")
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), 1 << 20):
+            try:
+                await response.write(body[start:start + (1 << 20)])
+            except ConnectionError:  # the client stopped reading, as it should
+                break
+        return response
+
+    async def main() -> None:
+        async with serve(handler) as base, MetricsHttpClient(timeout_s=30) as client:
+            with pytest.raises(ResponseTooLarge) as caught:
+                await client.query_json(query(f"{base}/api/v1/query"))
+            assert caught.value.reason == (
+                f"response from {base}/api/v1/query is too large: more than 32 MiB, "
+                f"the most a query may return")
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_an_answer_just_under_the_limit_arrives_whole(chunked: bool) -> None:
+    body = _big_answer(32 * 1024 * 1024)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = len(body)
+        await response.prepare(request)
+        for start in range(0, len(body), 65536):  # many small writes: many partial reads
+            await response.write(body[start:start + 65536])
+        return response
+
+    async def main() -> None:
+        async with serve(handler) as base, MetricsHttpClient(timeout_s=30) as client:
+            answer = await client.query_json(query(f"{base}/api/v1/query"))
+            assert answer["status"] == "success"
+            assert len(answer["padding"]) == len(body) - 76  # the head (74) and `"}`
 
     asyncio.run(main())
 

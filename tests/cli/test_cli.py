@@ -187,5 +187,6 @@ def test_sigkill_never_leaves_a_torn_experiment_file(tmp_path: Path) -> None:
         assert "result" not in data or 0 <= data["result"]["numCompletedTasks"] <= 40
         report = canarist("report", "--run-dir", str(tmp_path))
         assert report.returncode == 0, report.stderr
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "experiment.yaml"]
+    leftovers = [p.name for p in tmp_path.iterdir()
+                 if p.name not in ("experiment.yaml", ".experiment.yaml.lock")]
     assert all(name.startswith(".experiment.yaml.") for name in leftovers)

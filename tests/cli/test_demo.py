@@ -86,7 +86,7 @@ def check_common(done: subprocess.CompletedProcess[str], out: Path) -> dict[str,
     assert "Traceback" not in done.stderr
     launch = next(line for line in done.stderr.splitlines() if line.startswith("$ canarist k launch"))
     assert "kserve.isvc=sklearn-iris" in launch and "runner=cronjob" in launch
-    assert "'cronjobSchedule=* * * * * */10'" in launch
+    assert "'cronjobSchedule=@every 10s'" in launch
     assert "assess.relative.upper.kserve-prometheus/latency-mean=50%" in launch
     assert "predictor-default-0000" not in launch  # no revision typed by hand
     html = (out / "report.html").read_text()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import re
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from tests.cli.test_kube_env import (
     CRONJOBS,
     JOBS,
     PODS,
+    PROGRAM,
     ROLES,
     SECRETS,
     SERVICE_ACCOUNTS,
@@ -91,7 +94,7 @@ def test_launch_job_runs_reports_asserts_logs_deletes(cluster: Cluster, target: 
 
 def test_cronjob_loops_and_relaunch_replaces(cluster: Cluster, target: str) -> None:
     done = cluster.k("launch", *experiment_args(target), "--set", "runner=cronjob",
-                     "--set", "cronjobSchedule=* * * * * */2")
+                     "--set", "cronjobSchedule=@every 2s")
     assert done.returncode == 0, done.stderr
     assert cluster.names(CRONJOBS) == ["default-1-cronjob"]
     assert wait_for(lambda: experiment_in(cluster)["result"].get("numLoops", 0) >= 2, 60)
@@ -136,6 +139,43 @@ def test_runner_none_then_run_by_hand_with_iter8_spellings(cluster: Cluster, tar
     empty = cluster.k("log", "-g", "manual")
     assert empty.returncode == 0
     assert empty.stderr.rstrip().endswith("indented-trace=below ...")
+
+
+def test_concurrent_k_runs_never_lose_a_loop(cluster: Cluster, target: str,
+                                             tmp_path: Path) -> None:
+    """Rounds of three `canarist k run --reuse-result` started together on one group: each
+    run that exits 0 added one loop and its results; the others exit 3, naming the Secret
+    and the holder, and changed nothing; no lease is left behind."""
+    done = cluster.k("launch", "--group", "race", "--set", "tasks={http}",
+                     "--set", f"http.url={target}/", "--set", "http.numRequests=30",
+                     "--set", "http.qps=30")
+    assert done.returncode == 0, done.stderr
+    env = cluster.env()
+    succeeded = refused = 0
+    for _round in range(3):
+        procs = [subprocess.Popen([*PROGRAM, "k", "run", "-g", "race", "--reuse-result"],
+                                  cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        outcomes = [(proc.pid, proc.wait(120), proc.communicate()[1]) for proc in procs]
+        for _pid, code, stderr in outcomes:
+            assert code in (0, 3), stderr
+            if code == 0:
+                succeeded += 1
+                continue
+            refused += 1
+            line = one_error_line(stderr)
+            found = re.fullmatch(
+                r"Error: experiment group race in namespace default \(Secret default/race\) is "
+                r"being run by another canarist run \(pid (\d+) on host \S+, lease until \S+Z "
+                r"unless renewed\); this one stops without changing it", line)
+            assert found, line
+            assert int(found[1]) in {pid for pid, _, _ in outcomes}
+        result = experiment_in(cluster, "race")["result"]
+        counts = result["insights"]["nonHistMetricValues"][0]["http/request-count"]
+        assert result["numLoops"] == len(counts) == succeeded
+        secret = cluster.store.get(SECRETS, "default", "race")
+        assert "canarist.dev/run-lease" not in secret["metadata"]["annotations"]
+    assert refused > 0, "the runs never overlapped; the test proves nothing"
 
 
 def test_dry_writes_manifest_and_creates_nothing(cluster: Cluster, target: str,

@@ -3,6 +3,7 @@ kubeconfig, and the Job/CronJob controller running pods as local processes."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -46,8 +47,13 @@ class Cluster:
                  timeout: float = 90) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*PROGRAM, *args], cwd=cwd, capture_output=True, text=True,
                               timeout=timeout, check=False,
-                              env={"KUBECONFIG": str(self.kubeconfig), "NO_COLOR": "1",
-                                   "PATH": "/usr/bin:/bin", "HOME": str(self.kubeconfig.parent)})
+                              env=self.env())
+
+    def env(self) -> dict[str, str]:
+        """A bare environment for `canarist` (PYTHONPATH kept: it says which source runs)."""
+        kept = {key: os.environ[key] for key in ("PYTHONPATH",) if key in os.environ}
+        return {"KUBECONFIG": str(self.kubeconfig), "NO_COLOR": "1", "PATH": "/usr/bin:/bin",
+                "HOME": str(self.kubeconfig.parent), **kept}
 
     def k(self, *args: str, cwd: Path | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         return self.canarist("k", *args, cwd=cwd, timeout=timeout)

@@ -586,7 +586,7 @@ def test_notify_directly() -> None:
 
 
 @pytest.mark.parametrize(
-    "schedule", ["*/1 * * * *", "0,30 9-17 * * MON-FRI", "*/5 * * * * *", "@hourly"]
+    "schedule", ["*/1 * * * *", "0,30 9-17 * * MON-FRI", "@every 1m", "@hourly"]
 )
 def test_cron_schedules_accepted(schedule: str) -> None:
     values = {"tasks": ["notify"], "notify": {"url": "u"}, "runner": "cronjob",
@@ -619,11 +619,11 @@ ERRORS: list[tuple[list[str], list[str]]] = [
      ['cronjobSchedule: required when runner is cronjob, e.g. '
       '--set cronjobSchedule="*/1 * * * *"']),
     (["tasks={notify}", "notify.url=u", "runner=cronjob", "cronjobSchedule=* * *"],
-     ["cronjobSchedule: expected a cron schedule of 5 fields (or 6, with seconds last) or a "
-      'macro such as @hourly, got "* * *"']),
+     ['cronjobSchedule: "* * *" is not a CronJob schedule Kubernetes accepts: expected 5 '
+      'fields (minute hour day-of-month month day-of-week), got 3']),
     (["tasks={notify}", "notify.url=u", "runner=cronjob", "cronjobSchedule=99 * * * *"],
-     ["cronjobSchedule: expected a cron schedule of 5 fields (or 6, with seconds last) or a "
-      'macro such as @hourly, got "99 * * * *"']),
+     ['cronjobSchedule: "99 * * * *" is not a CronJob schedule Kubernetes accepts: minute '
+      '"99": 99 is above 59, the highest minute']),
     (["tasks={notify}", "notify.url=u", "logLevel=loud"],
      ['logLevel: expected one of trace, debug, info, warning, warn, error, fatal, panic, '
       'got "loud"']),

@@ -384,7 +384,7 @@ COMPILE_ERRORS = [
     ("all(Spec, {.x})", "the builtin all() is not supported at column 1"),
     ("len(1, 2)", "invalid number of arguments for len (expected 1, got 2) at column 1"),
     ("len()", "invalid number of arguments for len (expected 1, got 0) at column 1"),
-    ("'a' matches '('", 'invalid regular expression "(": missing ), unterminated subpattern'),
+    ("'a' matches '('", 'invalid regular expression "(": missing closing ): `(`'),
     ("{1: 2}", 'unexpected "1" at column 2: expected a map key'),
     ("x\n  + ", "unexpected end of expression at line 2, column 3"),
 ]
@@ -448,7 +448,7 @@ EVAL_ERRORS = [
     ("'a' in 'abc'", "invalid operation: in (mismatched types string and string) at column 5"),
     ("1 contains 1", "invalid operation: contains (mismatched types int and int) at column 3"),
     ("'a' matches 1", "invalid operation: matches (mismatched types string and int) at column 5"),
-    ("'a' matches Names[0] + '('", 'invalid regular expression "a(": missing ), unterminated'),
+    ("'a' matches Names[0] + '('", 'invalid regular expression "a(": missing closing ): `a(`'),
     ("1 and true", "invalid operation: and (operand of type int, expected bool) at column 3"),
     ("false || 'x'", "invalid operation: || (operand of type string, expected bool) at column 7"),
     ("not 1", "invalid operation: not (mismatched type int) at column 1"),

@@ -134,9 +134,19 @@ def test_a_crashing_task_still_leaves_a_failed_result() -> None:
 
 
 def test_per_task_timeout() -> None:
-    exp = experiment({"task": "note", "with": {"sleep": 5}, "timeout": "100ms"})
-    with pytest.raises(TaskError, match="timed out after 100ms"):
+    exp = experiment({"task": "note", "with": {"sleep": 5}, "timeout": "1s"})
+    with pytest.raises(TaskError, match="timed out after 1s"):
         run(exp)
+
+
+@pytest.mark.parametrize("timeout", ["0", "0s", "-5s", "1ns", "999ms"])
+def test_a_task_timeout_below_a_second_is_refused_before_anything_runs(timeout: str) -> None:
+    spec = [TaskEntry.model_validate({"task": "note", "timeout": timeout})]
+    with pytest.raises(SpecError) as caught:
+        prepare(spec, REGISTRY)
+    assert caught.value.problems == [
+        f'spec[0].timeout: expected a task timeout of at least 1s (the whole task must fit in '
+        f'it), got "{timeout}"']
 
 
 def test_loops_accumulate_with_reuse_result() -> None:

@@ -168,3 +168,76 @@ def test_slos_on_templates_behind_urls_are_checked_when_they_run(tmp_path: Path)
         "custommetrics.templates.remote=https://templates.example/remote.tpl",
         "assess.SLOs.upper.remote/anything=1"])
     experiment_from_values(data, TASKS, now=NOW, base_dir=tmp_path)
+
+
+# -- typos that used to pass launch and fail the run (exit 1) -------------------------------
+
+URL_EXPECTED = ("expected an http:// or https:// URL with a host, such as "
+                "http://localhost:8080/path; got ")
+GRPC = ["tasks={grpc}", "grpc.call=inference.GRPCInferenceService/ModelInfer"]
+GRPC_EXPECTED = ("expected host:port such as model.default:8081 (or a gRPC target such as "
+                 "dns:///host:port), got ")
+NOTIFY = ["tasks={notify}"]
+
+TYPOS = [
+    (["tasks={http}", "http.url=NaN"], [f'http.url: {URL_EXPECTED}"NaN"']),
+    (["tasks={http}", "http.url=http://[::1"], [f'http.url: {URL_EXPECTED}"http://[::1" '
+                                                f"(Invalid IPv6 URL)"]),
+    (["tasks={http}", "http.url=ftp://host/file"], [f'http.url: {URL_EXPECTED}"ftp://host/file"']),
+    (["tasks={http}", "http.url=http://host:70000/"],
+     [f'http.url: {URL_EXPECTED}"http://host:70000/" (Port out of range 0-65535)']),
+    (["tasks={http}", "http.url=http://a b/"],
+     [f'http.url: {URL_EXPECTED}"http://a b/" (a space in the host)']),
+    (["tasks={http}", "http.url=http://x/a\tb"],
+     [f'http.url: {URL_EXPECTED}"http://x/a\\tb" (it has control characters)']),
+    (["tasks={http}", "http.url=http://x/", "http.versionValues[0].url=http://x/",
+      "http.versionValues[1].url=NaN"], [f'http.versionValues[1].url: {URL_EXPECTED}"NaN"']),
+    (["tasks={http}", "http.endpoints.a.url=ftp://x"], [f'http.endpoints.a.url: {URL_EXPECTED}'
+                                                        f'"ftp://x"']),
+    (["tasks={http}", "http.url=http://x/", "http.headers.X-Id=a\nb"],
+     ['http.headers.X-Id: expected a header value on one line, without control characters, '
+      'got "a\\nb"']),
+    (["tasks={http}", "http.url=http://x/", "http.versionValues[0].headers.Host=a\rb"],
+     ['http.versionValues[0].headers.Host: expected a header value on one line, without '
+      'control characters, got "a\\rb"']),
+    (["tasks={http}", "http.url=http://x/", "http.timeout=1ns"],
+     ['http.timeout: expected a Go duration of at least 1ms such as 30s, got "1ns"']),
+    (["tasks={http}", "http.url=http://x/", "http.duration=999us"],
+     ['http.duration: expected a Go duration of at least 1ms such as 30s, got "999us"']),
+    ([*GRPC, "grpc.host=NaN"], [f'grpc.host: {GRPC_EXPECTED}"NaN"']),
+    ([*GRPC, "grpc.host=localhost"], [f'grpc.host: {GRPC_EXPECTED}"localhost"']),
+    ([*GRPC, "grpc.host=model:0"], [f'grpc.host: {GRPC_EXPECTED}"model:0"']),
+    ([*GRPC, "grpc.host=x:1", "grpc.versionValues[0].host=a b:1"],
+     [f'grpc.versionValues[0].host: {GRPC_EXPECTED}"a b:1"']),
+    ([*GRPC, "grpc.host=x:1", "grpc.metadata.host=a\nb"],
+     ['grpc.metadata.host: expected printable ASCII on one line (no line breaks or control '
+      'characters; a key ending in -bin carries bytes), got "a\\nb"']),
+    ([*NOTIFY, "notify.url=https://user:pw@hooks.example/x", "notify.tokenEnv=TOKEN"],
+     ["notify.url: user info (user:password@) and tokenEnv/tokenFile both set the "
+      "Authorization header; keep one"]),
+    ([*NOTIFY, "notify.url=https://user:pw@hooks.example/x",
+      "notify.headers.Authorization=Bearer x"],
+     ["notify.url: user info (user:password@) and an Authorization header both set the "
+      "Authorization header; keep one"]),
+    ([*NOTIFY, "notify.url=https://hooks.example/x", "notify.headers.X-Key=a\tb\u0007"],
+     ['notify.headers: header X-Key: expected a header value on one line, without control '
+      'characters, got "a\\tb\\u0007"']),
+]
+
+
+@pytest.mark.parametrize(("sets", "expected"), TYPOS)
+def test_typos_are_found_at_launch(tmp_path: Path, sets: list[str], expected: list[str]) -> None:
+    assert problems(tmp_path, *sets) == expected
+
+
+@pytest.mark.parametrize("sets", [
+    ["tasks={http}", "http.url=http://127.0.0.1:8080/v1?status=404&body=a space",
+     "http.versionValues[0].url=https://[::1]:8443/v1/models/m:predict",
+     "http.headers.X-Tab=a\tb", "http.timeout=1ms"],
+    [*GRPC, "grpc.host=[::1]:50051"], [*GRPC, "grpc.host=dns:///model.default:8081"],
+    [*GRPC, "grpc.host=unix:/tmp/grpc.sock"],
+    [*GRPC, "grpc.host=x:1", "grpc.metadata.trace-bin=\u00ff\n"],
+    [*NOTIFY, "notify.url=https://user:pw@hooks.example/x"],
+])
+def test_what_a_request_can_carry_is_accepted(tmp_path: Path, sets: list[str]) -> None:
+    experiment_from_values(build_values(set_values=sets), TASKS, now=NOW, base_dir=tmp_path)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import random
+import re
 import secrets
 import threading
 import time
@@ -26,7 +28,7 @@ from canarist.runners.kubernetes import ClusterCalls
 from canarist.sandbox.kubeapi import RunningApi, serve_api
 from canarist.sandbox.kubeconfig import write_kubeconfig
 from canarist.sandbox.store import ObjectStore, ResourceKey
-from canarist.stores.secret import HistoryLimits, SecretStore, compact, merge
+from canarist.stores.secret import ExperimentLocked, HistoryLimits, SecretStore, compact, merge
 
 SECRETS = ResourceKey("", "v1", "secrets")
 SERVICE_ACCOUNTS = ResourceKey("", "v1", "serviceaccounts")
@@ -288,3 +290,105 @@ def test_compaction_shrinks_history_until_it_fits() -> None:
     kept = small["result"]["insights"]["nonHistMetricValues"][0]
     assert kept["s"][-1] == 19999.123456789 and kept["g"][-1] == 99
     assert data["result"]["insights"]["nonHistMetricValues"][0]["g"] == list(range(100))
+
+
+# -- the run lease ------------------------------------------------------------------------
+
+
+def lease_on(store: ObjectStore, name: str = "g") -> dict[str, Any] | None:
+    annotations = store.get(SECRETS, "default", name)["metadata"].get("annotations") or {}
+    text = annotations.get("canarist.dev/run-lease")
+    return None if text is None else dict(json.loads(text))
+
+
+def test_a_second_run_is_refused_while_the_first_holds_the_lease(api: Api) -> None:
+    put_secret(api.api.store, fresh())
+    first = SecretStore(api.calls(name="one"), "default", "g")
+    second = SecretStore(api.calls(name="two"), "default", "g")
+    with first.lease():
+        held = lease_on(api.api.store)
+        assert held is not None and held["holder"] == first.holder
+        assert re.fullmatch(r"pid \d+ on host \S+", first.holder)
+        with pytest.raises(ExperimentLocked) as caught, second.lease():
+            pass
+        assert caught.value.exit_code == 3
+        assert re.fullmatch(
+            r"experiment group g in namespace default \(Secret default/g\) is being run by "
+            r"another canarist run \(pid \d+ on host \S+, lease until \S+Z unless renewed\); "
+            r"this one stops without changing it", caught.value.message)
+        experiment = first.read()
+        record(experiment, "m/a", 1.0)
+        first.write(experiment)  # writes keep (and renew) the lease
+        assert lease_on(api.api.store) is not None
+    meta = api.api.store.get(SECRETS, "default", "g")["metadata"]
+    assert meta["annotations"] == {"canarist.dev/revision": "1"}  # given back
+    with second.lease():
+        assert lease_on(api.api.store)["holder"] == second.holder  # type: ignore[index]
+    assert stored(api.api.store)["result"]["insights"]["nonHistMetricValues"] == [{"m/a": [1.0]}]
+
+
+def test_a_crashed_holder_blocks_only_until_its_lease_lapses(api: Api) -> None:
+    put_secret(api.api.store, fresh())
+    crashed = SecretStore(api.calls(name="one"), "default", "g", lease_s=1.5)
+    crashed.acquire()  # and never renews nor releases: the process died
+    later = SecretStore(api.calls(name="two"), "default", "g")
+    with pytest.raises(ExperimentLocked), later.lease():
+        pass
+    time.sleep(1.7)
+    with later.lease():
+        assert lease_on(api.api.store)["holder"] == later.holder  # type: ignore[index]
+
+
+def test_the_heartbeat_keeps_a_quiet_run_s_lease(api: Api) -> None:
+    put_secret(api.api.store, fresh())
+    quiet = SecretStore(api.calls(name="one"), "default", "g", lease_s=2.0, renew_s=0.3)
+    other = SecretStore(api.calls(name="two"), "default", "g")
+    with quiet.lease():
+        for _ in range(6):  # 4.5 s without a write: more than twice the lease
+            time.sleep(0.75)
+            with pytest.raises(ExperimentLocked), other.lease():
+                pass
+
+
+def test_of_runs_starting_together_exactly_one_gets_the_lease(api: Api) -> None:
+    put_secret(api.api.store, fresh())
+    for _round in range(5):
+        barrier = threading.Barrier(4)
+        outcomes: list[str] = []
+        stores = [SecretStore(api.calls(name=f"r{i}"), "default", "g") for i in range(4)]
+
+        def start(store: SecretStore, barrier: threading.Barrier, outcomes: list[str]) -> None:
+            barrier.wait()
+            try:
+                store.acquire()
+                outcomes.append("won")
+            except ExperimentLocked:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=start, args=(s, barrier, outcomes)) for s in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(outcomes) == ["refused", "refused", "refused", "won"]
+        for store in stores:
+            store.release()
+        assert lease_on(api.api.store) is None
+
+
+def test_a_conflict_while_holding_the_lease_loses_no_result(api: Api) -> None:
+    """Someone else updates the Secret (409 for the run): the run's values and theirs are
+    both kept, and the run keeps its lease."""
+    put_secret(api.api.store, fresh())
+    runner = SecretStore(api.calls(name="one"), "default", "g")
+    meddler = SecretStore(api.calls(name="two"), "default", "g")
+    with runner.lease():
+        mine = runner.read()
+        theirs = meddler.read()
+        record(theirs, "m/b", 2.0)
+        meddler.write(theirs)
+        record(mine, "m/a", 1.0)
+        runner.write(mine)  # 409: re-read, merge, retry
+        assert lease_on(api.api.store)["holder"] == runner.holder  # type: ignore[index]
+    values = stored(api.api.store)["result"]["insights"]["nonHistMetricValues"][0]
+    assert values == {"m/a": [1.0], "m/b": [2.0]}

@@ -370,7 +370,7 @@ def test_missing_url() -> None:
      'timeout: expected a positive Go duration such as 30s, got "0s"'),
     ({"url": "http://h", "timeout": 5}, "a number has no unit"),
     ({"url": "http://h", "softFailure": "yes"}, "softFailure: expected true or false, got \"yes\""),
-    ({"url": "http://h", "headers": {"X": "a\nb"}}, "must not contain line breaks"),
+    ({"url": "http://h", "headers": {"X": "a\nb"}}, "header X: expected a header value on one line"),
     ({"url": "http://h", "params": {"a": [1]}}, "a: expected text, got list"),
     ({"url": "http://h", "retries": 3}, "retries: unknown key"),
 ])

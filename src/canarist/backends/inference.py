@@ -35,6 +35,7 @@ from google.protobuf.message import Message
 from canarist.backends.loadgen import grpc_schema
 from canarist.backends.loadgen._http_engine import connect_error_kind
 from canarist.backends.loadgen.recorder import CONNECTION_KINDS
+from canarist.backends.metrics_http import read_up_to
 from canarist.core.agreement import Protocol, v2_tensors
 from canarist.core.errors import InputError, UnavailableError
 from canarist.core.redact import redact_text
@@ -124,7 +125,7 @@ class InferenceClient:
         try:
             async with self._session.post(endpoint.url, data=json.dumps(body).encode(),
                                           headers=headers, allow_redirects=False) as response:
-                data = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                data = await read_up_to(response.content, MAX_RESPONSE_BYTES + 1)
                 status = response.status
         except TimeoutError:
             raise CallFailed("timeout", f"no answer within {self.timeout_s:g}s") from None
@@ -260,7 +261,7 @@ async def fetch_payload(url: str, timeout_s: float) -> str:
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
                                          trust_env=False) as session, session.get(url) as response:
-            data = await response.content.read(MAX_PAYLOAD_BYTES + 1)
+            data = await read_up_to(response.content, MAX_PAYLOAD_BYTES + 1)
             if not 200 <= response.status < 300:
                 raise UnavailableError(f"agreement.payloadURL: HTTP {response.status} from {url}")
     except TimeoutError:

@@ -315,11 +315,7 @@ class MetricsHttpClient:
                     data=body.encode() if body is not None else None, ssl=ssl_setting,
                     allow_redirects=follow_redirects,
                 ) as response:
-                    data = await response.content.read(self.max_response_bytes + 1)
-                    if len(data) > self.max_response_bytes:
-                        raise ResponseTooLarge(
-                            f"response from {shown} is larger than {self.max_response_bytes} bytes")
-                    return response.status, data
+                    return response.status, await self._read_body(response, shown)
             except TimeoutError:
                 raise QueryTimeout(
                     f"timed out after {format_duration(self.timeout_s)} ({shown})") from None
@@ -336,6 +332,41 @@ class MetricsHttpClient:
                 raise ConnectFailed(self.redact(f"request to {shown} failed: {exc}")) from None
             except ValueError as exc:
                 raise ConnectFailed(self.redact(f"request to {shown} failed: {exc}")) from None
+
+
+    async def _read_body(self, response: aiohttp.ClientResponse, shown: str) -> bytes:
+        """The whole body, or ResponseTooLarge as soon as it is known to pass the limit
+        (from Content-Length before reading, else once the bytes read pass it)."""
+        limit = self.max_response_bytes
+        length = response.content_length
+        data = b"" if length is not None and length > limit else \
+            await read_up_to(response.content, limit + 1)
+        if len(data) > limit or (length is not None and length > limit):
+            raise ResponseTooLarge(f"response from {shown} is too large: more than "
+                                   f"{format_size(limit)}, the most a query may return")
+        return data
+
+
+async def read_up_to(content: aiohttp.StreamReader, size: int) -> bytes:
+    """The body until its end or until `size` bytes are read, whichever comes first.
+    (`StreamReader.read(n)` returns what has arrived so far, which can be far less.)"""
+    chunks: list[bytes] = []
+    total = 0
+    while total < size:
+        chunk = await content.read(size - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def format_size(size: int) -> str:
+    """`33554432` -> "32 MiB", `1000` -> "1000 bytes"."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"
 
 
 def _set_header(headers: dict[str, str], key: str, value: str) -> None:

@@ -39,8 +39,8 @@ WINDOW_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
 POLL_S = 2.0
 SPLIT_POLL_S = 1.0
-SCHEDULE = "* * * * * */10"
-"""Every 10 s: the sandbox runs a sixth cron field of seconds."""
+SCHEDULE = "@every 10s"
+"""Every 10 s, as Kubernetes writes it."""
 TERMINAL = ("promoted", "rolled-back", "stopped")
 
 _HEALTHY_CANARY = """apiVersion: "serving.kserve.io/v1beta1"

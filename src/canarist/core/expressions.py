@@ -18,7 +18,6 @@ ordinary patterns; strings are measured and sliced in characters, not UTF-8 byte
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import operator
@@ -30,6 +29,7 @@ from types import ModuleType
 from typing import Any, Final, TypeGuard
 
 from canarist.core.errors import ExpressionError
+from canarist.core.goregexp import GoRegexpError, compile_go
 from canarist.core.validation import show_value
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "Expression", "compile_expression"]
@@ -792,12 +792,13 @@ def _attribute_exists(obj: object, name: str) -> bool:
     return value is not _MISSING and not callable(value)
 
 
-@functools.lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
+def _regex(pattern: str) -> Any:
+    """Go's regexp, as expr's `matches` compiles it: RE2, linear time, Go's error words."""
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise _OpError(f"invalid regular expression {_quote(pattern)}: {exc}") from None
+        return compile_go(pattern)
+    except GoRegexpError as exc:
+        message = str(exc).removeprefix("error parsing regexp: ")
+        raise _OpError(f"invalid regular expression {_quote(pattern)}: {message}") from None
 
 
 def _string_op(op: str, left: object, right: object) -> object:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
@@ -23,12 +25,20 @@ __all__ = [
     "Confidence",
     "Duration",
     "FiniteNumber",
+    "HeaderName",
+    "HeaderValue",
     "MetricName",
     "Percentile",
     "PositiveInt",
     "RequestBody",
     "Text",
+    "grpc_target_problem",
+    "header_value_problem",
+    "url_problem",
 ]
+
+MIN_DURATION_S = 0.001
+"""The shortest duration any input accepts (1ms): less is a unit typo (ns or us for s)."""
 
 
 def _text(value: Any) -> Any:
@@ -47,13 +57,17 @@ def _duration(value: Any) -> Any:
     problem = duration_problem(value)
     if problem is not None:
         raise ValueError(problem)
-    if parse_duration(value, field="") <= 0:
+    seconds = parse_duration(value, field="")
+    if seconds <= 0:
         raise ValueError(f"expected a positive Go duration such as 30s, got {show_value(value)}")
+    if seconds < MIN_DURATION_S:
+        raise ValueError(f"expected a Go duration of at least 1ms such as 30s, got "
+                         f"{show_value(value)}")
     return value
 
 
 Duration = Annotated[str, BeforeValidator(_duration)]
-"""A positive Go duration (`30s`, `1m30s`, `500ms`), kept as the text the user wrote."""
+"""A Go duration of at least 1ms (`30s`, `1m30s`, `500ms`), kept as the text the user wrote."""
 
 PositiveInt = Annotated[int, Field(ge=1)]
 """A whole number of at least 1."""
@@ -128,3 +142,82 @@ def _confidence(value: float) -> float:
 
 Confidence = Annotated[float, AfterValidator(_confidence)]
 """A confidence level in [0.5, 1)."""
+
+
+# -- where requests go, and what they carry -------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HEADER_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab is allowed
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_GRPC_RESOLVERS = frozenset({"dns", "unix", "unix-abstract", "ipv4", "ipv6", "vsock", "xds",
+                             "google-c2p"})
+
+
+def url_problem(value: str, *, echo: bool = True) -> str | None:
+    """Why `value` is not an http:// or https:// URL with a host (and a valid port) that a
+    request can be sent to; None if it is one. `echo=False` leaves the value out (a URL that
+    is a secret, such as a Slack webhook)."""
+    expected = "expected an http:// or https:// URL with a host, such as " \
+               "http://localhost:8080/path"
+    got = f"; got {show_value(value)}" if echo else ""
+    if _CONTROL.search(value):
+        return f"{expected}{got} (it has control characters)"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        return f"{expected}{got} ({exc})"
+    if " " in parts.netloc:  # a space in the path or query is sent encoded; in a host, never
+        return f"{expected}{got} (a space in the host)"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"{expected}{got}"
+    if port == 0:
+        return f"{expected}{got} (port 0)"
+    return None
+
+
+def grpc_target_problem(value: str) -> str | None:
+    """Why `value` is not a gRPC target: `host:port` (`[::1]:50051`), or a target with a
+    name resolver (`dns:///host:port`, `unix:/path`); None if it is one."""
+    expected = "expected host:port such as model.default:8081 (or a gRPC target such as " \
+               "dns:///host:port)"
+    if _CONTROL.search(value) or " " in value or not value:
+        return f"{expected}, got {show_value(value)}"
+    scheme = value.partition(":")[0]
+    if scheme in _GRPC_RESOLVERS and not value[len(scheme) + 1:].isdigit():
+        return None  # a resolver's target: dns:///…, unix:…, ipv4:…; gRPC checks the rest
+    name, sep, port = value.rpartition(":")
+    if not sep or not name or not port.isdigit() or not 0 < int(port) < 65536 \
+            or (name.startswith("[") != name.endswith("]")):
+        return f"{expected}, got {show_value(value)}"
+    return None
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as an HTTP header value (a line break would end the header
+    and start another); None if it can."""
+    if _HEADER_VALUE_CONTROL.search(value):
+        return f"expected a header value on one line, without control characters, got " \
+               f"{show_value(value)}"
+    return None
+
+
+def _header_value(value: str) -> str:
+    problem = header_value_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _header_name(value: Any) -> Any:
+    if isinstance(value, str) and not _HEADER_NAME.fullmatch(value):
+        raise ValueError(f"expected a header name (letters, digits and !#$%&'*+.^_`|~-), got "
+                         f"{show_value(value)}")
+    return value
+
+
+HeaderName = Annotated[str, BeforeValidator(_header_name)]
+"""An HTTP header name (an RFC 9110 token)."""
+
+HeaderValue = Annotated[str, BeforeValidator(_text), AfterValidator(_header_value)]
+"""An HTTP header value: text on one line (a number or true/false as the text it was)."""

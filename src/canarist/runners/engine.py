@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from canarist.backends.bounded import Deadline
 from canarist.core.chart import render_chart
 from canarist.core.durations import duration_problem, parse_duration
 from canarist.core.errors import (
@@ -36,6 +38,10 @@ from canarist.core.validation import problems as validation_problems
 from canarist.tasks.base import ProgressSink, TaskCheck, TaskContext, TaskDefinition, TaskInputs
 
 log = logging.getLogger("canarist")
+
+MIN_TASK_TIMEOUT_S = 1.0
+"""The shortest `timeout` an entry may have: every task does I/O (a load test, a query, a
+script), and none completes reliably in less; a smaller value is a unit typo (ms for m)."""
 
 
 class ExperimentStore(Protocol):
@@ -118,8 +124,9 @@ def prepare(
             problems.append(f"{key(index, ('if',), in_with=False)}: {exc.message}")
         if entry.timeout is not None:
             problem = duration_problem(entry.timeout)
-            if problem is None and parse_duration(entry.timeout, field="") <= 0:
-                problem = f"expected a positive Go duration, got {show_value(entry.timeout)}"
+            if problem is None and parse_duration(entry.timeout, field="") < MIN_TASK_TIMEOUT_S:
+                problem = (f"expected a task timeout of at least 1s (the whole task must fit "
+                           f"in it), got {show_value(entry.timeout)}")
             if problem is not None:
                 problems.append(f"{key(index, ('timeout',), in_with=False)}: {problem}")
             else:
@@ -276,7 +283,9 @@ async def run_experiment(
         ctx = TaskContext(experiment=experiment, number=task.number, name=task.entry.name,
                           run_dir=settings.run_dir, namespace=settings.namespace,
                           kubeconfig=settings.kubeconfig, kube_context=settings.kube_context,
-                          checkpoint=functools.partial(store.write, experiment))
+                          checkpoint=functools.partial(store.write, experiment),
+                          deadline=None if task.timeout_s is None else
+                          Deadline(time.monotonic() + task.timeout_s, str(task.entry.timeout)))
         if settings.progress is not None:
             ctx.progress = settings.progress()
         try:

@@ -449,11 +449,15 @@ def _api_failure(error: Exception, what: str) -> Exception:
 
 def run(kube: KubeApi, *, group: str, namespace: str, reuse_result: bool,
         settings: RunSettings) -> Experiment:
-    """One loop of the group's experiment, written back to its Secret after every task."""
+    """One loop of the group's experiment, written back to its Secret after every task.
+
+    The run holds the Secret's run lease throughout: while another run holds it, this one
+    stops at once (exit 3) and changes nothing."""
     store = SecretStore(kube, namespace, group)
-    experiment = store.read()
-    return asyncio.run(run_experiment(experiment, store, TASKS, settings,
-                                      reuse_result=reuse_result))
+    with store.lease():
+        experiment = store.read()
+        return asyncio.run(run_experiment(experiment, store, TASKS, settings,
+                                          reuse_result=reuse_result))
 
 
 def reader(kube: KubeApi, *, group: str, namespace: str) -> Callable[[], Experiment]:

@@ -22,17 +22,27 @@ def launch(values: dict[str, Any], run_dir: Path, *, dry: bool, settings: RunSet
     it into `run_dir`, and run it unless `dry`."""
     experiment = experiment_from_values(values, TASKS, now=datetime.now(UTC), base_dir=run_dir)
     store = FileStore(run_dir)
-    store.write(experiment)
-    log.info("created experiment.yaml file")
-    if dry:
-        log.info("dry run complete")
-        return experiment
-    log.info("starting local experiment")
-    return run(run_dir, reuse_result=False, settings=settings)
+    # Held from the write to the end of the run: a run already going in this directory
+    # would otherwise overwrite the new experiment with its own.
+    with store.lock(create=True):
+        store.write(experiment)
+        log.info("created experiment.yaml file")
+        if dry:
+            log.info("dry run complete")
+            return experiment
+        log.info("starting local experiment")
+        return _run_locked(store, reuse_result=False, settings=settings)
 
 
 def run(run_dir: Path, *, reuse_result: bool, settings: RunSettings) -> Experiment:
+    """One loop of the experiment in `run_dir`, holding the directory's lock throughout:
+    a second run at the same time is refused (exit 3), so no loop's result is lost."""
     store = FileStore(run_dir)
+    with store.lock():
+        return _run_locked(store, reuse_result=reuse_result, settings=settings)
+
+
+def _run_locked(store: FileStore, *, reuse_result: bool, settings: RunSettings) -> Experiment:
     experiment = store.read()
     return asyncio.run(run_experiment(experiment, store, TASKS, settings, reuse_result=reuse_result))
 

@@ -6,7 +6,8 @@
   ServiceAccount exists (so RBAC applies as in a cluster), else the administrator's.
   Output goes to a file the API serves as the pod's log. When the process ends the Pod and
   Job get their final status (Succeeded/Complete or Failed).
-* A CronJob creates Jobs on its schedule (croniter syntax; a sixth field is seconds) and
+* A CronJob creates Jobs on its schedule (croniter syntax, which has a sixth field of
+  seconds, and Kubernetes' `@every <duration>`: every so long after the last run) and
   honours `suspend`, `concurrencyPolicy: Forbid` (skip while a Job runs), `Replace`, and the
   history limits.
 * Deleting a Pod, Job or CronJob stops the processes it led to.
@@ -29,12 +30,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from croniter import croniter
 
+from canarist.core.cron import every_seconds
 from canarist.sandbox.kubeapi import PodLogs
 from canarist.sandbox.kubeconfig import write_kubeconfig
 from canarist.sandbox.store import EventType, ObjectStore, ResourceKey, StoreError
@@ -360,7 +362,7 @@ class JobController:
         if known is not None and known.uid == meta.get("uid") and known.schedule == schedule:
             return
         try:
-            next_run: datetime | None = croniter(schedule, self.clock()).get_next(datetime)
+            next_run: datetime | None = _next_run(schedule, self.clock())
         except (ValueError, KeyError) as error:
             log.warning("sandbox: cronjob %s/%s: bad schedule %r: %s", *key, schedule, error)
             next_run = None
@@ -372,7 +374,7 @@ class JobController:
             if schedule.next_run is None or now < schedule.next_run:
                 continue
             due = schedule.next_run
-            schedule.next_run = croniter(schedule.schedule, now).get_next(datetime)
+            schedule.next_run = _next_run(schedule.schedule, now)
             try:
                 cronjob = self.store.get(CRONJOBS, namespace, name)
             except StoreError:
@@ -458,3 +460,13 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, interval_s: float 
             return True
         time.sleep(interval_s)
     return condition()
+
+
+def _next_run(schedule: str, after: datetime) -> datetime:
+    """When `schedule` next fires after `after`. `@every d` (Kubernetes' robfig/cron) fires
+    d after the last run, rounded to whole seconds and at least 1s apart."""
+    interval = every_seconds(schedule)
+    if interval is not None:
+        return after + timedelta(seconds=max(1, int(interval)))
+    next_time: datetime = croniter(schedule, after).get_next(datetime)
+    return next_time

@@ -1,9 +1,22 @@
-"""`experiment.yaml` in a run directory, written atomically so a killed run never tears it."""
+"""`experiment.yaml` in a run directory, written atomically so a killed run never tears it.
+
+A run holds an exclusive lock on `.experiment.yaml.lock` beside it for as long as it runs (and a
+launch while it writes): a second `run` or `launch` on the same directory is refused at once
+(exit 3) and names the holder, instead of both writing and one losing the other's loop. The
+lock is `flock(2)`: the kernel drops it when its holder ends, however it ends, so a killed
+run never leaves the directory locked. The file itself stays (removing it would let two
+runs hold locks on two different files); it only records the holder.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import socket
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from canarist.core.errors import InputError, SpecError, UnavailableError
@@ -12,6 +25,11 @@ from canarist.core.yamltext import dump_yaml, load_yaml
 from canarist.stores.files import read_text_bounded
 
 EXPERIMENT_FILE = "experiment.yaml"
+LOCK_FILE = ".experiment.yaml.lock"
+
+
+class RunDirLocked(UnavailableError):
+    """Another process runs the experiment in this run directory."""
 
 
 class FileStore:
@@ -36,6 +54,50 @@ class FileStore:
 
     def write(self, experiment: Experiment) -> None:
         write_text_atomically(self.path, dump_yaml(experiment_to_data(experiment)))
+
+    @contextlib.contextmanager
+    def lock(self, *, create: bool = False) -> Iterator[None]:
+        """Hold the run directory's lock, or raise RunDirLocked naming who holds it.
+
+        Without `create`, a missing run directory is reported as a missing experiment (and
+        not created)."""
+        directory = self.path.parent
+        lock_path = directory / LOCK_FILE
+        try:
+            if create:
+                directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise UnavailableError(
+                f"{self.path}: no experiment file; run `canarist launch` first") from None
+        except OSError as exc:
+            raise UnavailableError(f"{lock_path}: cannot lock the run directory: "
+                                   f"{exc.strerror or exc}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(fd)
+                raise RunDirLocked(
+                    f"{directory}: another canarist run is using this run directory "
+                    f"({holder or 'a process that is starting'}); this one stops without "
+                    f"changing it (wait for that run to end, or use another --run-dir)") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()} since "
+                          f"{datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n".encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # releases the lock
+
+
+def _holder(fd: int) -> str:
+    try:
+        return os.pread(fd, 200, 0).decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def write_text_atomically(path: Path, text: str, mode: int = 0o600) -> None:

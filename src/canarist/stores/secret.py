@@ -7,6 +7,13 @@
   re-applied onto it by a three-way merge (values appended by both writers are all kept),
   then the update is retried. A Secret that was relaunched (its revision changed) or deleted
   meanwhile is never overwritten: the run stops with an error.
+* A run holds a lease on the Secret for as long as it runs: the annotation
+  `canarist.dev/run-lease` names the holder (pid and host, i.e. the pod), an id and an
+  expiry `LEASE_S` ahead, renewed by every write and by a heartbeat every `RENEW_S`. It is
+  taken with a conditional update, so of two runs starting together exactly one gets it; a
+  run that finds another's unexpired lease stops at once (exit 3) without writing anything.
+  A crashed run's lease lapses `LEASE_S` after its last renewal, so it never blocks for
+  longer. Should a stalled run lose its lease, both runs' results are still kept (merge).
 * The stored result stays well under Kubernetes' 1 MiB Secret limit however many loops
   run: each metric keeps its latest values only (the reports and SLOs use the latest
   anyway), histograms merge equal buckets, and if the text is still too large the kept
@@ -17,13 +24,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import json
 import logging
+import os
 import random
+import secrets
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 import yaml
@@ -34,6 +47,11 @@ from canarist.core.yamltext import dump_yaml, load_yaml
 
 EXPERIMENT_KEY: Final = "experiment.yaml"
 REVISION_ANNOTATION: Final = "canarist.dev/revision"
+LEASE_ANNOTATION: Final = "canarist.dev/run-lease"
+LEASE_S: Final = 60.0
+"""How long a run's lease lasts after its last renewal (a crashed run blocks no longer)."""
+RENEW_S: Final = 15.0
+"""How often a run that has not written meanwhile renews its lease."""
 FORBIDDEN_WAIT_S: Final = 60.0
 RETRY_INTERVAL_S: Final = 1.0
 MAX_CONFLICT_RETRIES: Final = 20
@@ -68,6 +86,39 @@ class HistoryLimits:
     """Largest `experiment.yaml` text written (Kubernetes allows 1 MiB for the whole Secret)."""
 
 
+class ExperimentLocked(UnavailableError):
+    """Another run holds the experiment's lease."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who runs the experiment, until when (unless renewed)."""
+
+    holder: str
+    id: str
+    expires: datetime
+
+    def text(self) -> str:
+        expires = self.expires.astimezone(UTC).isoformat(timespec="milliseconds")
+        return json.dumps({"holder": self.holder, "id": self.id,
+                           "expires": expires.replace("+00:00", "Z")}, sort_keys=True)
+
+    @classmethod
+    def of(cls, secret: Obj | None) -> Lease | None:
+        """The lease recorded on `secret`; None if there is none or it does not parse."""
+        annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
+        try:
+            data = json.loads(annotations.get(LEASE_ANNOTATION) or "null")
+            expires = datetime.fromisoformat(str(data["expires"]).replace("Z", "+00:00"))
+            return cls(str(data["holder"]), str(data["id"]), expires.astimezone(UTC))
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def status_of(error: BaseException) -> int | None:
     """The HTTP status of a failed API call; None when there was no answer at all."""
     value = getattr(error, "status", None)
@@ -82,7 +133,9 @@ class SecretStore:
                  forbidden_wait_s: float = FORBIDDEN_WAIT_S,
                  retry_interval_s: float = RETRY_INTERVAL_S,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 lease_s: float = LEASE_S, renew_s: float = RENEW_S,
+                 wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.kube = kube
         self.namespace = namespace
         self.group = group
@@ -94,6 +147,15 @@ class SecretStore:
         self._secret: Obj | None = None  # the Secret as last read or written
         self._server: Obj | None = None  # its experiment data
         self._own: Obj | None = None  # what this writer last meant to store
+        self.lease_s = lease_s
+        self.renew_s = renew_s
+        self._wall = wall
+        self.holder = f"pid {os.getpid()} on host {socket.gethostname()}"
+        self._lease_id = secrets.token_hex(8)
+        self._leased = False  # whether this store means to hold the lease
+        self._lost_to: str | None = None
+        self._lock = threading.RLock()  # the engine and the heartbeat both write
+        self._last_write = 0.0
 
     @property
     def where(self) -> str:
@@ -102,10 +164,79 @@ class SecretStore:
     # -- reading ----------------------------------------------------------------------------
 
     def read(self) -> Experiment:
-        secret = self._get(wait_forbidden=True)
-        data = self._decode(secret)
-        self._secret, self._server, self._own = secret, data, copy.deepcopy(data)
+        with self._lock:
+            secret = self._get(wait_forbidden=True)
+            data = self._decode(secret)
+            self._secret, self._server, self._own = secret, data, copy.deepcopy(data)
         return parse_experiment(data, source=f"secret {self.namespace}/{self.group}")
+
+    # -- the run lease ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[None]:
+        """Hold the experiment's run lease (renewed in the background) for the block; raise
+        ExperimentLocked at once if another run holds it."""
+        self.acquire()
+        stop = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(stop,), daemon=True,
+                                     name=f"lease {self.namespace}/{self.group}")
+        heartbeat.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            heartbeat.join()
+            self.release()
+
+    def acquire(self) -> None:
+        """Take the lease with a conditional update; of two runs, exactly one gets it."""
+        with self._lock:
+            for _attempt in range(MAX_CONFLICT_RETRIES):
+                secret = self._get(wait_forbidden=True)
+                held = Lease.of(secret)
+                if held is not None and held.id != self._lease_id and held.expires > self._wall():
+                    raise ExperimentLocked(
+                        f"{self.where} (Secret {self.namespace}/{self.group}) is being run by "
+                        f"another canarist run ({held.holder[:120]}, lease until "
+                        f"{_iso(held.expires)} unless renewed); this one stops without changing it")
+                self._secret, self._leased = secret, True
+                try:
+                    self._secret = self._replace(self._body(secret, None))
+                except _Conflict:
+                    continue
+                except BaseException:
+                    self._leased = False
+                    raise
+                self._last_write = self._clock()
+                log.debug("holding the run lease on %s until %s", self.where,
+                          _iso(self._wall() + timedelta(seconds=self.lease_s)))
+                return
+            self._leased = False
+        raise UnavailableError(f"unable to update secret {self.group} in namespace "
+                               f"{self.namespace}: too many concurrent writers")
+
+    def release(self) -> None:
+        """Give the lease up (a failure only logs: the lease lapses by itself)."""
+        with self._lock:
+            if not self._leased:
+                return
+            self._leased = False
+            try:
+                self._update(None)
+            except Exception as error:  # the lease lapses after lease_s anyway
+                log.warning("could not release the run lease on %s: %s", self.where,
+                            getattr(error, "message", None) or error_message(error))
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        while not stop.wait(self.renew_s):
+            with self._lock:
+                if not self._leased or self._clock() - self._last_write < self.renew_s / 2:
+                    continue  # a write renewed it
+                try:
+                    self._update(None)
+                except Exception as error:  # the next write of the run meets it too
+                    log.warning("could not renew the run lease on %s: %s", self.where,
+                                getattr(error, "message", None) or error_message(error))
 
     def _get(self, *, wait_forbidden: bool) -> Obj:
         deadline = self._clock() + (self.forbidden_wait_s if wait_forbidden else 0.0)
@@ -149,30 +280,49 @@ class SecretStore:
 
     def write(self, experiment: Experiment) -> None:
         own = experiment_to_data(experiment)
-        if self._secret is None:
-            self.read()
+        with self._lock:
+            if self._secret is None or self._server is None:
+                self.read()
+            self._update(own)
+
+    def _update(self, own: Obj | None) -> None:
+        """Write `own` (our changes merged onto the Secret as it is now; None: its data as
+        it is) with the lease as this store holds it; on a conflict, re-read and retry."""
         for _attempt in range(MAX_CONFLICT_RETRIES):
-            assert self._secret is not None and self._server is not None and self._own is not None
-            merged, text = compact_text(merge(self._own, own, self._server), self.limits)
-            body = self._body(self._secret, text)
+            assert self._secret is not None
+            merged: Obj | None = None
+            text: str | None = None
+            if own is not None:
+                assert self._server is not None and self._own is not None
+                merged, text = compact_text(merge(self._own, own, self._server), self.limits)
             try:
-                written = self.kube.replace_secret(self.namespace, self.group, body)
-            except Exception as error:
-                status = status_of(error)
-                if status == 409:
-                    log.debug("secret %s/%s changed meanwhile; merging", self.namespace, self.group)
-                    self._refresh()
-                    continue
-                if status == 404:
-                    raise UnavailableError(f"{self.where} was deleted; this run stops") from None
-                if status is None:
-                    raise
-                raise UnavailableError(f"unable to update secret {self.group} in namespace "
-                                       f"{self.namespace}: {error_message(error)}") from None
-            self._secret, self._server, self._own = written, merged, own
+                written = self._replace(self._body(self._secret, text))
+            except _Conflict:
+                log.debug("secret %s/%s changed meanwhile; merging", self.namespace, self.group)
+                self._refresh()
+                continue
+            self._secret = written
+            if own is not None:
+                self._server, self._own = merged, own
+            self._last_write = self._clock()
             return
         raise UnavailableError(f"unable to update secret {self.group} in namespace "
                                f"{self.namespace}: too many concurrent writers")
+
+    def _replace(self, body: Obj) -> Obj:
+        """One conditional update; _Conflict on 409."""
+        try:
+            return self.kube.replace_secret(self.namespace, self.group, body)
+        except Exception as error:
+            status = status_of(error)
+            if status == 409:
+                raise _Conflict from None
+            if status == 404:
+                raise UnavailableError(f"{self.where} was deleted; this run stops") from None
+            if status is None:
+                raise
+            raise UnavailableError(f"unable to update secret {self.group} in namespace "
+                                   f"{self.namespace}: {error_message(error)}") from None
 
     def _refresh(self) -> None:
         try:
@@ -184,16 +334,47 @@ class SecretStore:
             raise UnavailableError(
                 f"{self.where} was relaunched (revision {_revision(self._secret)} -> "
                 f"{_revision(latest)}); this run stops")
-        self._secret, self._server = latest, self._decode(latest)
+        self._secret = latest
+        if self._server is not None:
+            self._server = self._decode(latest)
 
-    def _body(self, secret: Obj, text: str) -> Obj:
+    def _body(self, secret: Obj, text: str | None) -> Obj:
+        """The Secret to write: `text` as its experiment (None: its data as it is), its
+        metadata kept, and the lease renewed, given up or left to its holder."""
         meta = secret.get("metadata") or {}
-        kept = {key: meta[key] for key in ("name", "namespace", "labels", "annotations",
-                                           "resourceVersion", "ownerReferences") if meta.get(key)}
+        kept = {key: copy.deepcopy(meta[key]) for key in (
+            "name", "namespace", "labels", "annotations", "resourceVersion", "ownerReferences")
+            if meta.get(key)}
         kept["name"] = self.group
-        encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        annotations: dict[str, str] = kept.get("annotations") or {}
+        held = Lease.of(secret)
+        if held is not None and held.id != self._lease_id:
+            if self._leased and self._lost_to != held.holder:
+                self._lost_to = held.holder
+                log.warning("the run lease on %s passed to %s (it was not renewed for %gs); "
+                            "both runs' results are kept", self.where, held.holder, self.lease_s)
+        elif self._leased:
+            expires = self._wall() + timedelta(seconds=self.lease_s)
+            annotations[LEASE_ANNOTATION] = Lease(self.holder, self._lease_id, expires).text()
+        else:
+            annotations.pop(LEASE_ANNOTATION, None)
+        if annotations:
+            kept["annotations"] = annotations
+        else:
+            kept.pop("annotations", None)
+        if text is None:
+            data = dict(secret.get("data") or {})
+            string_data = (secret.get("stringData") or {}).get(EXPERIMENT_KEY)
+            if EXPERIMENT_KEY not in data and isinstance(string_data, str):
+                data[EXPERIMENT_KEY] = base64.b64encode(string_data.encode()).decode("ascii")
+        else:
+            data = {EXPERIMENT_KEY: base64.b64encode(text.encode("utf-8")).decode("ascii")}
         return {"apiVersion": "v1", "kind": "Secret", "metadata": kept,
-                "type": secret.get("type") or "Opaque", "data": {EXPERIMENT_KEY: encoded}}
+                "type": secret.get("type") or "Opaque", "data": data}
+
+
+class _Conflict(Exception):
+    """The Secret changed since it was read (HTTP 409)."""
 
 
 _FAST_DUMPER: Any = getattr(yaml, "CSafeDumper", None)

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from canarist.backends.bounded import Deadline
 from canarist.core.experiment import Experiment, Result
 from canarist.core.metrics import MetricCatalog
 from canarist.core.validation import Location
@@ -90,6 +91,8 @@ class TaskContext:
     progress: ProgressSink = field(default_factory=ThrottledProgress)
     checkpoint: Callable[[], None] = lambda: None
     """Writes the result now: a task that changes the world records its intent first."""
+    deadline: Deadline | None = None
+    """When the task's `timeout` passes: what bounds evaluations (jq, templates) it runs."""
 
     @property
     def result(self) -> Result:

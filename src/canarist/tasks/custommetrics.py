@@ -39,6 +39,7 @@ from typing import Any, Final
 import jq
 from pydantic import Field, field_validator, model_validator
 
+from canarist.backends.bounded import Limit, Mark, Overrun, evaluate, evaluate_async, limit_for
 from canarist.backends.metrics_http import (
     AuthSource,
     ConnectFailed,
@@ -76,9 +77,11 @@ from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInpu
 from canarist.tasks.templates import (
     MetricSpec,
     ProviderSpec,
+    execute_bounded,
+    execute_bounded_async,
     load_local_template,
     load_template,
-    render_provider,
+    parse_provider_spec,
     template_data,
 )
 
@@ -86,10 +89,14 @@ MAX_CONCURRENT_QUERIES: Final = 8
 PROMETHEUS_URL_ENV: Final = "CANARIST_PROMETHEUS_URL"
 _NONFINITE_KEY: Final = "__canarist_nonfinite__"
 _WRAPPER: Final = (
-    '({expr}) | if type == "number" then (if isnan then {{"{key}": "NaN"}} '
+    # `env` and `$ENV` shadowed: an expression sees no environment (the child has none either)
+    'def env: {{}}; {{}} as $ENV | (\n{expr}\n) | if type == "number" then '
+    '(if isnan then {{"{key}": "NaN"}} '
     'elif isinfinite then {{"{key}": (if . > 0 then "+Inf" else "-Inf" end)}} '
     "else . end) else . end"
 )
+# Module directives come first in a program; `import`/`include` would read local files.
+_MODULE_DIRECTIVE: Final = re.compile(r"\A(?:\s|#[^\n]*(?:\n|\Z))*(?:module|import|include)\b")
 _GO_FLOAT: Final = re.compile(
     r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)$", re.IGNORECASE
 )
@@ -259,7 +266,11 @@ async def run(inputs: CustomMetricsInputs, ctx: TaskContext) -> None:
         queries = await _render_all(inputs, ctx, client, num_versions, now)
         _register(insights, queries, num_versions)
         empty = _EmptyResults(client)
-        outcomes = await asyncio.gather(*(_measure(q, client, empty, ctx) for q in queries))
+        answers = await asyncio.gather(*(_fetch(q, client, ctx) for q in queries))
+        outputs = await _evaluate(queries, answers, limit_for(ctx.deadline))
+        outcomes = await asyncio.gather(*(
+            _measure(q, answer, output, client, empty)
+            for q, answer, output in zip(queries, answers, outputs, strict=True)))
     for query, outcome in zip(queries, outcomes, strict=True):
         if isinstance(outcome, float):
             add_value(insights, query.version, query.full_name, outcome)
@@ -305,10 +316,13 @@ async def _render_all(
         log.debug("%s: provider %s: template from %s", ctx.log_prefix(), provider, source.origin)
         try:
             template = gotemplate.parse(source.text, name=provider)
-            for version in range(num_versions):
-                own = inputs.version_values[version] if inputs.version_values else None
-                data = template_data(values, own, start_time=ctx.result.start_time, now=now)
-                rendered, spec = render_provider(template, data, name=provider)
+            datas = [template_data(values, inputs.version_values[version] if
+                                   inputs.version_values else None,
+                                   start_time=ctx.result.start_time, now=now)
+                     for version in range(num_versions)]
+            renders = await execute_bounded_async(template, datas, limit_for(ctx.deadline))
+            for version, rendered in enumerate(renders):
+                spec = parse_provider_spec(rendered, name=provider)
                 log.debug("%s: provider %s, version %d: rendered template:\n%s", ctx.log_prefix(),
                           provider, version, client.redact(rendered))
                 queries.extend(_Query(provider, version, spec, m) for m in spec.metrics)
@@ -353,9 +367,8 @@ _METRIC_TYPES: Final = {"counter": MetricType.COUNTER, "gauge": MetricType.GAUGE
 _Outcome = float | list[HistBucket] | _Failed
 
 
-async def _measure(query: _Query, client: MetricsHttpClient, empty: _EmptyResults,
-                   ctx: TaskContext) -> _Outcome:
-    """The metric's value (or buckets), or why it is unavailable."""
+async def _fetch(query: _Query, client: MetricsHttpClient, ctx: TaskContext) -> Any:
+    """The JSON answer to the metric's query, or why it could not be had."""
     request = HttpQuery(
         method=query.spec.method, url=query.spec.url,
         params=[(p.name, p.value) for p in query.metric.params],
@@ -365,14 +378,48 @@ async def _measure(query: _Query, client: MetricsHttpClient, empty: _EmptyResult
               request.method, redact_url(request.url),
               client.redact(json.dumps(dict(request.params)) if request.params else "(no params)"))
     try:
-        payload = await client.query_json(request)
-        if query.metric.type == "histogram":
-            return extract_buckets(payload, query.metric.jq_expression)
-        return extract_value(payload, query.metric.jq_expression)
+        return await client.query_json(request)
     except (ConnectFailed, QueryTimeout) as exc:
         return _Failed(exc.reason, unreachable=True)
     except QueryUnavailable as exc:
         return _Failed(exc.reason)
+
+
+async def _evaluate(queries: list[_Query], answers: list[Any], limit: Limit) -> list[_JqOutput]:
+    """Every query's jq expression on its answer, in one bounded child (see backends.bounded).
+
+    InputError naming the metric and the expression when they run past `limit` (the task's
+    timeout or the default bound) or out of memory.
+    """
+    jobs = [(answer, query.metric.jq_expression) for query, answer in zip(queries, answers,
+                                                                          strict=True)
+            if not isinstance(answer, _Failed)]
+    if not jobs:
+        return [("none", None)] * len(queries)
+    try:
+        results = iter(await evaluate_async(functools.partial(_jq_outputs, jobs), limit))
+    except Overrun as exc:
+        evaluated = [q for q, a in zip(queries, answers, strict=True) if not isinstance(a, _Failed)]
+        raise _overrun(exc, evaluated[exc.at] if exc.at >= 0 else None) from None
+    return [("none", None) if isinstance(answer, _Failed) else next(results) for answer in answers]
+
+
+def _overrun(exc: Overrun, query: _Query | None) -> InputError:
+    if query is None:
+        return InputError(f"jq evaluation {exc}")
+    return InputError(f"{query.full_name} (version {query.version}): jqExpression "
+                      f"{_excerpt(query.metric.jq_expression, 80, json_text=False)} {exc}")
+
+
+async def _measure(query: _Query, answer: Any, output: _JqOutput, client: MetricsHttpClient,
+                   empty: _EmptyResults) -> _Outcome:
+    """The metric's value (or buckets), or why it is unavailable."""
+    if isinstance(answer, _Failed):
+        return answer
+    try:
+        if query.metric.type == "histogram":
+            return _buckets(answer, _output(answer, query.metric.jq_expression, output))
+        return _to_float(answer, _output(answer, query.metric.jq_expression, output))
     except EmptyResult as exc:
         hint = query.metric.diagnose
         if hint is None:
@@ -385,29 +432,75 @@ async def _measure(query: _Query, client: MetricsHttpClient, empty: _EmptyResult
         return _Failed(client.redact(exc.reason))
 
 
+_JqOutput = tuple[str, Any]
+"""What a jq expression gave: ("out", first output), ("none", None) when it gave nothing,
+("fail", message) for a jq error, ("invalid", message) when it does not compile."""
+
+
 @functools.lru_cache(maxsize=256)
 def _compile(expression: str) -> Any:
-    """The user's expression, wrapped so NaN and infinities come out recognisable."""
-    jq.compile(expression)  # its own syntax errors, in its own words
-    return jq.compile(_WRAPPER.format(expr=expression, key=_NONFINITE_KEY))
+    """The user's expression, wrapped so NaN and infinities come out recognisable.
+
+    Compiled only in the bounded child: compiling reads the environment into `$ENV`.
+    """
+    try:
+        return jq.compile(_WRAPPER.format(expr=expression, key=_NONFINITE_KEY))
+    except ValueError:
+        jq.compile(expression)  # its own syntax errors, in its own words
+        raise
+
+
+def _jq_output(payload: Any, expression: str) -> _JqOutput:
+    if _MODULE_DIRECTIVE.match(expression):
+        return ("invalid", "import, include and module directives are not allowed "
+                           "(modules would be read from local files)")
+    try:
+        program = _compile(expression)
+    except ValueError as exc:
+        return ("invalid", _jq_message(exc))
+    try:
+        return ("out", program.input_value(payload).first())
+    except StopIteration:
+        return ("none", None)
+    except ValueError as exc:
+        return ("fail", _jq_message(exc))
+
+
+def _jq_outputs(jobs: list[tuple[Any, str]], mark: Mark) -> list[_JqOutput]:
+    """In the bounded child: each (answer, expression)'s output, marking progress."""
+    outputs: list[_JqOutput] = []
+    for index, (payload, expression) in enumerate(jobs):
+        mark(index)
+        outputs.append(_jq_output(payload, expression))
+    return outputs
+
+
+def _output(payload: Any, expression: str, output: _JqOutput) -> Any:
+    """The first output, else MetricUnavailable saying why there is none."""
+    kind, value = output
+    if kind == "out":
+        return value
+    if kind == "invalid":
+        raise MetricUnavailable(f"invalid jqExpression {expression!r}: {value}")
+    if kind == "none":
+        raise _explain(payload, f"jqExpression {expression!r} produced no output")
+    raise _explain(payload, f"jqExpression {expression!r} failed: {value}")
+
+
+def _first_output(payload: Any, expression: str) -> Any:
+    """`expression`'s first output on `payload`, evaluated in a bounded child."""
+    try:
+        output = evaluate(functools.partial(_jq_outputs, [(payload, expression)]),
+                          limit_for(None))[0]
+    except Overrun as exc:
+        raise InputError(f"jqExpression {_excerpt(expression, 80, json_text=False)} "
+                         f"{exc}") from None
+    return _output(payload, expression, output)
 
 
 def extract_value(payload: Any, expression: str) -> float:
     """The first output of `expression` on `payload` as a finite float, else MetricUnavailable."""
     return _to_float(payload, _first_output(payload, expression))
-
-
-def _first_output(payload: Any, expression: str) -> Any:
-    try:
-        program = _compile(expression)
-    except ValueError as exc:
-        raise MetricUnavailable(f"invalid jqExpression {expression!r}: {_jq_message(exc)}") from None
-    try:
-        return program.input_value(payload).first()
-    except StopIteration:
-        raise _explain(payload, f"jqExpression {expression!r} produced no output") from None
-    except ValueError as exc:
-        raise _explain(payload, f"jqExpression {expression!r} failed: {_jq_message(exc)}") from None
 
 
 def extract_buckets(payload: Any, expression: str) -> list[HistBucket]:
@@ -416,7 +509,10 @@ def extract_buckets(payload: Any, expression: str) -> list[HistBucket]:
     Bounds may be `+Inf`; counts are rounded to whole observations (Prometheus' `increase`
     extrapolates to the window's edges). The +Inf bucket is kept only when it holds any.
     """
-    output = _first_output(payload, expression)
+    return _buckets(payload, _first_output(payload, expression))
+
+
+def _buckets(payload: Any, output: Any) -> list[HistBucket]:
     if output == []:
         raise _explain(payload, "no buckets")
     if not isinstance(output, list) or not all(
@@ -484,8 +580,12 @@ def _jq_message(exc: ValueError) -> str:
     return text.removeprefix("jq: error: ")
 
 
-def _excerpt(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else json.dumps(value)
+def _excerpt(value: Any, limit: int = 120, *, json_text: bool = True) -> str:
+    if not json_text:
+        text = repr(value)
+    else:
+        text = (json.dumps(value, ensure_ascii=False) if not isinstance(value, str)
+                else json.dumps(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -505,9 +605,10 @@ def check(inputs: CustomMetricsInputs, base_dir: Path) -> TaskCheck:
                 open_providers.add(provider)
                 continue
             template = gotemplate.parse(source.text, name=provider)
-            for own in inputs.version_values or [None]:
-                data = template_data(values, own, start_time=now, now=now)
-                _, spec = render_provider(template, data, name=provider)
+            datas = [template_data(values, own, start_time=now, now=now)
+                     for own in inputs.version_values or [None]]
+            for rendered in execute_bounded(template, datas):
+                spec = parse_provider_spec(rendered, name=provider)
                 names.update(f"{provider}/{metric.name}" for metric in spec.metrics)
         except CanaristError as exc:
             problems.append((("templates", provider), exc.message))

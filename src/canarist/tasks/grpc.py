@@ -20,10 +20,11 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from canarist.backends.loadgen.grpc import GrpcLoadSpec, run_grpc_load
+from canarist.backends.loadgen.grpc_schema import metadata_problems
 from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
 from canarist.core.durations import parse_duration
-from canarist.core.fields import Duration, Percentile, PositiveInt, Text
-from canarist.core.validation import FieldProblem
+from canarist.core.fields import Duration, Percentile, PositiveInt, Text, grpc_target_problem
+from canarist.core.validation import FieldProblem, Location
 from canarist.tasks.base import (
     ITER8_CHART_KEYS,
     TaskCheck,
@@ -96,6 +97,16 @@ class GrpcInputs(GrpcEndpoint):
                 raise FieldProblem(where, f"required, as {form} (for this version, or "
                                           f"at the top level)")
             raise FieldProblem(where, f"required, as {form}")
+        layers: list[tuple[Location, GrpcEndpoint]] = [((), self)]
+        layers += [(("endpoints", eid), ep) for eid, ep in sorted((self.endpoints or {}).items())]
+        layers += [(("versionValues", i), ep) for i, ep in enumerate(self.version_values or [])]
+        for loc, layer in layers:
+            if layer.host:
+                problem = grpc_target_problem(layer.host)
+                if problem is not None:
+                    raise FieldProblem((*loc, "host"), problem)
+            for key_loc, problem in metadata_problems(layer.metadata):
+                raise FieldProblem((*loc, "metadata", *key_loc), problem)
         return self
 
 

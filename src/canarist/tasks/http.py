@@ -27,10 +27,18 @@ from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot, sta
 from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, TaskError, UnavailableError
 from canarist.core.experiment import KServeState
-from canarist.core.fields import Duration, Percentile, PositiveInt, RequestBody, Text
+from canarist.core.fields import (
+    Duration,
+    HeaderName,
+    HeaderValue,
+    Percentile,
+    PositiveInt,
+    RequestBody,
+    url_problem,
+)
 from canarist.core.insights import short_message
 from canarist.core.kserve import version_address
-from canarist.core.validation import FieldProblem
+from canarist.core.validation import FieldProblem, Location
 from canarist.stores.files import read_bytes_bounded
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
 from canarist.tasks.loadinputs import unset_input, version_targets
@@ -50,7 +58,7 @@ class ErrorRange(TaskInputs):
 
 class HttpEndpoint(TaskInputs):
     url: str | None = None
-    headers: dict[str, Text] | None = None
+    headers: dict[HeaderName, HeaderValue] | None = None
     payload_str: RequestBody | None = Field(default=None, alias="payloadStr")
     payload_file: str | None = Field(default=None, alias="payloadFile")
     content_type: str | None = Field(default=None, alias="contentType")
@@ -82,6 +90,10 @@ class HttpInputs(HttpEndpoint):
             return self
         where = unset_input("url", self, self.endpoints, self.version_values)
         if where is None:
+            for loc, url in _urls(self):
+                problem = url_problem(url)
+                if problem is not None:
+                    raise FieldProblem(loc, problem)
             return self
         if where[0] == "endpoints":
             raise FieldProblem(where, "required (or a url for every endpoint at the top level)")
@@ -90,6 +102,20 @@ class HttpInputs(HttpEndpoint):
                                "required: the URL of this version (or a url at the top level)")
         raise FieldProblem(where, "required: the URL to send requests to (or endpoints, "
                                   "each with its url)")
+
+
+def _urls(inputs: HttpInputs) -> list[tuple[Location, str]]:
+    """Every URL given, at the key it was given at."""
+    found: list[tuple[Location, str]] = []
+    if inputs.url:
+        found.append((("url",), inputs.url))
+    for eid, ep in sorted((inputs.endpoints or {}).items()):
+        if ep.url:
+            found.append((("endpoints", eid, "url"), ep.url))
+    for index, ep in enumerate(inputs.version_values or []):
+        if ep.url:
+            found.append((("versionValues", index, "url"), ep.url))
+    return found
 
 
 def load_spec(ep: HttpEndpoint, run_dir: Path, percentiles: tuple[float, ...]) -> HttpLoadSpec:

@@ -37,16 +37,19 @@ import aiohttp
 from pydantic import Field, StrictBool, field_validator, model_validator
 from yarl import URL
 
+from canarist.backends.bounded import limit_for
 from canarist.core.durations import parse_duration
 from canarist.core.errors import TaskError, TemplateError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data
-from canarist.core.fields import Duration
-from canarist.core.gotemplate import render
+from canarist.core.fields import Duration, header_value_problem, url_problem
+from canarist.core.gotemplate import parse
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import scalar_value
 from canarist.core.redact import REDACTED, redact, redact_text
+from canarist.core.validation import FieldProblem
 from canarist.core.verdict import judge
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
+from canarist.tasks.templates import execute_bounded_async
 
 BUILTIN_TEMPLATES: Final = ("slack", "github")
 DEFAULT_TIMEOUT: Final = "30s"
@@ -77,7 +80,18 @@ def _http_url(value: str | None, key: str) -> str | None:
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"{key}: expected an http:// or https:// URL with a host")
+    problem = url_problem(value, echo=False)
+    if problem is not None:
+        raise ValueError(f"{key}: {problem}")
     return value
+
+
+def _has_user_info(url: str) -> bool:
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return False
+    return parsed.user is not None or parsed.password is not None
 
 
 class NotifyInputs(TaskInputs):
@@ -109,8 +123,9 @@ class NotifyInputs(TaskInputs):
         for name, text in value.items():
             if not _HEADER_NAME.fullmatch(name):
                 raise ValueError(f"invalid header name {name!r}")
-            if "\r" in text or "\n" in text:
-                raise ValueError(f"header {name}: a value must not contain line breaks")
+            problem = header_value_problem(text)
+            if problem is not None:
+                raise ValueError(f"header {name}: {problem}")
         return value
 
     @field_validator("method")
@@ -160,8 +175,14 @@ class NotifyInputs(TaskInputs):
         has_token = self.token_env is not None or self.token_file is not None
         if self.token_scheme is not None and not has_token:
             raise ValueError("tokenScheme needs tokenEnv or tokenFile")
-        if has_token and any(name.lower() == "authorization" for name in self.headers):
+        has_header = any(name.lower() == "authorization" for name in self.headers)
+        if has_token and has_header:
             raise ValueError("an Authorization header and tokenEnv/tokenFile both set it; keep one")
+        if _has_user_info(self.url) and (has_token or has_header):
+            # the user:password@ in the URL is sent as Authorization too: one would be lost
+            raise FieldProblem("url", "user info (user:password@) and "
+                               + ("tokenEnv/tokenFile" if has_token else "an Authorization header")
+                               + " both set the Authorization header; keep one")
         return self
 
     @property
@@ -449,7 +470,10 @@ async def run(inputs: NotifyInputs, ctx: TaskContext) -> None:
     if template is not None:
         name, text = template
         try:
-            payload = render(text, report_data(ctx.experiment), name=name).encode("utf-8")
+            # executed in a child bounded by the task's timeout (see canarist.backends.bounded)
+            payload = (await execute_bounded_async(
+                parse(text, name=name), [report_data(ctx.experiment)],
+                limit_for(ctx.deadline)))[0].encode("utf-8")
         except TemplateError as exc:
             raise TaskError(f"payload template: {exc.message}") from None
     token = _read_token(inputs, ctx)

@@ -17,6 +17,7 @@ as dot and decodes the output into a `ProviderSpec`.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from canarist.backends.bounded import Limit, Mark, Overrun, evaluate, evaluate_async, limit_for
 from canarist.backends.metrics_http import (
     DEFAULT_TIMEOUT_S,
     MetricsHttpClient,
@@ -36,7 +38,7 @@ from canarist.backends.metrics_http import (
 )
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
-from canarist.core.errors import InputError, SpecError, UnavailableError, ValuesError
+from canarist.core.errors import InputError, SpecError, TemplateError, UnavailableError, ValuesError
 from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
 from canarist.core.validation import closest, show_value, spell_key
@@ -53,6 +55,8 @@ __all__ = [
     "builtin_template",
     "builtin_template_names",
     "elapsed_seconds",
+    "execute_bounded",
+    "execute_bounded_async",
     "load_local_template",
     "load_template",
     "merge_values",
@@ -430,12 +434,51 @@ def parse_provider_spec(rendered: str, *, name: str) -> ProviderSpec:
     return spec
 
 
+def _execute_each(template: gotemplate.Template, datas: Sequence[object], mark: Mark) -> list[str]:
+    outputs: list[str] = []
+    for index, data in enumerate(datas):
+        mark(index)
+        outputs.append(template.execute(data))
+    return outputs
+
+
+def _overrun(template: gotemplate.Template, exc: Overrun, versions: int) -> TemplateError:
+    which = f" (version {exc.at})" if versions > 1 and exc.at >= 0 else ""
+    return TemplateError(f"{template.name}: executing the template{which} {exc}")
+
+
+def execute_bounded(template: gotemplate.Template, datas: Sequence[object],
+                    limit: Limit | None = None) -> list[str]:
+    """Execute `template` with each of `datas` as dot, in a child bounded in time (`limit`,
+    by default `backends.bounded.DEFAULT_LIMIT_S`) and memory (see canarist.backends.bounded).
+
+    TemplateError when it does not execute, runs past the limit or out of memory.
+    """
+    limit = limit or limit_for(None)
+    try:
+        return evaluate(functools.partial(_execute_each, template, list(datas)), limit)
+    except Overrun as exc:
+        raise _overrun(template, exc, len(datas)) from None
+
+
+async def execute_bounded_async(template: gotemplate.Template, datas: Sequence[object],
+                                limit: Limit) -> list[str]:
+    """`execute_bounded` without blocking the event loop (a task's, with its deadline)."""
+    try:
+        return await evaluate_async(functools.partial(_execute_each, template, list(datas)),
+                                    limit)
+    except Overrun as exc:
+        raise _overrun(template, exc, len(datas)) from None
+
+
 def render_raw(template_text: str, values: Mapping[str, Any], *, name: str = "template") -> str:
     """Execute any Go template with `values` as dot and return the text as is.
 
-    TemplateError (with name:line:col) if it does not parse or execute.
+    TemplateError (with name:line:col) if it does not parse or execute, or runs past the
+    default evaluation limit.
     """
-    return gotemplate.render(template_text, _go_data(values), name=name)
+    template = gotemplate.parse(template_text, name=name)
+    return execute_bounded(template, [_go_data(values)])[0]
 
 
 def render_provider(
@@ -444,8 +487,9 @@ def render_provider(
     *,
     name: str,
 ) -> tuple[str, ProviderSpec]:
-    """Execute a parsed provider template with `data` (see `template_data`) and decode it."""
-    rendered = template.execute(data)
+    """Execute a parsed provider template with `data` (see `template_data`) and decode it,
+    bounded as `execute_bounded` is."""
+    rendered = execute_bounded(template, [data])[0]
     return rendered, parse_provider_spec(rendered, name=name)
 
 
@@ -467,9 +511,9 @@ def render_provider_specs(
     """
     template = gotemplate.parse(template_text, name=name)
     versions: list[Mapping[str, Any] | None] = list(version_values) or [None]
+    datas = [template_data(values, own, start_time=start_time or now, now=now) for own in versions]
     out: list[tuple[int, dict[str, Any]]] = []
-    for index, own in enumerate(versions):
-        data = template_data(values, own, start_time=start_time or now, now=now)
-        _, spec = render_provider(template, data, name=name)
+    for index, rendered in enumerate(execute_bounded(template, datas)):
+        spec = parse_provider_spec(rendered, name=name)
         out.append((index, spec.model_dump(by_alias=True, exclude_none=True)))
     return out

@@ -458,6 +458,37 @@ def build_requests(schema: MethodSchema, data: Any, field: str = "data") -> list
     return messages
 
 
+def _metadata_problem(key: str, value: Any) -> str | None:
+    """What gRPC would refuse in one metadata entry (it fails every call, not the launch)."""
+    lowered = key.lower()
+    if not lowered or not all(c in "abcdefghijklmnopqrstuvwxyz0123456789-_." for c in lowered):
+        return "not a valid gRPC metadata key (letters, digits, '-', '_' and '.')"
+    if not isinstance(value, str | int | float | bool):
+        return f"expected a string, got {type(value).__name__}"
+    if isinstance(value, str) and not lowered.endswith("-bin") \
+            and not all(" " <= c <= "~" for c in value):
+        return (f"expected printable ASCII on one line (no line breaks or control characters; "
+                f"a key ending in -bin carries bytes), got {json.dumps(value)[:80]}")
+    return None
+
+
+def metadata_problems(metadata: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """Each metadata entry gRPC would refuse, at its key (`("key",)` or `(0, "key")`)."""
+    if metadata is None:
+        return []
+    maps = metadata if isinstance(metadata, list) else [metadata]
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for index, entries in enumerate(maps):
+        if not isinstance(entries, Mapping):
+            continue
+        for key, value in entries.items():
+            problem = _metadata_problem(str(key), value)
+            if problem is not None:
+                found.append(((index, str(key)) if isinstance(metadata, list) else (str(key),),
+                              problem))
+    return found
+
+
 def build_metadata(metadata: Any, field: str = "metadata") -> list[Metadata]:
     """Call metadata from a map of strings, or a list of such maps used in turn.
 
@@ -478,10 +509,9 @@ def build_metadata(metadata: Any, field: str = "metadata") -> list[Metadata]:
             if not isinstance(k, str) or not k:
                 raise InputError(f"{where}: keys must be non-empty strings")
             key = k.lower()
-            if not all(c.isalnum() or c in "-_." for c in key):
-                raise InputError(f"{where}.{k}: not a valid gRPC metadata key")
-            if not isinstance(v, str | int | float | bool):
-                raise InputError(f"{where}.{k}: expected a string, got {type(v).__name__}")
+            problem = _metadata_problem(k, v)
+            if problem is not None:
+                raise InputError(f"{where}.{k}: {problem}")
             value = v if isinstance(v, str) else json.dumps(v)
             pairs.append((key, value.encode() if key.endswith("-bin") else value))
         result.append(tuple(pairs))

@@ -135,6 +135,12 @@ def _index_arg(index: object, cap: int) -> int:
     return index
 
 
+class Byte(int):
+    """An element of a Go string: `index "abc" 0` is the uint8 97, not an int."""
+
+    go_type = "uint8"
+
+
 def index(item: object, *indexes: object) -> object:
     cur = _indirect(item)
     if cur is MISSING:
@@ -151,7 +157,7 @@ def index(item: object, *indexes: object) -> object:
                     "reflect: string index out of range"
                     if isinstance(cur, str) else "reflect: slice index out of range"
                 )
-            elem = seq[x]
+            elem = Byte(seq[x]) if isinstance(seq, bytes) else seq[x]
             cur = Box(elem) if elem_is_interface(cur) else elem
         elif isinstance(cur, Mapping):
             key = _indirect(raw)

@@ -267,7 +267,8 @@ class _Lexer:
                 self.lex_field_or_variable(T.VARIABLE)
             elif ch == "'":
                 self.lex_quote("'", T.CHAR_CONSTANT, "unterminated character constant")
-            elif ch == "." and not ("0" <= self.peek() <= "9" and self.peek()):
+            elif ch == "." and self.peek() and not "0" <= self.peek() <= "9":
+                # at the end of the text a "." starts a number, as in Go's lexer
                 self.lex_field_or_variable(T.FIELD)
             elif ch in "+-." or "0" <= ch <= "9":
                 self.pos -= 1

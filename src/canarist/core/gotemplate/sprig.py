@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from canarist.core.gofmt import format_value, go_kind, go_type_name, sprintf
+from canarist.core.goregexp import (
+    GoRegexpError,
+    compile_go,
+    find_all,
+    quote_meta,
+    replace_all,
+    split,
+)
 from canarist.core.gotemplate.encoders import UnsupportedValue, to_json, to_yaml
 from canarist.core.gotemplate.funcspec import FuncError, FuncSpec
 from canarist.core.gotemplate.gotime import (
@@ -335,27 +345,20 @@ def _b64_error_at(s: str) -> int:
 # ------------------------------------------------------------------ regex
 
 
-def _go_regex(pattern: str) -> re.Pattern[str]:
+def _go_regex(pattern: str) -> Any:
+    """Sprig's regexp.MustCompile: RE2 (linear time), panicking with Go's words."""
     try:
-        return re.compile(pattern.replace(r"\z", r"\Z"))
-    except re.error as e:
-        raise FuncError(
-            f"regexp: Compile({_backquote(pattern)}): error parsing regexp: {_re_msg(e, pattern)}"
-        ) from None
+        return compile_go(pattern)
+    except GoRegexpError as e:
+        raise FuncError(f"regexp: Compile({_backquote(pattern)}): {e}") from None
 
 
-def _re_msg(e: re.error, pattern: str) -> str:
-    """Go's wording for the common regexp syntax errors."""
-    msg = e.msg
-    if "missing )" in msg:
-        return f"missing closing ): `{pattern}`"
-    if "unbalanced parenthesis" in msg:
-        return f"unexpected ): `{pattern}`"
-    if "unterminated character set" in msg:
-        return f"missing closing ]: `{pattern[e.pos or 0:]}`"
-    if "nothing to repeat" in msg or "multiple repeat" in msg:
-        return f"missing argument to repetition operator: `{pattern[e.pos or 0:(e.pos or 0) + 1]}`"
-    return msg
+def _must_regex(pattern: str) -> Any:
+    """The `mustRegex*` functions' regexp.Compile: the error itself is returned."""
+    try:
+        return compile_go(pattern)
+    except GoRegexpError as e:
+        raise FuncError(str(e)) from None
 
 
 def _backquote(s: str) -> str:
@@ -369,18 +372,26 @@ def _regex_match(pattern: str, s: str) -> bool:
         return False
 
 
-def _regex_find(pattern: str, s: str) -> str:
-    m = _go_regex(pattern).search(s)
+def _regex_find(pattern: str, s: str, *, must: bool = False) -> str:
+    m = (_must_regex if must else _go_regex)(pattern).search(s)
     return m.group() if m else ""
+
+
+def _regex_find_all(pattern: str, s: str, n: int, *, must: bool = False) -> GoStrList:
+    return GoStrList(find_all((_must_regex if must else _go_regex)(pattern), s, n))
+
+
+def _regex_split(pattern: str, s: str, n: int, *, must: bool = False) -> GoStrList:
+    return GoStrList(split((_must_regex if must else _go_regex)(pattern), s, n))
 
 
 _EXPAND = re.compile(r"\$(\$|\{([A-Za-z0-9_]*)\}|([A-Za-z0-9_]+))")
 
 
-def _regex_replace_all(pattern: str, s: str, repl: str) -> str:
-    rx = _go_regex(pattern)
+def _regex_replace_all(pattern: str, s: str, repl: str, *, must: bool = False) -> str:
+    rx = (_must_regex if must else _go_regex)(pattern)
 
-    def expand(m: re.Match[str]) -> str:
+    def expand(m: Any) -> str:
         def sub(e: re.Match[str]) -> str:
             if e.group(1) == "$":
                 return "$"
@@ -389,16 +400,17 @@ def _regex_replace_all(pattern: str, s: str, repl: str) -> str:
                 return ""
             try:
                 g = m.group(int(name)) if name.isdigit() else m.group(name)
-            except (IndexError, error_type):
+            except (IndexError, KeyError):
                 return ""
             return g or ""
 
         return _EXPAND.sub(sub, repl)
 
-    return rx.sub(expand, s)
+    return replace_all(rx, s, expand)
 
 
-error_type = IndexError
+def _regex_replace_all_literal(pattern: str, s: str, repl: str, *, must: bool = False) -> str:
+    return replace_all((_must_regex if must else _go_regex)(pattern), s, lambda m: repl)
 
 
 # ------------------------------------------------------------------ numbers
@@ -672,8 +684,23 @@ _S: list[tuple[str, tuple[str, ...], Callable[..., object], str | None]] = [
     ("split", ("string", "string"), _split, None),
     ("splitList", ("string", "string"), _split_list, None),
     ("regexMatch", ("string", "string"), _regex_match, None),
+    ("mustRegexMatch", ("string", "string"),
+     lambda p, s: _must_regex(p).search(s) is not None, None),
     ("regexReplaceAll", ("string", "string", "string"), _regex_replace_all, None),
+    ("mustRegexReplaceAll", ("string", "string", "string"),
+     functools.partial(_regex_replace_all, must=True), None),
+    ("regexReplaceAllLiteral", ("string", "string", "string"), _regex_replace_all_literal, None),
+    ("mustRegexReplaceAllLiteral", ("string", "string", "string"),
+     functools.partial(_regex_replace_all_literal, must=True), None),
     ("regexFind", ("string", "string"), _regex_find, None),
+    ("mustRegexFind", ("string", "string"), functools.partial(_regex_find, must=True), None),
+    ("regexFindAll", ("string", "string", "int"), _regex_find_all, None),
+    ("mustRegexFindAll", ("string", "string", "int"),
+     functools.partial(_regex_find_all, must=True), None),
+    ("regexSplit", ("string", "string", "int"), _regex_split, None),
+    ("mustRegexSplit", ("string", "string", "int"), functools.partial(_regex_split, must=True),
+     None),
+    ("regexQuoteMeta", ("string",), quote_meta, None),
     ("now", (), _now, None),
     ("date", ("string", "any"), _date, None),
     ("dateInZone", ("string", "any", "string"), _date_in_zone, None),
