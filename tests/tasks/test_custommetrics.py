@@ -288,7 +288,7 @@ def test_a_later_loop_appends_and_the_version_count_must_match(tmp_path: Path) -
     ("- a\n- b\n", "the rendered provider spec must be a map, not list"),
     ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v,\n"
      "   diagnose: {series: up, window: 1.5x}}\n",
-     "p: metrics[0].diagnose.window: '1.5x' is not a Go duration such as 5m"),
+     "p: metrics[0].diagnose.window: \"1.5x\" is not a Go duration such as 5m"),
     ("url: x\nmetrics:\n- {name: a, type: gauge, jqExpression: .v, diagnose: {window: 5m}}\n",
      "p: metrics[0].diagnose.series: required"),
 ])

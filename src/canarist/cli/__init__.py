@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import click
 
 from canarist.core.errors import CanaristError, SpecError
+from canarist.core.limits import MAX_PROBLEMS_SHOWN
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
@@ -32,8 +33,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         _error("interrupted")
         code = 130
     except SpecError as exc:
-        for problem in exc.problems:
+        for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
             _error(problem)
+        if len(exc.problems) > MAX_PROBLEMS_SHOWN:
+            _error(f"… and {len(exc.problems) - MAX_PROBLEMS_SHOWN:,} more problems")
         code = exc.exit_code
     except CanaristError as exc:
         _error(exc.message)

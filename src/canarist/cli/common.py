@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -65,8 +64,14 @@ def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple
         [_read_values_file(source) for source in files],
         set_json_values=jsons, set_values=sets, set_string_values=strings,
         set_file_values=set_files,
-        read_file=lambda path: Path(path).read_text(encoding="utf-8"),
+        read_file=_read_set_file,
     )
+
+
+def _read_set_file(path: str) -> str:
+    from canarist.stores.files import read_text_bounded
+
+    return read_text_bounded(path, name="")  # parse_set_file names the flag and the path
 
 
 def _read_values_file(source: str) -> dict[str, Any]:
@@ -75,17 +80,30 @@ def _read_values_file(source: str) -> dict[str, Any]:
     if source.startswith(("http://", "https://")):
         import urllib.request
 
+        from canarist.core.limits import MAX_FILE_BYTES, MIB
+
         try:
             with urllib.request.urlopen(source, timeout=URL_TIMEOUT_S) as response:
-                text = response.read().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+                raw = response.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
             raise UnavailableError(f"-f {source}: cannot fetch values: {exc}") from None
-    else:
+        if len(raw) > MAX_FILE_BYTES:
+            raise ValuesError(f"-f {source}: the values are larger than {MAX_FILE_BYTES // MIB} MiB")
         try:
-            text = Path(source).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValuesError(f"-f {source}: the values are not UTF-8 text") from None
+    else:
+        from canarist.core.errors import InputError
+        from canarist.stores.files import read_text_bounded
+
+        try:
+            text = read_text_bounded(source, name=f"-f {source}")
+        except InputError as exc:
+            raise ValuesError(exc.message) from None
+        except OSError as exc:
             raise ValuesError(f"-f {source}: cannot read values file: "
-                              f"{getattr(exc, 'strerror', None) or exc}") from None
+                              f"{exc.strerror or exc}") from None
     data = load_yaml(text, source=source)
     if data is None:
         return {}

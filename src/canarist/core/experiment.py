@@ -11,11 +11,21 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from canarist.core.errors import SpecError
+from canarist.core.limits import MAX_VERSIONS
 from canarist.core.validation import problems, spell_key
 
 
@@ -60,15 +70,25 @@ class MetricMeta(LenientModel):
     units: str | None = None
 
 
+def _not_nan(value: float) -> float:
+    if math.isnan(value):
+        raise ValueError("expected a number, got NaN")
+    return value
+
+
+NotNaN = Annotated[float, AfterValidator(_not_nan)]
+"""A float that may be infinite (a histogram's last bucket ends at +Inf) but not NaN."""
+
+
 class HistBucket(LenientModel):
-    lower: float
-    upper: float
+    lower: NotNaN
+    upper: NotNaN
     count: int
 
 
 class SLO(LenientModel):
     metric: str
-    limit: float
+    limit: FiniteFloat
 
 
 class SLOLimits(LenientModel):
@@ -136,16 +156,16 @@ class SLOJudged(LenientModel):
 class Insights(LenientModel):
     """Per-version metrics and SLO verdicts. Every per-version list has `numVersions` entries."""
 
-    num_versions: int = Field(alias="numVersions")
+    num_versions: int = Field(alias="numVersions", ge=0, le=MAX_VERSIONS)
     version_names: list[VersionName] | None = Field(default=None, alias="versionNames")
     metrics_info: dict[str, MetricMeta] = Field(default_factory=dict, alias="metricsInfo")
-    non_hist_metric_values: list[dict[str, list[float]]] = Field(
+    non_hist_metric_values: list[dict[str, list[FiniteFloat]]] = Field(
         default_factory=list, alias="nonHistMetricValues"
     )
     hist_metric_values: list[dict[str, list[HistBucket]]] = Field(
         default_factory=list, alias="histMetricValues"
     )
-    summary_metric_values: list[dict[str, list[float]]] = Field(
+    summary_metric_values: list[dict[str, list[FiniteFloat]]] = Field(
         default_factory=list, alias="SummaryMetricValues"
     )
     slos: SLOLimits | None = Field(default=None, alias="SLOs")
@@ -345,6 +365,18 @@ class Result(LenientModel):
     rollout: RolloutRecord | None = None
     # canarist: the latest paired comparison of the versions' predictions.
     agreement: AgreementRecord | None = None
+
+    @field_validator("start_time")
+    @classmethod
+    def _in_utc_range(cls, value: datetime) -> datetime:
+        """A time that UTC can represent (Go's time.Time can; Python's datetime stops at
+        years 1 and 9999), so reports and `format_time` never overflow."""
+        try:
+            value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("expected a time between the years 1 and 9999 (UTC), "
+                             f"got {value.isoformat()}") from None
+        return value
 
     @model_validator(mode="after")
     def _name_versions(self) -> Result:

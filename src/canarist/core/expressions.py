@@ -19,7 +19,6 @@ ordinary patterns; strings are measured and sliced in characters, not UTF-8 byte
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import operator
 import re
@@ -31,6 +30,7 @@ from typing import Any, Final, TypeGuard
 
 from canarist.core.errors import ExpressionError
 from canarist.core.goregexp import GoRegexpError, compile_go
+from canarist.core.validation import show_value
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "Expression", "compile_expression"]
 
@@ -58,7 +58,12 @@ class _OpError(Exception):
 
 
 def _quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    """`text` in double quotes, shortened when long (an expression is echoed in messages)."""
+    return show_value(text, limit=160)
+
+
+def _shown_name(name: str) -> str:
+    return name if len(name) <= 60 else name[:59] + "…"
 
 
 def _location(text: str, pos: int) -> str:
@@ -369,7 +374,7 @@ class _Name(_Node):
 
     def eval(self, env: _Env) -> object:
         if self.name not in env:
-            raise _Fail(f"unknown name {self.name}", self.pos)
+            raise _Fail(f"unknown name {_shown_name(self.name)}", self.pos)
         return env[self.name]
 
 
@@ -447,7 +452,7 @@ class _Call(_Node):
 
     def eval(self, env: _Env) -> object:
         if self.name not in env:
-            raise _Fail(f"unknown name {self.name}", self.pos)
+            raise _Fail(f"unknown name {_shown_name(self.name)}", self.pos)
         function = env[self.name]
         if not callable(function) or isinstance(function, type):
             raise _Fail(f"{self.name} is not a function (it is {_kind(function)})", self.pos)

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
+from canarist.core.limits import check_template_string
+
 __all__ = [
     "format_float",
     "format_value",
@@ -333,6 +335,7 @@ _NUM = re.compile(r"\d+")
 def sprintf(fmt: str, *args: object) -> str:  # noqa: C901
     """fmt.Sprintf for the common verbs, flags, width, precision and `%[n]` indexes."""
     out: list[str] = []
+    size = 0  # of what `out` holds in formatted verbs, so far
     argi = 0
     reordered = False
     i = 0
@@ -366,7 +369,7 @@ def sprintf(fmt: str, *args: object) -> str:  # noqa: C901
             i += 1
             if argi < len(args) and isinstance(args[argi], int) and not isinstance(
                 args[argi], bool
-            ):
+            ) and not _too_large(int(args[argi])):  # type: ignore[call-overload]
                 w = int(args[argi])  # type: ignore[call-overload]
                 argi += 1
                 if w < 0:
@@ -378,8 +381,8 @@ def sprintf(fmt: str, *args: object) -> str:  # noqa: C901
         else:
             m = _NUM.match(fmt, i)
             if m:
-                fl.width = int(m.group())
-                i = m.end()
+                fl.width = _parsenum(m.group())
+                i = m.end() if fl.width >= 0 else n
         if i < n and fmt[i] == ".":
             i += 1
             i, argi, bi = _arg_index(fmt, i, argi, len(args))
@@ -388,7 +391,7 @@ def sprintf(fmt: str, *args: object) -> str:  # noqa: C901
                 i += 1
                 if argi < len(args) and isinstance(args[argi], int) and not isinstance(
                     args[argi], bool
-                ):
+                ) and not _too_large(int(args[argi])):  # type: ignore[call-overload]
                     p = int(args[argi])  # type: ignore[call-overload]
                     argi += 1
                     fl.prec = p if p >= 0 else -1
@@ -399,9 +402,10 @@ def sprintf(fmt: str, *args: object) -> str:  # noqa: C901
                     out.append("%!(BADPREC)")
             else:
                 m = _NUM.match(fmt, i)
-                fl.prec = int(m.group()) if m else 0
+                fl.prec = _parsenum(m.group()) if m else 0
                 if m:
-                    i = m.end()
+                    i = m.end() if fl.prec >= 0 else n
+                    fl.prec = max(fl.prec, 0)
         i, argi, bi = _arg_index(fmt, i, argi, len(args))
         bad_index = bad_index or bi
         if i >= n:
@@ -425,12 +429,30 @@ def sprintf(fmt: str, *args: object) -> str:  # noqa: C901
         if verb == "v" and fl.plus:
             fl.plus = False  # %+v is Go's plusV: no sign flag
         out.append(_fmt(arg, verb, fl, top=True))
+        size += len(out[-1])
+        check_template_string(size + n - i, "printf's result")
     if not reordered and argi < len(args):
         extra = ", ".join(
             "<nil>" if a is None else f"{go_type_name(a)}={format_value(a)}" for a in args[argi:]
         )
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)
+
+
+def _too_large(number: int) -> bool:
+    """Go's fmt refuses widths and precisions beyond a million (tooLarge)."""
+    return not -1_000_000 <= number <= 1_000_000
+
+
+def _parsenum(digits: str) -> int:
+    """Go's fmt.parsenum: the number, or -1 when it overflows (a digit follows a value
+    above a million), where Go gives up on the rest of the format."""
+    number = 0
+    for digit in digits:
+        if number > 1_000_000:
+            return -1
+        number = number * 10 + ord(digit) - 48
+    return number
 
 
 def _arg_index(fmt: str, i: int, argi: int, nargs: int) -> tuple[int, int, bool | None]:

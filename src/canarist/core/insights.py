@@ -16,6 +16,7 @@ from canarist.core.experiment import (
     SLOLimits,
     apply_version_names,
 )
+from canarist.core.limits import MAX_VERSIONS
 from canarist.core.redact import redact_text
 
 ERROR_MESSAGE_CHARS = 200
@@ -25,6 +26,8 @@ ERROR_MESSAGE_CHARS = 200
 def ensure_insights(result: Result, num_versions: int) -> Insights:
     """The result's insights, created for `num_versions` versions on first use."""
     if result.insights is None:
+        if num_versions > MAX_VERSIONS:
+            raise TaskError(f"{num_versions} versions; at most {MAX_VERSIONS} can be compared")
         result.insights = Insights.model_validate({"numVersions": num_versions})
         apply_version_names(result.insights, result.version_names)
     elif result.insights.num_versions != num_versions:

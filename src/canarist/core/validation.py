@@ -55,13 +55,16 @@ class FieldProblem(ValueError):
 
 
 def show_value(value: Any, limit: int = 60) -> str:
-    """A user's value as it would appear in a message: `"30"` for text, `30` for a number."""
+    """A user's value as it would appear in a message: `"30"` for text, `30` for a number;
+    at most about `limit` characters, however long the value."""
     if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value[: limit + 1], ensure_ascii=False)
     elif value is None:
         return "null"
     elif isinstance(value, bool):
         return "true" if value else "false"
+    elif isinstance(value, int) and value.bit_length() > 4 * limit:  # also past repr's 4300 digits
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
     elif isinstance(value, int | float):
         return repr(value)
     elif isinstance(value, dict):
@@ -84,9 +87,15 @@ def spell_key(prefix: str, loc: Iterable[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            text = str(part).replace(".", "\\.")
+            text = str(part)
+            if len(text) > _KEY_PART_SHOWN:  # a key is echoed in messages; keep them short
+                text = text[: _KEY_PART_SHOWN - 1] + "…"
+            text = text.replace(".", "\\.")
             out = f"{out}.{text}" if out else text
     return out
+
+
+_KEY_PART_SHOWN = 80
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:

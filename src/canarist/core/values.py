@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from canarist.core.errors import CanaristError, ValuesError
+from canarist.core.limits import MAX_DEPTH
 
 __all__ = [
     "MAX_INDEX",
@@ -135,8 +136,8 @@ def _typed(value: str) -> Any:
         return None
     if value == "0":
         return 0
-    if value and value[0] != "0" and _INT_RE.fullmatch(value):
-        number = int(value)
+    if value and value[0] != "0" and len(value) <= 20 and _INT_RE.fullmatch(value):
+        number = int(value)  # int64 has at most 19 digits and a sign; longer stays text
         if _INT64_MIN <= number <= _INT64_MAX:
             return number
     return value
@@ -258,6 +259,9 @@ class _Parser:
         except json.JSONDecodeError as exc:
             raise _Fail(f"invalid JSON value at character {exc.pos - start + 1}: {exc.msg}"
                         ) from None
+        except (RecursionError, ValueError) as exc:
+            raise _Fail(_json_problem(exc)) from None
+        _check_json_depth(value)
         store(value)
         self._empty_value()
 
@@ -275,8 +279,12 @@ class _Parser:
         text, last = self._until(_INDEX_STOP)
         if last is None:
             raise _Fail('list index has no closing "]", expected a non-negative integer')
-        if not _INT_RE.fullmatch(text) or int(text) < 0:
-            raise _Fail(f"invalid list index {quote(text)}, expected a non-negative integer")
+        if not _INT_RE.fullmatch(text) or int(text[:20]) < 0:
+            raise _Fail(f"invalid list index {quote(_shown(text))}, expected a non-negative "
+                        "integer")
+        if len(text.lstrip("+0")) > 9:
+            raise _Fail(f"list index {quote(_shown(text))} is too large, expected at most "
+                        f"{MAX_INDEX}")
         return int(text)
 
     def _list_item(
@@ -334,6 +342,27 @@ class _Parser:
                 out.append(reader(raw))
                 return out
             out.append(reader(raw))
+
+
+def _json_problem(exc: Exception) -> str:
+    """A JSON document Python's decoder gives up on (not a syntax error)."""
+    if isinstance(exc, RecursionError):
+        return f"the JSON value nests deeper than {MAX_DEPTH} levels"
+    if "digits" in str(exc):
+        return "a JSON number has more than 4300 digits"
+    return f"invalid JSON value: {' '.join(str(exc).split())}"
+
+
+def _check_json_depth(value: Any) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH (a YAML document may not nest deeper)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                raise _Fail(f"the JSON value nests deeper than {MAX_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 def _put(data: dict[str, Any], key: str, value: Any) -> None:
@@ -436,9 +465,13 @@ def parse_set_json(expr: str, base: Mapping[str, Any] | None = None) -> dict[str
     if isinstance(expr, str) and expr.strip().startswith("{"):
         try:
             layer = json.loads(expr)
+            _check_json_depth(layer)
         except json.JSONDecodeError as exc:
             raise ValuesError(f"--set-json {quote(_shown(expr))}: invalid JSON at character "
                               f"{exc.pos + 1}: {exc.msg}") from None
+        except (RecursionError, ValueError, _Fail) as exc:
+            problem = str(exc) if isinstance(exc, _Fail) else _json_problem(exc)
+            raise ValuesError(f"--set-json {quote(_shown(expr))}: {problem}") from None
         if not isinstance(layer, dict):
             raise ValuesError(f"--set-json {quote(_shown(expr))}: expected a JSON object")
         return merge_values(base or {}, layer)

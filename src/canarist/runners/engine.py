@@ -31,6 +31,7 @@ from canarist.core.errors import (
 from canarist.core.experiment import Experiment, FailedTask, TaskEntry, new_result, parse_experiment
 from canarist.core.expressions import Expression, compile_expression
 from canarist.core.judge import evidence_needed
+from canarist.core.limits import MAX_PROBLEMS_SHOWN
 from canarist.core.metrics import MetricCatalog
 from canarist.core.redact import redact_text
 from canarist.core.validation import Location, ValuesKeys, closest, show_value, spell_key
@@ -99,7 +100,8 @@ def prepare(
         definition = tasks.get("run" if entry.run is not None else str(entry.task))
         if definition is None:
             known = sorted(n for n in tasks if n != "run")
-            guess = closest(str(entry.task), known)
+            # a suggestion is worked out only for problems that will be shown
+            guess = closest(str(entry.task), known) if len(problems) < MAX_PROBLEMS_SHOWN else None
             problems.append(f"{key(index, ('task',), in_with=False)}: unknown task "
                             f"{show_value(entry.task)}; "
                             + (f"did you mean {guess}?" if guess else
@@ -138,10 +140,18 @@ def prepare(
     if base_dir is not None and not problems:
         problems.extend(_unrecorded_slo_metrics(prepared, checks, key))
     if problems:
-        raise SpecError(problems[0] if len(problems) == 1 else
-                        f"{len(problems)} problems in the experiment: " + "; ".join(problems),
-                        problems)
+        raise _spec_error(problems)
     return prepared
+
+
+def _spec_error(problems: list[str]) -> SpecError:
+    """Every problem (the CLI prints the first MAX_PROBLEMS_SHOWN and counts the rest)."""
+    if len(problems) == 1:
+        return SpecError(problems[0], problems)
+    shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        shown += f"; … and {len(problems) - MAX_PROBLEMS_SHOWN:,} more"
+    return SpecError(f"{len(problems)} problems in the experiment: {shown}", problems)
 
 
 def _unrecorded_slo_metrics(prepared: list[PreparedTask], checks: list[TaskCheck],

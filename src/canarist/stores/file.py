@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from canarist.core.errors import SpecError, UnavailableError
+from canarist.core.errors import InputError, SpecError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data, parse_experiment
 from canarist.core.yamltext import dump_yaml, load_yaml
+from canarist.stores.files import read_text_bounded
 
 EXPERIMENT_FILE = "experiment.yaml"
 LOCK_FILE = ".experiment.yaml.lock"
@@ -39,10 +40,12 @@ class FileStore:
 
     def read(self) -> Experiment:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = read_text_bounded(self.path, name=str(self.path))
+        except InputError as exc:  # too large, or not UTF-8
+            raise SpecError(exc.message) from None
         except FileNotFoundError:
             raise UnavailableError(f"{self.path}: no experiment file; run `canarist launch` first") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise UnavailableError(f"{self.path}: cannot read experiment: {exc}") from None
         data = load_yaml(text, source=str(self.path))
         if data is None:

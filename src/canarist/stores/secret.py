@@ -377,17 +377,11 @@ class _Conflict(Exception):
     """The Secret changed since it was read (HTTP 409)."""
 
 
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", None)
 _FAST_DUMPER: Any = getattr(yaml, "CSafeDumper", None)
 
 
 def _load(text: str, *, source: str) -> Any:
-    """YAML text to data: libyaml when present (a looped experiment is large), else load_yaml."""
-    if _FAST_LOADER is not None:
-        try:
-            return yaml.load(text, Loader=_FAST_LOADER)
-        except yaml.YAMLError:
-            pass  # load_yaml reports the position
+    """YAML text to data, within load_yaml's bounds (libyaml when present)."""
     return load_yaml(text, source=source)
 
 

@@ -81,6 +81,7 @@ from canarist.core.insights import (
 from canarist.core.kserve import version_address
 from canarist.core.metrics import MetricCatalog
 from canarist.core.validation import FieldProblem, Location
+from canarist.stores.files import read_bytes_bounded
 from canarist.tasks.base import (
     ITER8_CHART_KEYS,
     TaskCheck,
@@ -248,7 +249,8 @@ def read_payload(inputs: AgreementInputs, base_dir: Path) -> tuple[str, str]:
     path = Path(inputs.payload_file)
     full = path if path.is_absolute() else base_dir / path
     try:
-        return inputs.payload_file, full.read_text(encoding="utf-8")
+        return inputs.payload_file, read_bytes_bounded(
+            full, name=f"agreement.payloadFile {inputs.payload_file}").decode("utf-8")
     except OSError as exc:
         raise InputError(f"agreement.payloadFile: cannot read {inputs.payload_file}: "
                          f"{exc.strerror or exc}") from None

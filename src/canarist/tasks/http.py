@@ -39,6 +39,7 @@ from canarist.core.fields import (
 from canarist.core.insights import short_message
 from canarist.core.kserve import version_address
 from canarist.core.validation import FieldProblem, Location
+from canarist.stores.files import read_bytes_bounded
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
 from canarist.tasks.loadinputs import unset_input, version_targets
 from canarist.tasks.loadmetrics import load_check, measure_versions
@@ -123,7 +124,7 @@ def load_spec(ep: HttpEndpoint, run_dir: Path, percentiles: tuple[float, ...]) -
         path = Path(ep.payload_file)
         path = path if path.is_absolute() else run_dir / path
         try:
-            body = path.read_bytes()
+            body = read_bytes_bounded(path, name=f"payloadFile {path}")
         except OSError as exc:
             raise InputError(f"payloadFile: cannot read {path}: {exc.strerror or exc}") from None
     elif ep.payload_str:

@@ -41,9 +41,10 @@ from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError, TemplateError, UnavailableError, ValuesError
 from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
-from canarist.core.validation import closest, spell_key
+from canarist.core.validation import closest, show_value, spell_key
 from canarist.core.validation import problems as validation_problems
 from canarist.core.yamltext import load_yaml
+from canarist.stores.files import read_text_bounded
 
 __all__ = [
     "DiagnoseSpec",
@@ -176,11 +177,9 @@ def _builtin_hint(url: str) -> str:
 def _read_file(path: Path, base_dir: Path) -> TemplateSource:
     full = path if path.is_absolute() else base_dir / path
     try:
-        return TemplateSource(full.read_text(encoding="utf-8"), str(full))
+        return TemplateSource(read_text_bounded(full, name=f"template {full}"), str(full))
     except OSError as exc:
         raise UnavailableError(f"cannot read template {full}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UnavailableError(f"cannot read template {full}: not UTF-8 text") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,9 +341,9 @@ class DiagnoseSpec(_SpecModel):
             try:
                 seconds = parse_duration(text, field="window")
             except InputError:
-                raise ValueError(f"{text!r} is not a Go duration such as 5m") from None
+                raise ValueError(f"{show_value(text)} is not a Go duration such as 5m") from None
             if seconds <= 0:
-                raise ValueError(f"{text!r} must be above zero")
+                raise ValueError(f"{show_value(text)} must be above zero")
         return text
 
     @property

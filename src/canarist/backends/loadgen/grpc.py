@@ -181,7 +181,8 @@ def _load_schema_from_files(spec: GrpcLoadSpec) -> MethodSchema | None:
 def _request_payloads(spec: GrpcLoadSpec, schema: MethodSchema) -> list[bytes]:
     if spec.binary_file is not None:
         try:
-            raw = Path(spec.binary_file).expanduser().read_bytes()
+            raw = grpc_schema.read_bytes_capped(Path(spec.binary_file).expanduser(),
+                                                name="binary-file")
         except OSError as exc:
             raise InputError(f"binary-file: cannot read {spec.binary_file}: {exc.strerror}") from None
         try:
@@ -231,7 +232,7 @@ async def _fetch_server_certificate(spec: GrpcLoadSpec) -> bytes:
 
 def _read_file(field_name: str, path: str) -> bytes:
     try:
-        return Path(path).expanduser().read_bytes()
+        return grpc_schema.read_bytes_capped(Path(path).expanduser(), name=field_name)
     except OSError as exc:
         raise InputError(f"{field_name}: cannot read {path}: {exc.strerror}") from None
 

@@ -16,6 +16,12 @@ from canarist.core.gotemplate.values import (
     to_arg,
     unbox,
 )
+from canarist.core.limits import (
+    MAX_TEMPLATE_OUTPUT,
+    MIB,
+    check_template_items,
+    check_template_string,
+)
 
 __all__ = ["MAX_DEPTH", "Executor"]
 
@@ -55,6 +61,7 @@ class Executor:
         self.funcs = funcs
         self.strict = strict
         self.out: list[str] = []
+        self.size = 0
         self.vars: list[tuple[str, object]] = []
         self.node: n.Node | None = None
         self.tmpl_name = parse_name
@@ -93,11 +100,19 @@ class Executor:
         return "".join(self.out)
 
     # ------------------------------------------------------------------ walking
+    def write(self, text: str) -> None:
+        """Append to the output, which may not grow past MAX_TEMPLATE_OUTPUT characters."""
+        self.size += len(text)
+        if self.size > MAX_TEMPLATE_OUTPUT:
+            raise self.error(f"the output is longer than {MAX_TEMPLATE_OUTPUT // MIB} MiB, "
+                             "the most a template may produce")
+        self.out.append(text)
+
     def walk(self, dot: object, node: n.Node) -> None:
         self.node = node
         typ = type(node)
         if typ is n.TextNode:
-            self.out.append(node.text)  # type: ignore[attr-defined]
+            self.write(node.text)  # type: ignore[attr-defined]
         elif typ is n.ActionNode:
             pipe: n.PipeNode = node.pipe  # type: ignore[attr-defined]
             val = self.eval_pipeline(dot, pipe)
@@ -105,11 +120,11 @@ class Executor:
                 self.node = node
                 t = type(val)
                 if t is str:
-                    self.out.append(val)  # type: ignore[arg-type]
+                    self.write(val)  # type: ignore[arg-type]
                 elif t is int:
-                    self.out.append(str(val))
+                    self.write(str(val))
                 else:
-                    self.out.append("<no value>" if val is MISSING else format_value(val))
+                    self.write("<no value>" if val is MISSING else format_value(val))
         elif typ is n.ListNode:
             for child in node.nodes:  # type: ignore[attr-defined]
                 self.walk(dot, child)
@@ -402,6 +417,7 @@ class Executor:
             argv.append(self.validate_type(final, typ))
         try:
             result = spec.impl(*argv)
+            _check_result(result)
         except FuncError as e:
             self.node = cmd
             fail = str(e) if name == "fail" else None
@@ -517,6 +533,14 @@ def _map_key_order(k: object) -> tuple[int, object]:
     if isinstance(k, int | float):
         return (1, k)
     return (2, str(k))
+
+
+def _check_result(result: object) -> None:
+    """What any function returns is bounded (those that could build more check first)."""
+    if isinstance(result, str):
+        check_template_string(len(result))
+    elif isinstance(result, list | tuple | dict):
+        check_template_items(len(result), "the result")
 
 
 def _python_error_text(e: Exception) -> str:

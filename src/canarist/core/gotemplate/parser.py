@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Container
@@ -11,6 +12,8 @@ from canarist.core.gotemplate.errors import GoTemplateError, parse_error
 from canarist.core.gotemplate.lexer import Item, T, lex
 
 __all__ = ["parse_templates"]
+
+_NEWLINE = re.compile("\n")
 
 _OPERAND_START = {
     T.BOOL, T.CHAR_CONSTANT, T.COMPLEX, T.DOT, T.FIELD, T.IDENTIFIER, T.NUMBER, T.NIL,
@@ -38,6 +41,7 @@ class _Parser:
         self.range_depth = 0
         self.action_line = 0
         self.trees: dict[str, n.ListNode] = {}
+        self._newlines: list[int] | None = None
 
     # -- token stream
     def next(self) -> Item:
@@ -65,7 +69,12 @@ class _Parser:
 
     # -- errors
     def line_of(self, pos: int) -> int:
-        return self.text.count("\n", 0, pos) + 1
+        """1-based line of character offset `pos`: a binary search in the offsets of the
+        text's newlines, found once (an action asks for its line; a template may have
+        hundreds of thousands of actions)."""
+        if self._newlines is None:
+            self._newlines = [m.start() for m in _NEWLINE.finditer(self.text)]
+        return bisect.bisect_left(self._newlines, pos) + 1
 
     def errorf(self, msg: str, item: Item | None = None) -> _Stop:
         it = item or self.last

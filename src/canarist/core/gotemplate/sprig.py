@@ -36,6 +36,7 @@ from canarist.core.gotemplate.gotime import (
     parse_layout,
 )
 from canarist.core.gotemplate.values import GoIntList, GoStrList, GoStrMap, Int64
+from canarist.core.limits import check_template_items, check_template_string
 
 __all__ = ["SPRIG"]
 
@@ -297,9 +298,22 @@ def _split_list(sep: str, orig: str) -> GoStrList:
     return GoStrList(_split_go(orig, sep))
 
 
+def _join(sep: str, items: list[str]) -> str:
+    check_template_string(sum(map(len, items)) + len(sep) * max(len(items) - 1, 0),
+                          "join's result")
+    return sep.join(items)
+
+
+def _replace(old: str, new: str, s: str) -> str:
+    if len(new) > len(old):
+        check_template_string(len(s) + s.count(old) * (len(new) - len(old)), "replace's result")
+    return s.replace(old, new)
+
+
 def _indent(n: int, s: str) -> str:
     if n < 0:  # Go's strings.Repeat panics, and text/template reports the panic
         raise FuncError("strings: negative Repeat count")
+    check_template_string(len(s) + n * (s.count("\n") + 1), "indent's result")
     pad = " " * n
     return pad + s.replace("\n", "\n" + pad)
 
@@ -484,6 +498,8 @@ def _to_int(v: object) -> int:
 
 def _until_step(start: int, stop: int, step: int) -> GoIntList:
     out = GoIntList()
+    if step != 0:
+        check_template_items(len(range(start, stop, step)))
     if stop < start:
         if step >= 0:
             return out
@@ -630,7 +646,7 @@ _S: list[tuple[str, tuple[str, ...], Callable[..., object], str | None]] = [
     ("toPrettyJson", ("any",), _to_pretty_json, None),
     ("quote", (), _quote, "any"),
     ("squote", (), _squote, "any"),
-    ("join", ("string", "any"), lambda sep, v: sep.join(_strslice(v)), None),
+    ("join", ("string", "any"), lambda sep, v: _join(sep, _strslice(v)), None),
     ("list", (), _list, "any"),
     ("dict", (), _dict, "any"),
     ("keys", (), _keys, "map"),
@@ -645,7 +661,7 @@ _S: list[tuple[str, tuple[str, ...], Callable[..., object], str | None]] = [
     ("trimAll", ("string", "string"), lambda cut, s: s.strip(cut) if cut else s, None),
     ("trimPrefix", ("string", "string"), lambda p, s: s.removeprefix(p), None),
     ("trimSuffix", ("string", "string"), lambda p, s: s.removesuffix(p), None),
-    ("replace", ("string", "string", "string"), lambda o, n, s: s.replace(o, n), None),
+    ("replace", ("string", "string", "string"), lambda o, n, s: _replace(o, n, s), None),
     ("contains", ("string", "string"), lambda sub, s: sub in s, None),
     ("hasPrefix", ("string", "string"), lambda p, s: s.startswith(p), None),
     ("hasSuffix", ("string", "string"), lambda p, s: s.endswith(p), None),
