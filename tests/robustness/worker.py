@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -57,7 +58,10 @@ def _inproc(parser: str, cases: list[str], start: int, workdir: Path) -> None:
             _say(i=index, fail=_describe(exc))
 
 
-def _run_cli(argv: list[str], cwd: Path) -> tuple[int, str, str]:
+def run_cli(argv: list[str], cwd: Path, *, timeout_s: float = CLI_CASE_S,
+            file_size_limit: int | None = None) -> tuple[int, str, str]:
+    """Fork, and run `canarist <argv>` in the child (in `cwd`); exit code, stdout, stderr.
+    `file_size_limit` (RLIMIT_FSIZE) makes every write beyond it fail, as a full disk does."""
     out, err = cwd / ".stdout", cwd / ".stderr"
     pid = os.fork()
     if pid == 0:  # the child: become `canarist <argv>` in cwd
@@ -75,6 +79,8 @@ def _run_cli(argv: list[str], cwd: Path) -> tuple[int, str, str]:
             from canarist.cli import main
 
             sys.argv = ["canarist", *argv]
+            if file_size_limit is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
             try:
                 main(argv)
             except SystemExit as exc:
@@ -86,7 +92,7 @@ def _run_cli(argv: list[str], cwd: Path) -> tuple[int, str, str]:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
-    deadline = time.monotonic() + CLI_CASE_S
+    deadline = time.monotonic() + timeout_s
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -94,7 +100,7 @@ def _run_cli(argv: list[str], cwd: Path) -> tuple[int, str, str]:
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            return -1, "", f"still running after {CLI_CASE_S:.0f} s"
+            return -1, "", f"still running after {timeout_s:.0f} s"
         time.sleep(0.01)
     code = os.waitstatus_to_exitcode(status)
     read = lambda p: p.read_bytes().decode("utf-8", "backslashreplace")  # noqa: E731
@@ -135,7 +141,7 @@ def _cli(parser: str, cases: list[str], start: int, workdir: Path,
         casedir = workdir / str(index)
         casedir.mkdir()
         argv, allowed = targets.cli_argv(parser, cases[index], casedir, index, prometheus)
-        code, stdout, stderr = _run_cli(argv, casedir)
+        code, stdout, stderr = run_cli(argv, casedir)
         problem = check_cli(code, stdout, stderr, allowed, argv)
         if problem:
             _say(i=index, fail=problem)
