@@ -53,7 +53,8 @@ class Outcome:
         """Failures grouped by kind: the message without numbers and quoted input."""
         groups: dict[str, list[tuple[int, str]]] = {}
         for index, why in self.failures:
-            key = re.sub(r"[0-9]+", "N", re.split(r"['\"]", why, maxsplit=1)[0])[:90]
+            shown = re.sub(r"/\S+/", "/…/", re.split(r"['\"]", why, maxsplit=1)[0])
+            key = re.sub(r"[0-9]+", "N", shown)[:90]
             groups.setdefault(key, []).append((index, why))
         return groups
 

@@ -3,8 +3,10 @@
     python -m tests.robustness.killdriver SPEC.json
 
 SPEC.json: {"store": "file"|"secret", "argv": [...], "run_dir": path (file store),
-"kubeconfig", "namespace", "group" (Secret store), "kills": n, "seed": n,
-"window_s": seconds}.
+"kubeconfig", "namespace", "group" (Secret store), "kills": n, "seed": n}.
+
+A first run goes to its end to time a whole run; each later run is killed at a random
+moment within 1.1 times that, until `kills` kills have landed (at most 3 x `kills` runs).
 
 The driver imports canarist once and forks each run from itself (a real process running
 `canarist.cli.main`, what `python -m canarist` runs), so a hundred runs cost seconds of
@@ -67,9 +69,13 @@ def main() -> None:
     rng = random.Random(spec["seed"])
     loops = store.read().result.num_loops if store.read().result else 0
     spec_len = len(store.read().spec)
-    for _ in range(spec["kills"]):
+    window = None
+    landed = runs = 0
+    while landed < spec["kills"] and runs < 3 * spec["kills"]:
+        runs += 1
+        started = time.monotonic()
         pid = _fork_run(spec["argv"])
-        deadline = time.monotonic() + rng.uniform(0.0, spec["window_s"])
+        deadline = started + (3600.0 if window is None else rng.uniform(0.0, window))
         status = None
         while time.monotonic() < deadline:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -81,6 +87,9 @@ def main() -> None:
         if killed:
             os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
+            landed += 1
+        elif window is None:
+            window = 1.1 * (time.monotonic() - started)
         code = os.waitstatus_to_exitcode(status)
         problem = None
         try:

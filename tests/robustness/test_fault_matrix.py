@@ -348,7 +348,7 @@ def test_a_full_disk_exits_3_and_keeps_the_experiment(tmp_path: Path) -> None:
 
 # -- SIGKILL during looping runs -------------------------------------------------------------
 
-KILLS = 110
+KILLS = 100
 LOOP_SPEC = [{"run": "true"} for _ in range(6)]
 
 
@@ -373,9 +373,8 @@ def _check_kills(runs: list[dict[str, Any]]) -> None:
     killed = sum(run["killed"] for run in runs)
     finished = sum(not run["killed"] and run["exit"] == 0 for run in runs)
     assert not problems, problems[:5]
-    assert len(runs) == KILLS
     # Kills land at every stage: many runs killed, some finished (so loops do complete).
-    assert killed >= KILLS // 2 and finished >= 3, (killed, finished)
+    assert killed >= KILLS and finished >= 3, (killed, finished)
     assert runs[-1]["loops"] >= finished
 
 
@@ -387,7 +386,7 @@ def test_sigkill_during_looping_runs_on_the_file_store(tmp_path: Path) -> None:
     first = run_commands([{"argv": ["run", "--run-dir", str(run_dir)], "cwd": str(tmp_path)}])
     assert first[0]["code"] == 0, first[0]["stderr"]
     runs = _kill_runs(tmp_path, {
-        "store": "file", "run_dir": str(run_dir), "kills": KILLS, "seed": 11, "window_s": 0.6,
+        "store": "file", "run_dir": str(run_dir), "kills": KILLS, "seed": 11,
         "argv": ["run", "--reuse-result", "--run-dir", str(run_dir)]})
     _check_kills(runs)
     leftovers = [p.name for p in run_dir.iterdir() if p.name != "experiment.yaml"]
@@ -420,6 +419,6 @@ def test_sigkill_during_looping_runs_on_the_secret_store(
     started = time.monotonic()
     runs = _kill_runs(tmp_path, {
         "store": "secret", "kubeconfig": str(kubeconfig), "namespace": "default", "group": "g",
-        "kills": KILLS, "seed": 12, "window_s": 2.5, "argv": [*argv, "--reuse-result"]})
+        "kills": KILLS, "seed": 12, "argv": [*argv, "--reuse-result"]})
     _check_kills(runs)
-    assert time.monotonic() - started < 600
+    assert time.monotonic() - started < 900
