@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from canarist.core.limits import MAX_PROBLEMS_SHOWN
+from canarist.core.limits import MAX_PROBLEMS_SHOWN, MAX_TASKS
 
 MEMORY_CAP = 1024 * 1024 * 1024
 TIMEOUT_S = 60
@@ -284,13 +284,28 @@ def test_many_problems_are_counted_not_listed(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
     (run / "experiment.yaml").write_text(
-        "spec:\n" + "".join(f"- task: nosuch{i}\n" for i in range(65_536)))
+        "spec:\n" + "".join(f"- task: nosuch{i}\n" for i in range(MAX_TASKS)))
     done = canarist("run", "--run-dir", str(run), cwd=tmp_path, timeout=4 * TIMEOUT_S)
     assert done.returncode == 2, done.stderr[-2000:]
     lines = done.stderr.splitlines()
     assert len(lines) == MAX_PROBLEMS_SHOWN + 1, lines[:3]
     assert lines[0].startswith("Error: spec[0].task: unknown task")
-    assert lines[-1] == f"Error: … and {65_536 - MAX_PROBLEMS_SHOWN:,} more problems"
+    assert lines[-1] == f"Error: … and {MAX_TASKS - MAX_PROBLEMS_SHOWN:,} more problems"
+
+
+def test_more_tasks_than_the_bound_are_refused_at_once(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "experiment.yaml").write_text(
+        "spec:\n" + "".join(f"- task: nosuch{i}\n" for i in range(65_536)))
+    done = canarist("run", "--run-dir", str(run), cwd=tmp_path, timeout=4 * TIMEOUT_S)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and "spec: list should have at most 1000 items" in \
+        done.stderr
+    values = canarist("launch", "--dry", "--set", "tasks={" + ",".join(["http"] * 1001) + "}",
+                      cwd=tmp_path)
+    assert values.returncode == 2
+    assert values.stderr.strip() == "Error: tasks: expected at most 1,000 tasks, got 1,001"
 
 
 @pytest.mark.parametrize("args", [

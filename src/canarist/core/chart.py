@@ -58,6 +58,7 @@ from typing import Any
 from canarist.core.cron import cron_problem
 from canarist.core.errors import SpecError
 from canarist.core.experiment import format_time
+from canarist.core.limits import MAX_TASKS
 from canarist.core.metrics import NAME_RULE, is_valid_name
 from canarist.core.validation import Location, ValuesKeys, spell_key, unknown_key
 from canarist.core.validation import show_value as _show
@@ -245,6 +246,9 @@ class _Renderer:
                 "tasks",
                 'expected a non-empty list of task names, e.g. --set "tasks={http,assess}"',
             )
+            return
+        if len(tasks) > MAX_TASKS:
+            self.problem("tasks", f"expected at most {MAX_TASKS:,} tasks, got {len(tasks):,}")
             return
         expanders: dict[str, Callable[[], list[Entry]]] = {
             "agreement": self.agreement,

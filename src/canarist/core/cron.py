@@ -156,7 +156,7 @@ def _value(text: str, field: _Field) -> int | None:
     if lowered in field.names:
         return field.low + field.names.index(lowered)
     if _NUMBER.fullmatch(text):
-        return int(text)
+        return int(text) if len(text) <= 18 else 10**18  # far out of any field's range
     return None
 
 

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from canarist.core.errors import SpecError
-from canarist.core.limits import MAX_VERSIONS
+from canarist.core.limits import MAX_METRIC_NAME, MAX_TASKS, MAX_VERSIONS
 from canarist.core.validation import problems, spell_key
 
 
@@ -87,7 +87,7 @@ class HistBucket(LenientModel):
 
 
 class SLO(LenientModel):
-    metric: str
+    metric: str = Field(max_length=MAX_METRIC_NAME)
     limit: FiniteFloat
 
 
@@ -122,7 +122,7 @@ class VersionName(LenientModel):
 class ComparisonRecord(LenientModel):
     """canarist: the verdict on one relative objective for one candidate (see core.judge)."""
 
-    metric: str
+    metric: str = Field(max_length=MAX_METRIC_NAME)
     candidate: int
     baseline: int
     direction: Literal["upper", "lower"]
@@ -142,7 +142,7 @@ class SLOJudged(LenientModel):
     """canarist: an SLO on a proportion (`agreement/rate`) judged on its counts for one
     version: the verdict, the interval and the sample size (see core.judge.judge_slo)."""
 
-    metric: str
+    metric: str = Field(max_length=MAX_METRIC_NAME)
     bound: Literal["upper", "lower"]
     version: int
     verdict: Literal["pass", "fail", "inconclusive"]
@@ -429,7 +429,7 @@ class TaskEntry(LenientModel):
 
 
 class Experiment(LenientModel):
-    spec: list[TaskEntry]
+    spec: list[TaskEntry] = Field(max_length=MAX_TASKS)
     result: Result | None = None
 
     def completed(self) -> bool:

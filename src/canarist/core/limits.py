@@ -13,7 +13,9 @@ __all__ = [
     "MAX_ALIAS_NODES",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
+    "MAX_METRIC_NAME",
     "MAX_PROBLEMS_SHOWN",
+    "MAX_TASKS",
     "MAX_TEMPLATE_ITEMS",
     "MAX_TEMPLATE_OUTPUT",
     "MAX_VERSIONS",
@@ -36,6 +38,13 @@ MAX_ALIAS_NODES: Final = 1_000_000
 """How many nodes YAML aliases may add to a document when expanded (a `*ref` counts the
 nodes of what it refers to again). Files canarist writes have no aliases; a hand-written
 file rarely adds more than a few hundred. This stops "billion laughs" alias bombs."""
+
+MAX_METRIC_NAME: Final = 256
+"""Longest metric name an experiment file may hold (`http/latency-p99` is 16 characters)."""
+
+MAX_TASKS: Final = 1000
+"""Most tasks one experiment may have (`tasks` in values, `spec` in a file): a real one has a
+handful; validating each costs time, so tens of thousands would take many seconds."""
 
 MAX_VERSIONS: Final = 100
 """Most versions (`numVersions`) an experiment may compare."""

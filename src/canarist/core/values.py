@@ -75,9 +75,11 @@ _JSON = json.JSONDecoder()
 
 
 def quote(text: str) -> str:
-    """Double-quote `text` for a one-line message (quotes and invisible characters escaped)."""
+    """Double-quote `text` for a one-line message (quotes and invisible characters escaped;
+    at most _SHOWN characters of it, then "...")."""
+    shown, more = text[:_SHOWN], len(text) > _SHOWN
     out = ['"']
-    for ch in text:
+    for ch in shown:
         if ch == '"':
             out.append('\\"')
         elif ch != " " and unicodedata.category(ch)[0] in "CZ":
@@ -85,7 +87,7 @@ def quote(text: str) -> str:
             out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
         else:
             out.append(ch)
-    out.append('"')
+    out.append('..."' if more else '"')
     return "".join(out)
 
 

@@ -285,5 +285,9 @@ class _Builder:
             return self.loader.bool_values[text.lower()]
         try:
             return self.loader.construct_object(node, deep=True)
-        except ValueError as exc:
+        except (ValueError, TypeError, AttributeError, KeyError,
+                OverflowError) as exc:  # an explicit tag (`!!timestamp x`) on what it cannot be
+            if not isinstance(exc, ValueError):
+                raise SpecError(f"{_at(self.source, node)}: not a valid "
+                                f"{node.tag.rsplit(':', 1)[-1]}") from None
             raise SpecError(f"{_at(self.source, node)}: {' '.join(str(exc).split())}") from None

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import re
 import secrets
 import socket
 import threading
@@ -115,6 +116,21 @@ class Lease:
             return None
 
 
+def _holder_died_here(holder: str) -> bool:
+    """Whether the lease's holder ran on this host and its process is gone: then its lease
+    need not lapse first (a pod's host is its own name, so in a cluster this never holds)."""
+    match = re.fullmatch(r"pid (\d+) on host (.+)", holder)
+    if match is None or match.group(2) != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    return False
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -194,7 +210,8 @@ class SecretStore:
             for _attempt in range(MAX_CONFLICT_RETRIES):
                 secret = self._get(wait_forbidden=True)
                 held = Lease.of(secret)
-                if held is not None and held.id != self._lease_id and held.expires > self._wall():
+                if (held is not None and held.id != self._lease_id
+                        and held.expires > self._wall() and not _holder_died_here(held.holder)):
                     raise ExperimentLocked(
                         f"{self.where} (Secret {self.namespace}/{self.group}) is being run by "
                         f"another canarist run ({held.holder[:120]}, lease until "

@@ -480,11 +480,12 @@ def _output(payload: Any, expression: str, output: _JqOutput) -> Any:
     kind, value = output
     if kind == "out":
         return value
+    shown = _excerpt(expression, 160, json_text=False)
     if kind == "invalid":
-        raise MetricUnavailable(f"invalid jqExpression {expression!r}: {value}")
+        raise MetricUnavailable(f"invalid jqExpression {shown}: {_cut(str(value))}")
     if kind == "none":
-        raise _explain(payload, f"jqExpression {expression!r} produced no output")
-    raise _explain(payload, f"jqExpression {expression!r} failed: {value}")
+        raise _explain(payload, f"jqExpression {shown} produced no output")
+    raise _explain(payload, f"jqExpression {shown} failed: {_cut(str(value))}")
 
 
 def _first_output(payload: Any, expression: str) -> Any:
@@ -580,12 +581,22 @@ def _jq_message(exc: ValueError) -> str:
     return text.removeprefix("jq: error: ")
 
 
+def _cut(text: str, limit: int = 500) -> str:
+    """`text` as shown in a reason: at most `limit` characters, then "..."."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _excerpt(value: Any, limit: int = 120, *, json_text: bool = True) -> str:
-    if not json_text:
-        text = repr(value)
-    else:
-        text = (json.dumps(value, ensure_ascii=False) if not isinstance(value, str)
-                else json.dumps(value))
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit]  # cut before quoting: the text may be megabytes long
+    try:
+        if not json_text:
+            text = repr(value)
+        else:
+            text = (json.dumps(value, ensure_ascii=False) if not isinstance(value, str)
+                    else json.dumps(value))
+    except (RecursionError, ValueError):
+        return "(a value nested too deeply to show)"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -339,7 +339,8 @@ class _Parser:
         t = it.typ
         if t == T.IDENTIFIER:
             if it.val not in self.funcs:
-                raise self.errorf(f"function {_quote(it.val)} not defined", it)
+                name = it.val if len(it.val) <= 200 else it.val[:200] + "..."
+                raise self.errorf(f"function {_quote(name)} not defined", it)
             return n.IdentifierNode(it.pos, it.val)
         if t == T.DOT:
             return n.DotNode(it.pos)
