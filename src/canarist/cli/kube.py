@@ -146,8 +146,9 @@ def log_(group: str, namespace: str | None, kubeconfig: str | None, context: str
     """Print the logs of the group's experiment pods."""
     with _cluster(kubeconfig, context, namespace, loglevel) as (calls, ns):
         text = kube_runner.pod_logs(calls, group=group, namespace=ns)
-    indented = "".join(f"\n  {line}" for line in text.splitlines())
-    log.info("experiment logs from Kubernetes cluster indented-trace=below ...%s", indented)
+    # the log formatter indents every line after a message's first, as Iter8 shows the trace
+    trace = "".join(f"\n{line}" for line in text.splitlines())
+    log.info("experiment logs from Kubernetes cluster indented-trace=below ...%s", trace)
 
 
 @k.command()

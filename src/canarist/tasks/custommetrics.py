@@ -527,12 +527,12 @@ def _buckets(payload: Any, output: Any) -> list[HistBucket]:
     for upper, cumulative in pairs:
         if math.isnan(upper) or math.isinf(cumulative) or math.isnan(cumulative):
             raise MetricUnavailable(f"bucket [{upper}, {cumulative}] is not a number")
-        count = round(cumulative) - below
-        if count < 0:
-            raise MetricUnavailable(f"cumulative count falls at bucket {upper}: not a histogram")
+        # `increase` extrapolates each bucket's series on its own, so a cumulative count can
+        # dip below the one before; like Prometheus' histogram_quantile, take it as no change
+        count = max(0, round(cumulative) - below)
         if not (math.isinf(upper) and count == 0):
             buckets.append(HistBucket(lower=lower, upper=upper, count=count))
-        lower, below = upper, round(cumulative)
+        lower, below = upper, max(below, round(cumulative))
     return buckets
 
 
