@@ -60,6 +60,12 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def children_since(before: list[int]) -> list[int]:
+    """This process's children that were not there before: session fixtures started by earlier
+    tests (a Prometheus, a sandbox) are ours too, and are not the child under test."""
+    return sorted(set(children_of(os.getpid())) - set(before))
+
+
 def in_group(pgid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
@@ -155,6 +161,7 @@ def assert_recorded_and_reports_work(run_dir: Path, reason: str) -> None:
 
 
 def test_a_result_comes_back_and_an_error_is_raised_as_it_was() -> None:
+    before = children_of(os.getpid())
     assert evaluate(lambda mark: {"a": [1, 2.5, None]}, LIMIT) == {"a": [1, 2.5, None]}
     failure = GoTemplateError("t:1:2: boom", go_message="template: t:1: boom", line=1, col=2)
 
@@ -165,10 +172,11 @@ def test_a_result_comes_back_and_an_error_is_raised_as_it_was() -> None:
         evaluate(fails, LIMIT)
     assert (caught.value.message, caught.value.go_message, caught.value.line,
             caught.value.col) == ("t:1:2: boom", "template: t:1: boom", 1, 2)
-    assert children_of(os.getpid()) == []
+    assert children_since(before) == []
 
 
 def test_a_runaway_child_is_killed_at_the_deadline_and_named_by_its_mark() -> None:
+    before = children_of(os.getpid())
     def spin(mark: bounded.Mark) -> None:
         mark(0)
         mark(2)
@@ -181,10 +189,11 @@ def test_a_runaway_child_is_killed_at_the_deadline_and_named_by_its_mark() -> No
     assert 1.0 <= time.monotonic() - start < 1.0 + SLACK_S
     assert (caught.value.kind, caught.value.at) == ("time", 2)
     assert str(caught.value) == "did not finish within 1s (task timeout)"
-    assert children_of(os.getpid()) == []
+    assert children_since(before) == []
 
 
 def test_memory_is_capped_and_a_crash_is_reported() -> None:
+    before = children_of(os.getpid())
     def hog(mark: bounded.Mark) -> int:
         return len(bytearray(bounded.MEMORY_LIMIT + (256 << 20)))
 
@@ -196,7 +205,7 @@ def test_memory_is_capped_and_a_crash_is_reported() -> None:
         evaluate(lambda mark: os.abort(), LIMIT)
     assert crashed.value.kind == "crash"
     assert "SIGABRT" in str(crashed.value)
-    assert children_of(os.getpid()) == []
+    assert children_since(before) == []
 
 
 def test_the_child_sees_no_environment_and_writes_nothing(
@@ -215,14 +224,16 @@ def test_the_child_sees_no_environment_and_writes_nothing(
 
 
 def test_cancelling_the_wait_kills_and_reaps_the_child() -> None:
+    before = children_of(os.getpid())
+
     async def main() -> None:
         waiting = asyncio.ensure_future(evaluate_async(lambda mark: time.sleep(60), LIMIT))
         await asyncio.sleep(0.3)
-        assert len(children_of(os.getpid())) == 1
+        assert len(children_since(before)) == 1
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        assert children_of(os.getpid()) == []
+        assert children_since(before) == []
 
     asyncio.run(main())
 
@@ -278,7 +289,13 @@ def test_a_runaway_jq_expression_fails_the_task_at_its_timeout(
                                           "values": {"url": provider}}}])
     done, elapsed = canarist("run", "--run-dir", ".", run_dir=tmp_path)
     assert elapsed < HANG_S
-    assert TIMEOUT_S - 1 <= task_seconds(done.stderr) <= TIMEOUT_S + SLACK_S
+    # A deep recursion may exhaust the child's stack or memory before the deadline (how soon
+    # depends on the machine); then it fails sooner, never later.
+    seconds = task_seconds(done.stderr)
+    if "did not finish" in done.stderr:
+        assert TIMEOUT_S - 1 <= seconds <= TIMEOUT_S + SLACK_S
+    else:
+        assert seconds <= TIMEOUT_S + SLACK_S
     assert done.returncode == 2, done.stderr
     reason = f"fake/m (version 0): jqExpression {expression!r} "
     last = done.stderr.strip().splitlines()[-1]
