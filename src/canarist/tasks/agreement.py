@@ -81,7 +81,7 @@ from canarist.core.insights import (
 from canarist.core.kserve import version_address
 from canarist.core.metrics import MetricCatalog
 from canarist.core.validation import FieldProblem, Location
-from canarist.stores.files import read_bytes_bounded
+from canarist.backends.files import read_bytes_bounded
 from canarist.tasks.base import (
     ITER8_CHART_KEYS,
     TaskCheck,

@@ -40,6 +40,7 @@ from pydantic import Field, StrictBool, field_validator, model_validator
 from yarl import URL
 
 from canarist.backends.bounded import limit_for
+from canarist.backends.templating import execute_bounded_async
 from canarist.core.durations import parse_duration
 from canarist.core.errors import TaskError, TemplateError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data
@@ -51,7 +52,6 @@ from canarist.core.redact import origin_url, redact_spec, redact_text, shown_tex
 from canarist.core.validation import FieldProblem
 from canarist.core.verdict import judge
 from canarist.tasks.base import TaskContext, TaskDefinition, TaskInputs, log
-from canarist.tasks.templates import execute_bounded_async
 
 BUILTIN_TEMPLATES: Final = ("slack", "github")
 DEFAULT_TIMEOUT: Final = "30s"
