@@ -37,8 +37,8 @@ from typing import IO, Any
 from croniter import croniter
 
 from canarist.core.cron import every_seconds
-from canarist.sandbox.kubeapi import PodLogs
 from canarist.sandbox.kubeconfig import write_kubeconfig
+from canarist.sandbox.kubelogs import PodLogs
 from canarist.sandbox.store import EventType, ObjectStore, ResourceKey, StoreError
 
 log = logging.getLogger("canarist.sandbox")

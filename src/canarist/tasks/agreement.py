@@ -60,6 +60,7 @@ from canarist.core.agreement import (
     v1_predictions,
     v2_predictions,
 )
+from canarist.core.chart import CHART_ONLY_KEYS
 from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, TaskError
 from canarist.core.experiment import (
@@ -83,7 +84,6 @@ from canarist.core.metrics import MetricCatalog
 from canarist.core.validation import FieldProblem, Location
 from canarist.backends.files import read_bytes_bounded
 from canarist.tasks.base import (
-    ITER8_CHART_KEYS,
     TaskCheck,
     TaskContext,
     TaskDefinition,
@@ -152,7 +152,7 @@ def _tolerance(value: Any) -> str:
 
 
 class AgreementInputs(TaskInputs):
-    tolerated_keys: ClassVar[frozenset[str]] = ITER8_CHART_KEYS - {"payloadURL"}
+    tolerated_keys: ClassVar[frozenset[str]] = CHART_ONLY_KEYS - {"payloadURL"}
 
     payload_file: str | None = Field(default=None, alias="payloadFile")
     payload_url: str | None = Field(default=None, alias="payloadURL")
