@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import click
 
-from canarist.backends.kube import INFERENCE_SERVICES, KubeClient
+from canarist.backends.kube import INFERENCE_SERVICES, ClusterCalls, KubeClient
 from canarist.cli.demo_steps import HOST, MANIFEST_V1, PREDICTION, canarist, say, show
 from canarist.core.errors import ExperimentFailed, UnavailableError
 from canarist.core.experiment import Experiment, RolloutAction, RolloutRecord
@@ -206,7 +206,7 @@ def describe(action: RolloutAction) -> str:
 def watch(client: KubeClient, timeout_s: float) -> RolloutRecord | None:
     """Print each rollout action as the loops record it; return the rollout once it has
     ended, or as it stands when time is up."""
-    read = kube_runner.reader(kube_runner.ClusterCalls(client), group="default",
+    read = kube_runner.reader(ClusterCalls(client), group="default",
                               namespace=NAMESPACE)
     deadline = time.monotonic() + timeout_s
     shown: set[tuple[Any, ...]] = set()
