@@ -33,7 +33,7 @@ import grpc
 from google.protobuf.message import Message
 
 from canarist.backends.loadgen import grpc_schema
-from canarist.backends.loadgen._http_engine import connect_error_kind
+from canarist.backends.loadgen._http_failures import connect_error_kind
 from canarist.backends.loadgen.recorder import CONNECTION_KINDS
 from canarist.backends.metrics_http import read_up_to
 from canarist.core.agreement import Protocol, v2_tensors

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-from canarist.sandbox.isvc import MODEL_URIS, Faults
+from canarist.sandbox.isvc_manifest import MODEL_URIS, Faults
 
 SCRIPT = Path(__file__).resolve().with_name("modelserver.py")
 START_TIMEOUT_S = 180.0
