@@ -7,10 +7,8 @@ import copy
 import json
 import random
 import re
-import secrets
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.fakes import KUBE_TOKEN
 
 from canarist.backends.kube import KubeClient
 from canarist.core.errors import InputError, UnavailableError
@@ -25,7 +24,7 @@ from canarist.core.experiment import Experiment, HistBucket, MetricMeta, MetricT
 from canarist.core.insights import add_histogram, add_sample, add_value, ensure_insights, register_metric
 from canarist.core.yamltext import dump_yaml
 from canarist.runners.kubernetes import ClusterCalls
-from canarist.sandbox.kubeapi import RunningApi, serve_api
+from canarist.sandbox.kubeapi import RunningApi
 from canarist.sandbox.kubeconfig import write_kubeconfig
 from canarist.sandbox.store import ObjectStore, ResourceKey
 from canarist.stores.secret import ExperimentLocked, HistoryLimits, SecretStore, compact, merge
@@ -49,13 +48,8 @@ class Api:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    token = secrets.token_urlsafe(16)
-    running = serve_api(ObjectStore(), token=token)
-    try:
-        yield Api(running, token, tmp_path)
-    finally:
-        running.stop()
+def api(kube_api: RunningApi, tmp_path: Path) -> Api:
+    return Api(kube_api, KUBE_TOKEN, tmp_path)
 
 
 def put_secret(store: ObjectStore, data: dict[str, Any], *, revision: str = "1",

