@@ -24,7 +24,7 @@ from canarist.sandbox.kubeapi import RunningApi
 from canarist.sandbox.kubeconfig import write_kubeconfig
 from canarist.sandbox.store import ResourceKey
 from canarist.tasks.base import TaskContext
-from canarist.tasks.ready import ReadyInputs, check_condition, run
+from canarist.tasks.ready import NotReady, ReadyInputs, check_condition, run
 from canarist.tasks.registry import TASKS
 
 ISVC = ResourceKey("serving.kserve.io", "v1beta1", "inferenceservices")
@@ -63,16 +63,18 @@ def inputs(**values: Any) -> ReadyInputs:
 def test_passes_once_the_isvc_becomes_ready(kube_api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
     add_isvc(kube_api, ready="False", message="Revision not ready")
 
+    flipping = threading.Event()
+
     def flip() -> None:
         time.sleep(1.5)
+        flipping.set()
         set_ready(kube_api, kube_api.store.get(ISVC, "default", "sklearn-iris"), "True")
 
     flipper = threading.Thread(target=flip)
     flipper.start()
-    started = time.monotonic()
-    asyncio.run(run(inputs(timeout="10s"), context(tmp_path, kubeconfig)))
+    asyncio.run(run(inputs(timeout="10s"), context(tmp_path, kubeconfig)))  # passes: no raise
+    assert flipping.is_set()  # not ready until then: the task waited for it
     flipper.join()
-    assert 1.4 < time.monotonic() - started < 8
 
 
 def test_fails_after_the_timeout_with_the_condition_message(kube_api: RunningApi, kubeconfig: Path,
@@ -98,9 +100,11 @@ def test_missing_object_and_missing_condition(kube_api: RunningApi, kubeconfig: 
 def test_existence_only_in_another_namespace(kube_api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
     kube_api.store.create(ResourceKey("", "v1", "namespaces"), "", {"metadata": {"name": "models"}})
     kube_api.store.create(SERVICES, "models", {"metadata": {"name": "web"}, "spec": {}})
-    asyncio.run(run(ReadyInputs.model_validate({"version": "v1", "resource": "services",
-                                                "name": "web", "namespace": "models"}),
-                    context(tmp_path, kubeconfig)))
+    web = {"version": "v1", "resource": "services", "name": "web", "timeout": "1ms"}
+    asyncio.run(run(ReadyInputs.model_validate({**web, "namespace": "models"}),
+                    context(tmp_path, kubeconfig)))  # found there: no error
+    with pytest.raises(TaskError, match="services web in default: not found"):
+        asyncio.run(run(ReadyInputs.model_validate(web), context(tmp_path, kubeconfig)))
 
 
 @pytest.mark.parametrize(("obj", "reason"), [
@@ -111,9 +115,12 @@ def test_existence_only_in_another_namespace(kube_api: RunningApi, kubeconfig: P
      "condition READY is unknown: Pending"),
 ])
 def test_condition_reasons(obj: dict[str, Any], reason: str) -> None:
-    with pytest.raises(Exception, match=re.escape(reason)):
+    with pytest.raises(NotReady) as caught:
         check_condition(obj, "Ready")
-    check_condition({"status": {"conditions": [{"type": "ready", "status": "TRUE"}]}}, "Ready")
+    assert str(caught.value) == reason
+    # the condition's type and status match case-insensitively: ready, not a NotReady
+    assert check_condition({"status": {"conditions": [{"type": "ready", "status": "TRUE"}]}},
+                           "Ready") is None
 
 
 def test_bad_kubeconfig_is_input_error(tmp_path: Path, kubeconfig: Path) -> None:
