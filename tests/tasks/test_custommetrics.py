@@ -19,7 +19,14 @@ import pytest
 from aiohttp import web
 from tests.fakes import MemoryStore
 
-from canarist.core.errors import ExperimentFailed, SpecError, TemplateError, ValuesError
+from canarist.core.errors import (
+    ExperimentFailed,
+    InputError,
+    SpecError,
+    TemplateError,
+    UnavailableError,
+    ValuesError,
+)
 from canarist.core.experiment import (
     Experiment,
     MetricType,
@@ -189,8 +196,9 @@ def test_extract_value_takes_the_first_output_like_iter8() -> None:
     assert extract_value({"v": "1e3"}, ".v") == 1000.0
     assert extract_value({"v": "-2.5"}, "def f: .v; f") == -2.5
     for text in ("1_000", " 5", "0x10", ""):
-        with pytest.raises(Exception, match="value is not a number"):
+        with pytest.raises(MetricUnavailable) as caught:
             extract_value({"v": text}, ".v")
+        assert str(caught.value) == f"value is not a number: {json.dumps(text)}"
 
 
 def test_versions_get_their_own_merged_values_and_inputs_stay_untouched(tmp_path: Path) -> None:
@@ -387,8 +395,11 @@ def test_inputs_match_iter8_spellings_case_insensitively() -> None:
 def test_builtin_templates_are_listed_and_loaded() -> None:
     assert builtin_template_names() == ["istio-prom", "kserve-prometheus", "kserve-raw"]
     assert 'define "labels"' in builtin_template("kserve-prometheus")
-    with pytest.raises(Exception, match="unknown built-in template 'nope'; expected one of istio"):
+    with pytest.raises(InputError) as caught:
         builtin_template("nope")
+    assert (caught.value.message, caught.value.exit_code) == (
+        "unknown built-in template 'nope'; expected one of istio-prom, kserve-prometheus, "
+        "kserve-raw", 2)
 
 
 def test_load_template_by_name_file_and_url(tmp_path: Path) -> None:
@@ -404,8 +415,10 @@ def test_load_template_by_name_file_and_url(tmp_path: Path) -> None:
             loaded = await load_template(f"{url}/t?case=num", base_dir=tmp_path, timeout_s=2)
             assert json.loads(loaded.text) == {"v": 3}
             assert loaded.origin == f"{url}/t"
-            with pytest.raises(Exception, match=r"cannot fetch template .*: HTTP 500 from"):
+            with pytest.raises(UnavailableError) as caught:  # the service's fault: exit 3
                 await load_template(f"{url}/t?case=error-500", base_dir=tmp_path)
+            assert caught.value.message == f"cannot fetch template {url}/t: HTTP 500 from {url}/t"
+            assert caught.value.exit_code == 3
 
     asyncio.run(main())
 
