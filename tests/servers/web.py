@@ -23,6 +23,15 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def answering(body: Any) -> Handler:
+    """A handler that answers every request with `body` as JSON."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return web.json_response(body)
+
+    return answer
+
+
 @contextlib.asynccontextmanager
 async def serving(handler: Handler, *, ssl_context: ssl.SSLContext | None = None
                   ) -> AsyncIterator[str]:

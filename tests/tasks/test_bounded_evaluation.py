@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.servers.web import answering, serving_in_thread
 
 from canarist.backends import bounded
 from canarist.backends.bounded import Deadline, Limit, Overrun, evaluate, evaluate_async, limit_for
@@ -75,29 +74,10 @@ def in_group(pgid: int) -> list[int]:
     return found
 
 
-class _Answer(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = json.dumps({"v": 3, "data": {"result": [{"value": [0, "1"]}]}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_in_thread(answering({"v": 3, "data": {"result": [{"value": [0, "1"]}]}})) as url:
+        yield url
 
 
 def template_with(jq: str, *, more: str = "") -> str:

@@ -10,7 +10,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from tests.fakes import MemoryStore
+from tests.servers.web import serving
 
 from canarist.core.errors import (
     ExperimentFailed,
@@ -77,18 +78,8 @@ async def provider(request: web.Request) -> web.StreamResponse:
     return web.json_response(body, status=status)
 
 
-@contextlib.asynccontextmanager
-async def serve() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", provider)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+def serve() -> contextlib.AbstractAsyncContextManager[str]:
+    return serving(provider)
 
 
 def metric(name: str, case: str, jq: str = ".v", kind: str = "gauge") -> str:
@@ -528,20 +519,11 @@ def test_an_empty_result_costs_one_lookup_per_series_and_window(tmp_path: Path) 
         + empty("e", 'other{job="a"}', "5m") + empty("f", "slow", "5m"))
 
     async def main() -> tuple[Experiment, float]:
-        app = web.Application()
-        app.router.add_get("/api/v1/query", prometheus)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        try:
-            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with serving(prometheus) as url:
             began = time.monotonic()
             exp = await run_async(experiment({"templates": {"p": "p.tpl"}, "values": {"url": url},
                                               "timeout": "1s"}), tmp_path)
             return exp, time.monotonic() - began
-        finally:
-            await runner.cleanup()
 
     exp, took = asyncio.run(main())
     assert sorted(queries) == [f"q-{n}" for n in "abcdef"]
