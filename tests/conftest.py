@@ -6,6 +6,9 @@ import os
 
 from hypothesis import settings
 
+# Shared fakes (tests/fakes.py): the fixtures `kube_api` and `kubeconfig`.
+pytest_plugins = ["tests.fakes"]
+
 # CI runs the same generated examples every time (a property test must not pass or fail by
 # chance there); locally every run explores new ones. No deadline: the machine is shared.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)

@@ -29,7 +29,11 @@ def experiment_blocks() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("doc", "body"), experiment_blocks())
 def test_experiment_examples_validate(doc: str, body: str) -> None:
     experiment = parse_experiment(yaml.safe_load(body), source=doc)
-    prepare(experiment.spec, TASKS)
+    prepared = prepare(experiment.spec, TASKS)  # raises SpecError naming what is wrong
+    assert len(prepared) == len(experiment.spec)
+    for task, entry in zip(prepared, experiment.spec, strict=True):  # each with its typed inputs
+        assert task.definition.name == (entry.task or "run").lower()
+        assert isinstance(task.inputs, task.definition.inputs)
 
 
 def test_the_docs_show_experiments() -> None:

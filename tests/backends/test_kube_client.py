@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.fakes import KUBE_TOKEN, kubeconfig_for
 
 from canarist.backends.kube import (
     CRONJOBS,
@@ -27,22 +28,13 @@ from canarist.backends.kube import (
     KubeUnreachable,
 )
 from canarist.core.errors import InputError
-from canarist.sandbox.kubeapi import RunningApi, serve_api
+from canarist.sandbox.kubeapi import RunningApi
 from canarist.sandbox.kubeconfig import write_kubeconfig
-from canarist.sandbox.store import ObjectStore
-
-TOKEN = "backend-test-token"
 
 
 @pytest.fixture
-def api() -> Iterator[RunningApi]:
-    with serve_api(ObjectStore(), token=TOKEN) as running:
-        yield running
-
-
-@pytest.fixture
-def kubeconfig(api: RunningApi, tmp_path: Path) -> Path:
-    return write_kubeconfig(tmp_path / "kubeconfig", api.url, TOKEN, namespace="team")
+def kubeconfig(kube_api: RunningApi, tmp_path: Path) -> Path:
+    return kubeconfig_for(kube_api, tmp_path / "kubeconfig", namespace="team")
 
 
 @pytest.fixture
@@ -57,8 +49,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_connect_reads_server_and_namespace(kube: KubeClient, api: RunningApi) -> None:
-    assert kube.server == api.url and kube.namespace == "team"
+def test_connect_reads_server_and_namespace(kube: KubeClient, kube_api: RunningApi) -> None:
+    assert kube.server == kube_api.url and kube.namespace == "team"
 
 
 def test_experiment_secret_lifecycle(kube: KubeClient) -> None:
@@ -87,7 +79,7 @@ def test_experiment_secret_lifecycle(kube: KubeClient) -> None:
     assert gone.value.status == 404 and 'secrets "exp" not found' in gone.value.message
 
 
-def test_runner_objects_pods_and_logs(kube: KubeClient, api: RunningApi) -> None:
+def test_runner_objects_pods_and_logs(kube: KubeClient, kube_api: RunningApi) -> None:
     template = {"metadata": {"labels": {"iter8.tools/group": "exp"}},
                 "spec": {"restartPolicy": "Never",
                          "containers": [{"name": "iter8", "image": "canarist"}]}}
@@ -112,7 +104,7 @@ def test_runner_objects_pods_and_logs(kube: KubeClient, api: RunningApi) -> None
         "name": "exp-1-job-x", "labels": {"iter8.tools/group": "exp"},
         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "exp-1-job",
                              "uid": job["metadata"]["uid"]}]}, "spec": template["spec"]})
-    api.pod_logs.set("default", "exp-1-job-x", "a\nb\n")
+    kube_api.pod_logs.set("default", "exp-1-job-x", "a\nb\n")
     pods = kube.list(PODS, "default", label_selector="iter8.tools/group=exp")
     assert [p["metadata"]["name"] for p in pods] == ["exp-1-job-x"]
     assert kube.pod_log("default", "exp-1-job-x") == "a\nb\n"
@@ -134,21 +126,21 @@ def test_generic_get_and_status_patch(kube: KubeClient) -> None:
     assert invalid.value.exit_code == 2 and invalid.value.status == 422
 
 
-def test_forbidden_and_unauthorized_stay_distinct(kube: KubeClient, api: RunningApi,
+def test_forbidden_and_unauthorized_stay_distinct(kube: KubeClient, kube_api: RunningApi,
                                                   tmp_path: Path) -> None:
     kube.create(SERVICE_ACCOUNTS, "default", {"metadata": {"name": "nobody"}})
-    path = write_kubeconfig(tmp_path / "sa", api.url, api.issue_token("default", "nobody"))
+    path = write_kubeconfig(tmp_path / "sa", kube_api.url, kube_api.issue_token("default", "nobody"))
     with KubeClient.connect(str(path)) as limited, pytest.raises(KubeForbidden) as forbidden:
         limited.get(SECRETS, "default", "x")
     assert forbidden.value.status == 403 and "forbidden" in forbidden.value.message
-    bad = write_kubeconfig(tmp_path / "bad", api.url, "wrong")
+    bad = write_kubeconfig(tmp_path / "bad", kube_api.url, "wrong")
     with KubeClient.connect(str(bad)) as stranger, pytest.raises(KubeUnauthorized):
         stranger.get(SECRETS, "default", "x")
 
 
 def test_unreachable_server_names_it(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    path = write_kubeconfig(tmp_path / "kubeconfig", url, TOKEN)
+    path = write_kubeconfig(tmp_path / "kubeconfig", url, KUBE_TOKEN)
     with KubeClient.connect(str(path), timeout=2) as kube, pytest.raises(KubeUnreachable) as caught:
         kube.get(SECRETS, "default", "x")
     assert caught.value.exit_code == 3

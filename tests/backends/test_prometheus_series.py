@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from tests.servers.web import serving
 
 from canarist.backends.metrics_http import MetricsHttpClient
 from canarist.backends.prometheus_series import (
@@ -130,16 +131,8 @@ async def serve(seen: list[dict[str, str]]) -> AsyncIterator[str]:
         status, body = ANSWERS[request.path.rsplit("/", 1)[-1]]
         return web.json_response(body, status=status)
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(handle) as url:
+        yield url
 
 
 def test_explain_empty_asks_once_and_says_nothing_when_the_answer_is_unusable() -> None:

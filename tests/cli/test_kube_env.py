@@ -4,7 +4,6 @@ kubeconfig, and the Job/CronJob controller running pods as local processes."""
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.fakes import KUBE_TOKEN, fake_kube_api, kubeconfig_for
 
 from canarist.sandbox.jobs import JobController
-from canarist.sandbox.kubeapi import RunningApi, serve_api
-from canarist.sandbox.kubeconfig import write_kubeconfig
+from canarist.sandbox.kubeapi import RunningApi
 from canarist.sandbox.store import ObjectStore, ResourceKey
 
 # `canarist` with the `k` commands registered, whether or not the app registers them yet.
@@ -64,11 +63,10 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    token = secrets.token_urlsafe(16)
-    api = serve_api(ObjectStore(), token=token)
+    api = fake_kube_api()
     try:
-        kubeconfig = write_kubeconfig(tmp_path / "state" / "kubeconfig", api.url, token)
-        controller = JobController(api.store, api_url=api.url, admin_token=token,
+        kubeconfig = kubeconfig_for(api, tmp_path / "state" / "kubeconfig")
+        controller = JobController(api.store, api_url=api.url, admin_token=KUBE_TOKEN,
                                    state_dir=tmp_path / "state", pod_logs=api.pod_logs,
                                    issue_token=api.issue_token, revoke_token=api.server.revoke_token,
                                    program=PROGRAM)

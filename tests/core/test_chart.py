@@ -591,12 +591,14 @@ def test_notify_directly() -> None:
 def test_cron_schedules_accepted(schedule: str) -> None:
     values = {"tasks": ["notify"], "notify": {"url": "u"}, "runner": "cronjob",
               "cronjobSchedule": schedule}
-    render_experiment(values, now=NOW)
+    # the schedule is the runner's (the CronJob): the experiment is the tasks alone
+    assert render_experiment(values, now=NOW)["spec"] == [{"task": "notify", "with": {"url": "u"}}]
 
 
 @pytest.mark.parametrize("runner", ["none", "job"])
 def test_runners_accepted(runner: str) -> None:
-    render(f"runner={runner}", "tasks={notify}", "notify.url=u")
+    assert render(f"runner={runner}", "tasks={notify}", "notify.url=u")["spec"] == [
+        {"task": "notify", "with": {"url": "u"}}]
 
 
 # -- every error message ---------------------------------------------------------------------

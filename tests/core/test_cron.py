@@ -109,6 +109,8 @@ def test_launch_names_the_key_the_user_typed(schedule: str, problem: str) -> Non
 
 @pytest.mark.parametrize("schedule", ["@every 1m", "@every 10s", "0 0 * * mon-fri"])
 def test_launch_accepts_what_kubernetes_accepts(schedule: str) -> None:
+    assert cron_problem(schedule) is None
     values = {"tasks": ["notify"], "notify": {"url": "https://hooks.example/x"},
               "runner": "cronjob", "cronjobSchedule": schedule}
-    render_chart(values, now=datetime(2024, 1, 1, tzinfo=UTC))
+    rendered = render_chart(values, now=datetime(2024, 1, 1, tzinfo=UTC))
+    assert [entry["task"] for entry in rendered.data["spec"]] == ["notify"]

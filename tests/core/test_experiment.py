@@ -9,7 +9,7 @@ import pytest
 import yaml
 from tests.helpers import load_fixture_experiment
 
-from canarist.core.errors import SpecError
+from canarist.core.errors import SpecError, TaskError
 from canarist.core.experiment import (
     Experiment,
     MetricMeta,
@@ -93,8 +93,11 @@ def test_times_are_rfc3339nano(moment: datetime, text: str) -> None:
 def test_inconsistent_version_counts_fail() -> None:
     result = new_result(now=datetime(2024, 1, 1, tzinfo=UTC))
     ensure_insights(result, 2)
-    with pytest.raises(Exception, match=r"inconsistent number for app versions; old \(2\); new \(1\)"):
+    with pytest.raises(TaskError) as caught:
         ensure_insights(result, 1)
+    assert (caught.value.message, caught.value.exit_code) == (
+        "inconsistent number for app versions; old (2); new (1)", 1)
+    assert result.insights is not None and result.insights.num_versions == 2  # left as it was
 
 
 def test_errors_are_recorded_per_version_and_provider_redacted_and_short() -> None:

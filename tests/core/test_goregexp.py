@@ -24,7 +24,7 @@ def test_catastrophic_patterns_answer_at_once() -> None:
     assert render('{{ regexReplaceAll "(a*)*b" .s "x" }}', {"s": CATASTROPHIC}) == "x"
     assert compile_expression("Names[0] matches '^(a+)+$'").evaluate(
         {"Names": [CATASTROPHIC]}) is False
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 10  # backtracking would take longer than the universe has
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -396,14 +396,8 @@ def test_sigkill_during_looping_runs_on_the_file_store(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[RunningApi, Path, ObjectStore]]:
-    token = secrets.token_urlsafe(16)
-    store = ObjectStore()
-    running = serve_api(store, token=token)
-    try:
-        yield running, write_kubeconfig(tmp_path / "kubeconfig", running.url, token), store
-    finally:
-        running.stop()
+def api(kube_api: RunningApi, kubeconfig: Path) -> tuple[RunningApi, Path, ObjectStore]:
+    return kube_api, kubeconfig, kube_api.store
 
 
 def test_sigkill_during_looping_runs_on_the_secret_store(

@@ -16,16 +16,14 @@ CANARIST_FUZZ_SEED=<seed> replays it.
 
 from __future__ import annotations
 
-import json
 import random
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from tests.robustness.generators import PARSERS, generate
 from tests.robustness.harness import run_cases, seed
 from tests.robustness.targets import PAYLOAD
+from tests.servers.web import answering, serving_in_thread
 
 INPUTS = 10_000
 CLI_INPUTS = 50
@@ -40,29 +38,10 @@ def test_parser_survives_hostile_inputs(parser: str) -> None:
     assert outcome.ran == INPUTS
 
 
-class _Prometheus(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = json.dumps(PAYLOAD).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def prometheus() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1/query"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_in_thread(answering(PAYLOAD)) as url:
+        yield f"{url}/api/v1/query"
 
 
 @pytest.mark.parametrize("parser", PARSERS)

@@ -15,7 +15,6 @@ import random
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 import yaml
 from aiohttp import web
 from tests.helpers import FIXTURES
+from tests.servers.web import RecordingServer, serve_recording, serving_in_thread
 
 from canarist.core.experiment import Experiment, parse_experiment
 from canarist.reports.html import render_html
@@ -116,39 +116,14 @@ def test_assert_and_error_lines_escape(run_dir: Path) -> None:
 @pytest.fixture
 def provider() -> Iterator[str]:
     """A metrics provider whose error bodies carry escape sequences."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    box: list[Any] = []
 
     async def handle(request: web.Request) -> web.Response:
         if request.query.get("case") == "bad":
             return web.Response(status=500, text=f"storage {TITLE}{CLEAR}{RLO}")
         return web.json_response({"v": f"{CLEAR}{RLO}"})
 
-    async def start() -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        box.append(runner)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield f"http://127.0.0.1:{box[0].addresses[0][1]}"
-    finally:
-        asyncio.run_coroutine_threadsafe(box[0].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with serving_in_thread(handle) as url:
+        yield url
 
 
 def test_logs_escape_server_bodies_jq_errors_and_version_names(provider: str,
@@ -212,36 +187,19 @@ def test_long_values_render_fast_and_are_shortened() -> None:
 
 
 def test_notify_with_a_long_payload_in_the_spec_is_fast(tmp_path: Path) -> None:
-    received: list[bytes] = []
-    loop = asyncio.new_event_loop()
+    async def respond(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
 
-    async def main() -> float:
-        async def handle(request: web.Request) -> web.Response:
-            received.append(await request.read())
-            return web.Response(text="ok")
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    with serve_recording(RecordingServer(), respond) as server:
         experiment = long_experiment()
-        with_ = {"url": url, "payloadTemplate": "github"}
-        inputs = notify.NotifyInputs.model_validate(with_)
+        inputs = notify.NotifyInputs.model_validate({"url": server.url("/hook"),
+                                                     "payloadTemplate": "github"})
         ctx = TaskContext(experiment=experiment, number=1, name="notify", run_dir=tmp_path)
         started = time.perf_counter()
-        try:
-            await notify.run(inputs, ctx)
-        finally:
-            await runner.cleanup()
-        return time.perf_counter() - started
-
-    try:
-        elapsed = loop.run_until_complete(main())
-    finally:
-        loop.close()
+        asyncio.run(notify.run(inputs, ctx))
+        elapsed = time.perf_counter() - started
     assert elapsed < 5, f"{elapsed:.1f}s"  # was 62 s
+    received = [request.body for request in server.requests]
     [body] = received
     report = json.loads(body)["client_payload"]
     # The payload carries the experiment as stored (a template may need it); the verdict

@@ -83,7 +83,7 @@ def test_alias_bomb_is_refused_quickly() -> None:
     started = time.monotonic()
     with pytest.raises(SpecError, match="aliases expand"):
         load_yaml("\n".join(lines), source="s")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 10  # 9**30 nodes if expanded: never, were it not refused
 
 
 def test_dump_yaml_layout() -> None:

@@ -19,22 +19,20 @@ Expected: no secret anywhere, with two exceptions that are the point of the secr
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiohttp import web
 from tests.servers.grpc_v2_server import ThreadedV2Server
+from tests.servers.web import RecordingServer, serve_recording
 
 CANARIST = [sys.executable, "-m", "canarist"]
 INFER = "inference.GRPCInferenceService.ModelInfer"
@@ -94,68 +92,24 @@ def leaks(text: str, secrets: tuple[str, ...] = SECRETS) -> list[str]:
     return sorted(s for s in secrets if any(f in text for f in forms(s)))
 
 
-@dataclass
-class Received:
-    request_line: str
-    headers: dict[str, str]
-    body: str
-
-
-@dataclass
-class Receiver:
-    """An HTTP server that records every request. `/api/v1/query?case=echo` answers 500 with
-    the request's credentials in the body; the other queries answer `{"v": 1}`."""
-
-    base: str = ""
-    requests: list[Received] = field(default_factory=list)
-
+async def answer(request: web.Request) -> web.StreamResponse:
+    """`/api/v1/query?case=echo` answers 500 with the request's credentials in the body; the
+    other queries answer `{"v": 1}`; anything else `{"ok": true}`."""
+    if request.path == "/api/v1/query":
+        if request.query.get("case") == "echo":
+            echoed = (f"denied: {request.method} {request.path_qs} "
+                      f"authorization: {request.headers.get('Authorization', '')} "
+                      f"x-api-key: {request.headers.get('X-Api-Key', '')}")
+            return web.Response(status=500, text=echoed)
+        return web.json_response({"v": 1})
+    return web.json_response({"ok": True})
 
 
 @contextlib.contextmanager
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    runners: list[web.AppRunner] = []
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        server.requests.append(Received(f"{request.method} {request.path_qs}",
-                                        dict(request.headers), body.decode("latin-1")))
-        if request.path == "/api/v1/query":
-            if request.query.get("case") == "echo":
-                echoed = (f"denied: {request.method} {request.path_qs} "
-                          f"authorization: {request.headers.get('Authorization', '')} "
-                          f"x-api-key: {request.headers.get('X-Api-Key', '')}")
-                return web.Response(status=500, text=echoed)
-            return web.json_response({"v": 1})
-        return web.json_response({"ok": True})
-
-    async def start() -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        server.base = f"127.0.0.1:{runner.addresses[0][1]}"
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10), "receiver did not start"
-    try:
+def receiver() -> Iterator[RecordingServer]:
+    with serve_recording(RecordingServer(), answer) as server:
+        server.base = server.base.removeprefix("http://")  # host:port, as the values want it
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def values(target: str, grpc_host: str, metrics: str, hooks: str,
@@ -243,7 +197,7 @@ def test_no_secret_leaks_from_a_real_run(tmp_path: Path) -> None:
         for request in server.requests:
             sent = request.request_line + json.dumps(request.headers)
             assert set(leaks(sent)) <= meant_for[name], (name, request.request_line)
-            assert leaks(request.body) == [], (name, request.request_line)
+            assert leaks(request.text) == [], (name, request.request_line)
     assert set(leaks(json.dumps(grpc_metadata))) == {GRPC_META}
     # The credentials did arrive: the point of sending them.
     assert leaks(json.dumps(metrics.requests[0].headers)) == sorted([PROM_FILE, TMPL_KEY])
@@ -251,9 +205,9 @@ def test_no_secret_leaks_from_a_real_run(tmp_path: Path) -> None:
     assert len(notified) == 1
     assert notified[0].headers["Authorization"] == f"Bearer {NOTIFY_ENV}"
     # The payloads (the GitHub one carries the whole experiment) hold no secret at all.
-    payloads = [r.body for r in hooks.requests]
+    payloads = [r.text for r in hooks.requests]
     assert len(payloads) == 2 and all(payloads)
-    assert "\"experiment\"" in notified[0].body
+    assert "\"experiment\"" in notified[0].text
 
     # Every output the user or a CI system sees.
     assert "rendered template" in outputs["launch -l debug: stderr"]

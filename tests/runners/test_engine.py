@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fakes import MemoryStore
 
 from canarist.core.errors import SpecError, TaskError, UnavailableError
 from canarist.core.experiment import Experiment, MetricMeta, MetricType, TaskEntry
@@ -16,19 +17,6 @@ from canarist.core.metrics import MetricCatalog
 from canarist.runners.engine import RunSettings, prepare, run_experiment
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
 from canarist.tasks.registry import TASKS
-
-
-class RecordingStore:
-    def __init__(self) -> None:
-        self.snapshots: list[tuple[int, int, bool]] = []
-
-    def read(self) -> Experiment:
-        raise AssertionError("not used")
-
-    def write(self, experiment: Experiment) -> None:
-        result = experiment.result
-        assert result is not None
-        self.snapshots.append((result.num_loops, result.num_completed_tasks, result.failure))
 
 
 class NoteInputs(TaskInputs):
@@ -72,18 +60,18 @@ def experiment(*entries: dict[str, Any]) -> Experiment:
     return Experiment.model_validate({"spec": list(entries)})
 
 
-def run(exp: Experiment, store: RecordingStore | None = None, **kwargs: Any) -> Experiment:
+def run(exp: Experiment, store: MemoryStore | None = None, **kwargs: Any) -> Experiment:
     ran.clear()
-    return asyncio.run(run_experiment(exp, store or RecordingStore(), REGISTRY,
+    return asyncio.run(run_experiment(exp, store or MemoryStore(), REGISTRY,
                                       RunSettings(run_dir=Path(".")), **kwargs))
 
 
 def test_tasks_run_in_order_and_every_step_is_written() -> None:
-    store = RecordingStore()
+    store = MemoryStore()
     exp = run(experiment({"task": "note", "with": {"label": "a"}},
                          {"task": "note", "with": {"label": "b"}}), store)
     assert ran == ["a", "b"]
-    assert store.snapshots == [(1, 0, False), (1, 1, False), (1, 2, False)]
+    assert store.progress() == [(1, 0, False), (1, 1, False), (1, 2, False)]
     assert exp.completed() and exp.no_failure()
 
 
@@ -106,7 +94,7 @@ def test_conditions_see_slos() -> None:
 
 
 def test_first_failure_stops_the_run_and_is_recorded() -> None:
-    store = RecordingStore()
+    store = MemoryStore()
     with pytest.raises(TaskError) as caught:
         run(experiment({"task": "note", "with": {"label": "a"}},
                        {"task": "note", "with": {"label": "b", "fail": "target said no"}},
@@ -114,7 +102,7 @@ def test_first_failure_stops_the_run_and_is_recorded() -> None:
     assert caught.value.exit_code == 1
     assert str(caught.value) == "task 2: note: target said no"
     assert ran == ["a", "b"]
-    assert store.snapshots[-1] == (1, 1, True)
+    assert store.progress()[-1] == (1, 1, True)
 
 
 def test_an_unreachable_backend_is_exit_code_3() -> None:
@@ -214,7 +202,7 @@ def test_run_task_runs_bash_in_the_run_dir(tmp_path: Path) -> None:
                      {"run": "exit 3"})
     with pytest.raises(TaskError, match="task 2: run: script exited with status 3"):
         ran.clear()
-        asyncio.run(run_experiment(exp, RecordingStore(), REGISTRY, RunSettings(run_dir=tmp_path)))
+        asyncio.run(run_experiment(exp, MemoryStore(), REGISTRY, RunSettings(run_dir=tmp_path)))
     lines = (tmp_path / "where.txt").read_text().splitlines()
     assert lines[0]
     assert Path(lines[1]).resolve() == tmp_path.resolve()

@@ -88,7 +88,9 @@ def test_manifests_match_golden_files(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_manifests_validate_against_kubernetes_schemas(name: str) -> None:
-    for document in yaml.safe_load_all((GOLDEN / f"{name}.yaml").read_text()):
+    documents = list(yaml.safe_load_all((GOLDEN / f"{name}.yaml").read_text()))
+    assert documents and all(document for document in documents)
+    for document in documents:  # raises ValidationError on the first that does not validate
         kubernetes_validate.validate(document, "1.33.0", strict=True)
 
 

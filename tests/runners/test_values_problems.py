@@ -5,6 +5,7 @@ validation library's)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,11 @@ def test_slos_on_templates_behind_urls_are_checked_when_they_run(tmp_path: Path)
         "tasks={custommetrics,assess}",
         "custommetrics.templates.remote=https://templates.example/remote.tpl",
         "assess.SLOs.upper.remote/anything=1"])
-    experiment_from_values(data, TASKS, now=NOW, base_dir=tmp_path)
+    # launch cannot know the metrics of a template it has not fetched: the SLO is kept
+    experiment = experiment_from_values(data, TASKS, now=NOW, base_dir=tmp_path)
+    assert [(entry.task, entry.with_) for entry in experiment.spec] == [
+        ("custommetrics", {"templates": {"remote": "https://templates.example/remote.tpl"}}),
+        ("assess", {"SLOs": {"upper": [{"metric": "remote/anything", "limit": 1}]}})]
 
 
 # -- typos that used to pass launch and fail the run (exit 1) -------------------------------
@@ -240,4 +245,21 @@ def test_typos_are_found_at_launch(tmp_path: Path, sets: list[str], expected: li
     [*NOTIFY, "notify.url=https://user:pw@hooks.example/x"],
 ])
 def test_what_a_request_can_carry_is_accepted(tmp_path: Path, sets: list[str]) -> None:
-    experiment_from_values(build_values(set_values=sets), TASKS, now=NOW, base_dir=tmp_path)
+    experiment = experiment_from_values(build_values(set_values=sets), TASKS, now=NOW,
+                                        base_dir=tmp_path)
+    [entry] = experiment.spec
+    assert entry.task == sets[0].removeprefix("tasks={").removesuffix("}")
+    kept = set(leaves(entry.with_))
+    for assignment in sets[1:]:  # each value reaches the task as typed
+        assert assignment.split("=", 1)[1] in kept, assignment
+
+
+def leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from leaves(item)
+    else:
+        yield value

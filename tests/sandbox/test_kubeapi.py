@@ -19,25 +19,20 @@ import pytest
 from kubernetes import client, config, watch
 from kubernetes.client import ApiClient
 from kubernetes.dynamic import DynamicClient
+from tests.fakes import KUBE_TOKEN, fake_kube_api
 from tests.helpers import require
 
 from canarist.sandbox.kubeapi import RunningApi, serve_api
 from canarist.sandbox.kubeconfig import write_kubeconfig
 from canarist.sandbox.store import ObjectStore
 
-TOKEN = "sandbox-test-token"
 ISVC = ("serving.kserve.io", "v1beta1")
 
 
 @pytest.fixture
-def api() -> Iterator[RunningApi]:
-    with serve_api(ObjectStore(), token=TOKEN, history=50) as running:
+def kube_api() -> Iterator[RunningApi]:
+    with fake_kube_api(history=50) as running:  # a short history, to see a watch expire
         yield running
-
-
-@pytest.fixture
-def kubeconfig(api: RunningApi, tmp_path: Path) -> Path:
-    return write_kubeconfig(tmp_path / "kubeconfig", api.url, TOKEN)
 
 
 @pytest.fixture
@@ -73,7 +68,7 @@ def status_of(error: client.ApiException) -> dict[str, Any]:
 
 # -- kubeconfig and discovery ------------------------------------------------------------
 
-def test_kubeconfig_is_private_and_standard(kubeconfig: Path, api: RunningApi) -> None:
+def test_kubeconfig_is_private_and_standard(kubeconfig: Path, kube_api: RunningApi) -> None:
     assert stat.S_IMODE(kubeconfig.stat().st_mode) == 0o600
     _contexts, active = config.list_kube_config_contexts(str(kubeconfig))
     assert active["name"] == "canarist-sandbox"
@@ -110,8 +105,8 @@ def test_dynamic_client_discovers_every_kind(kc: ApiClient) -> None:
     assert services.get(name="dyn", namespace="default").metadata.name == "dyn"
 
 
-def test_wrong_or_missing_token_is_401(api: RunningApi, tmp_path: Path) -> None:
-    path = write_kubeconfig(tmp_path / "bad", api.url, "not-the-token")
+def test_wrong_or_missing_token_is_401(kube_api: RunningApi, tmp_path: Path) -> None:
+    path = write_kubeconfig(tmp_path / "bad", kube_api.url, "not-the-token")
     with config.new_client_from_config(str(path)) as api_client, \
             pytest.raises(client.ApiException) as caught:
         client.CoreV1Api(api_client).list_namespaced_secret("default")
@@ -295,7 +290,7 @@ def test_runner_kinds_round_trip(kc: ApiClient) -> None:
     assert batch.list_namespaced_job("default").items == []
 
 
-def test_job_deletion_takes_its_pods_and_pod_logs(kc: ApiClient, api: RunningApi) -> None:
+def test_job_deletion_takes_its_pods_and_pod_logs(kc: ApiClient, kube_api: RunningApi) -> None:
     core, batch = client.CoreV1Api(kc), client.BatchV1Api(kc)
     job = batch.create_namespaced_job("default", runner_objects()[3])
     pod = validated({"apiVersion": "v1", "kind": "Pod", "metadata": {
@@ -305,7 +300,7 @@ def test_job_deletion_takes_its_pods_and_pod_logs(kc: ApiClient, api: RunningApi
         "spec": {"restartPolicy": "Never", "containers": [{"name": "iter8", "image": "canarist"}]}})
     created = core.create_namespaced_pod("default", pod)
     assert created.status.phase == "Pending"
-    api.pod_logs.set("default", "exp-1-job-abcde", "line 1\nline 2\nline 3\n")
+    kube_api.pod_logs.set("default", "exp-1-job-abcde", "line 1\nline 2\nline 3\n")
     listed = core.list_namespaced_pod("default", label_selector="iter8.tools/group=exp")
     assert [p.metadata.name for p in listed.items] == ["exp-1-job-abcde"]
     assert core.read_namespaced_pod_log("exp-1-job-abcde", "default") == "line 1\nline 2\nline 3\n"
@@ -452,7 +447,7 @@ def test_unknown_resources_are_404(kc: ApiClient) -> None:
         "name": "none", "group": "serving.kserve.io", "kind": "inferenceservices"}
 
 
-def test_service_account_tokens_follow_rbac(kc: ApiClient, api: RunningApi, tmp_path: Path) -> None:
+def test_service_account_tokens_follow_rbac(kc: ApiClient, kube_api: RunningApi, tmp_path: Path) -> None:
     core, rbac = client.CoreV1Api(kc), client.RbacAuthorizationV1Api(kc)
     sa, role, binding = runner_objects()[:3]
     core.create_namespaced_service_account("default", sa)
@@ -460,8 +455,8 @@ def test_service_account_tokens_follow_rbac(kc: ApiClient, api: RunningApi, tmp_
     rbac.create_namespaced_role_binding("default", binding)
     core.create_namespaced_secret("default", {"metadata": {"name": "exp"}})
     core.create_namespaced_secret("default", {"metadata": {"name": "other"}})
-    token = api.issue_token("default", "exp-iter8-sa")
-    path = write_kubeconfig(tmp_path / "sa", api.url, token, user="exp-iter8-sa")
+    token = kube_api.issue_token("default", "exp-iter8-sa")
+    path = write_kubeconfig(tmp_path / "sa", kube_api.url, token, user="exp-iter8-sa")
     with config.new_client_from_config(str(path)) as sa_client:
         as_sa = client.CoreV1Api(sa_client)
         secret = as_sa.read_namespaced_secret("exp", "default")
@@ -482,9 +477,9 @@ def test_service_account_tokens_follow_rbac(kc: ApiClient, api: RunningApi, tmp_
         assert revoked.value.status == 401
 
 
-def test_writes_reach_store_listeners(kc: ApiClient, api: RunningApi) -> None:
+def test_writes_reach_store_listeners(kc: ApiClient, kube_api: RunningApi) -> None:
     heard: list[tuple[str, str]] = []
-    remove = api.store.watch(lambda event, obj: heard.append((event, obj["metadata"]["name"])))
+    remove = kube_api.store.watch(lambda event, obj: heard.append((event, obj["metadata"]["name"])))
     try:
         custom = client.CustomObjectsApi(kc)
         custom.create_namespaced_custom_object(*ISVC, "default", "inferenceservices", isvc("sk"))
@@ -497,9 +492,9 @@ def test_writes_reach_store_listeners(kc: ApiClient, api: RunningApi) -> None:
 def test_kubectl_over_tls(tmp_path: Path) -> None:
     require(shutil.which("kubectl") is not None and shutil.which("openssl") is not None,
             "needs kubectl and openssl")
-    with serve_api(ObjectStore(), token=TOKEN, tls_dir=tmp_path / "tls") as running:
+    with serve_api(ObjectStore(), token=KUBE_TOKEN, tls_dir=tmp_path / "tls") as running:
         assert running.url.startswith("https://127.0.0.1:")
-        path = write_kubeconfig(tmp_path / "kubeconfig", running.url, TOKEN, ca_data=running.ca_data)
+        path = write_kubeconfig(tmp_path / "kubeconfig", running.url, KUBE_TOKEN, ca_data=running.ca_data)
         env = {**os.environ, "KUBECONFIG": str(path), "HOME": str(tmp_path)}
         manifest = tmp_path / "isvc.json"
         manifest.write_text(json.dumps(isvc("sklearn-iris")))

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.fakes import MemoryStore
 
 from canarist.core.errors import CanaristError, SpecError
 from canarist.core.experiment import Experiment, HistBucket, MetricMeta, MetricType
@@ -63,14 +64,9 @@ def experiment(feed: dict[str, Any], assess: dict[str, Any]) -> Experiment:
 
 def run(exp: Experiment, loops: int = 1) -> Experiment:
     for loop in range(loops):
-        asyncio.run(run_experiment(exp, _NoStore(), REGISTRY, RunSettings(run_dir=Path(".")),
+        asyncio.run(run_experiment(exp, MemoryStore(), REGISTRY, RunSettings(run_dir=Path(".")),
                                    reuse_result=loop > 0))
     return exp
-
-
-class _NoStore:
-    def write(self, experiment: Experiment) -> None:
-        pass
 
 
 RELATIVE = {"relative": {"upper": [{"metric": "load/latency-p90", "allowance": "20%"},

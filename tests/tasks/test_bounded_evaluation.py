@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.servers.web import answering, serving_in_thread
 
 from canarist.backends import bounded
 from canarist.backends.bounded import Deadline, Limit, Overrun, evaluate, evaluate_async, limit_for
@@ -75,29 +74,10 @@ def in_group(pgid: int) -> list[int]:
     return found
 
 
-class _Answer(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = json.dumps({"v": 3, "data": {"result": [{"value": [0, "1"]}]}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_in_thread(answering({"v": 3, "data": {"result": [{"value": [0, "1"]}]}})) as url:
+        yield url
 
 
 def template_with(jq: str, *, more: str = "") -> str:
@@ -137,6 +117,41 @@ def task_seconds(stderr: str) -> float:
     times = {event: datetime.fromisoformat(stamp) for stamp, event in _LOG_TIME.findall(stderr)}
     assert set(times) == {"started", "failure"}, stderr
     return (times["failure"] - times["started"]).total_seconds()
+
+
+class ScriptedClock:
+    """A clock that reads the given times in turn, and fails a test that reads it once more."""
+
+    def __init__(self, *times: float) -> None:
+        self.left = list(times)
+
+    def __call__(self) -> float:
+        assert self.left, "the clock was read after its last time"
+        return self.left.pop(0)
+
+
+def run_alone(run_dir: Path, task: dict[str, Any]) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`canarist run` an experiment of `task` alone; the run and the task's seconds (its log).
+
+    The whole command is bounded (HANG_S) and so is the task: a bound overrun is stopped and
+    reaped within a generous SLACK_S (a loaded machine; log times in whole seconds).
+    """
+    write_experiment(run_dir, [task])
+    done, elapsed = canarist("run", "--run-dir", ".", run_dir=run_dir)
+    assert elapsed < HANG_S
+    seconds = task_seconds(done.stderr)
+    bound = float(task["timeout"].removesuffix("s")) if "timeout" in task else bounded.DEFAULT_LIMIT_S
+    assert seconds <= bound + SLACK_S, done.stderr
+    return done, seconds
+
+
+def custommetrics(provider: str, template: str = "fake.tpl", timeout: str | None = "3s"
+                  ) -> dict[str, Any]:
+    task: dict[str, Any] = {"task": "custommetrics",
+                            "with": {"templates": {"fake": template}, "values": {"url": provider}}}
+    if timeout is not None:
+        task["timeout"] = timeout
+    return task
 
 
 def assert_recorded_and_reports_work(run_dir: Path, reason: str) -> None:
@@ -183,10 +198,13 @@ def test_a_runaway_child_is_killed_at_the_deadline_and_named_by_its_mark() -> No
         while True:
             pass
 
+    # The wait runs on its clock: stopped once the clock has passed the limit, not before.
+    clock = ScriptedClock(100.0, 100.3, 100.6, 100.9, 101.0)
     start = time.monotonic()
     with pytest.raises(Overrun) as caught:
-        evaluate(spin, Limit(1.0, "1s (task timeout)"))
-    assert 1.0 <= time.monotonic() - start < 1.0 + SLACK_S
+        evaluate(spin, Limit(1.0, "1s (task timeout)"), clock=clock)
+    assert time.monotonic() - start < 1.0 + SLACK_S  # a hang guard
+    assert clock.left == []
     assert (caught.value.kind, caught.value.at) == ("time", 2)
     assert str(caught.value) == "did not finish within 1s (task timeout)"
     assert children_since(before) == []
@@ -264,10 +282,13 @@ def test_a_child_dies_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
 def test_the_limit_is_the_tasks_remaining_timeout_else_the_default() -> None:
     default = limit_for(None)
     assert (default.seconds, str(default)) == (bounded.DEFAULT_LIMIT_S, "10s (evaluation limit)")
-    limit = limit_for(Deadline(time.monotonic() + 3, "3s"))
-    assert 2.5 < limit.seconds < 3
+    limit = limit_for(Deadline(103.0, "3s"), clock=lambda: 100.0)
+    assert limit.seconds == pytest.approx(3 - bounded.MARGIN_S)  # stopped just before the task
     assert str(limit) == "3s (task timeout)"
-    assert limit_for(Deadline(time.monotonic() - 1, "1s")).seconds == 0
+    assert limit_for(Deadline(103.0, "3s"), clock=lambda: 102.95).seconds == 0
+    assert limit_for(Deadline(99.0, "1s"), clock=lambda: 100.0).seconds == 0
+    # the real clock by default
+    assert 0 < limit_for(Deadline(time.monotonic() + 3600, "1h")).seconds <= 3600
 
 
 # -- hostile jq expressions, as a user runs them -----------------------------------------------
@@ -284,18 +305,9 @@ def test_the_limit_is_the_tasks_remaining_timeout_else_the_default() -> None:
 def test_a_runaway_jq_expression_fails_the_task_at_its_timeout(
         tmp_path: Path, provider: str, expression: str) -> None:
     (tmp_path / "fake.tpl").write_text(template_with(expression))
-    write_experiment(tmp_path, [{"task": "custommetrics", "timeout": "3s",
-                                 "with": {"templates": {"fake": "fake.tpl"},
-                                          "values": {"url": provider}}}])
-    done, elapsed = canarist("run", "--run-dir", ".", run_dir=tmp_path)
-    assert elapsed < HANG_S
     # A deep recursion may exhaust the child's stack or memory before the deadline (how soon
     # depends on the machine); then it fails sooner, never later.
-    seconds = task_seconds(done.stderr)
-    if "did not finish" in done.stderr:
-        assert TIMEOUT_S - 1 <= seconds <= TIMEOUT_S + SLACK_S
-    else:
-        assert seconds <= TIMEOUT_S + SLACK_S
+    done, _ = run_alone(tmp_path, custommetrics(provider))
     assert done.returncode == 2, done.stderr
     reason = f"fake/m (version 0): jqExpression {expression!r} "
     last = done.stderr.strip().splitlines()[-1]
@@ -310,13 +322,7 @@ def test_a_runaway_jq_expression_fails_the_task_at_its_timeout(
 @pytest.mark.slow
 def test_without_a_task_timeout_the_default_limit_stops_jq(tmp_path: Path, provider: str) -> None:
     (tmp_path / "fake.tpl").write_text(template_with("def f: f; f"))
-    write_experiment(tmp_path, [{"task": "custommetrics",
-                                 "with": {"templates": {"fake": "fake.tpl"},
-                                          "values": {"url": provider}}}])
-    done, elapsed = canarist("run", "--run-dir", ".", run_dir=tmp_path)
-    assert elapsed < HANG_S
-    assert bounded.DEFAULT_LIMIT_S - 1 <= task_seconds(done.stderr) \
-        <= bounded.DEFAULT_LIMIT_S + SLACK_S
+    done, _ = run_alone(tmp_path, custommetrics(provider, timeout=None))
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         "Error: task 1: custommetrics: fake/m (version 0): jqExpression 'def f: f; f' "
@@ -339,9 +345,7 @@ def test_jq_reads_neither_the_environment_nor_local_files(tmp_path: Path, provid
     metrics = "".join(f"- name: {name}\n  type: gauge\n  jqExpression: {json.dumps(jq)}\n"
                       for name, jq in expressions.items())
     (tmp_path / "fake.tpl").write_text("url: {{ .url }}/api/v1/query\nmetrics:\n" + metrics)
-    write_experiment(tmp_path, [{"task": "custommetrics", "timeout": "20s",
-                                 "with": {"templates": {"fake": "fake.tpl"},
-                                          "values": {"url": provider}}}])
+    write_experiment(tmp_path, [custommetrics(provider, timeout="20s")])
     done, _ = canarist("-l", "debug", "run", "--run-dir", ".", run_dir=tmp_path,
                        env={"CANARIST_PLANTED": SECRET})
     assert done.returncode == 0, done.stderr
@@ -369,12 +373,7 @@ FAN_OUT = ('{{define "x"}}{{if lt (len .) 40}}{{template "x" (append . 1)}}'
 def test_a_runaway_provider_template_fails_the_task_at_its_timeout(
         tmp_path: Path, provider: str) -> None:
     (tmp_path / "fake.tpl").write_text(FAN_OUT + template_with(".v"))
-    write_experiment(tmp_path, [{"task": "custommetrics", "timeout": "3s",
-                                 "with": {"templates": {"fake": "fake.tpl"},
-                                          "values": {"url": provider}}}])
-    done, elapsed = canarist("run", "--run-dir", ".", run_dir=tmp_path)
-    assert elapsed < HANG_S
-    assert TIMEOUT_S - 1 <= task_seconds(done.stderr) <= TIMEOUT_S + SLACK_S
+    done, _ = run_alone(tmp_path, custommetrics(provider))
     assert done.returncode == 2, done.stderr
     reason = ("templates.fake (fake.tpl): fake: executing the template did not finish within 3s "
               "(task timeout)")
@@ -403,12 +402,9 @@ def test_a_runaway_template_is_bad_input_at_launch(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_runaway_notify_payload_template_fails_the_task(tmp_path: Path) -> None:
     (tmp_path / "payload.tpl").write_text(FAN_OUT)
-    write_experiment(tmp_path, [{"task": "notify", "timeout": "3s",
-                                 "with": {"url": "http://127.0.0.1:9/hook",
-                                          "payloadTemplateFile": "payload.tpl"}}])
-    done, elapsed = canarist("run", "--run-dir", ".", run_dir=tmp_path)
-    assert elapsed < HANG_S
-    assert TIMEOUT_S - 1 <= task_seconds(done.stderr) <= TIMEOUT_S + SLACK_S
+    done, _ = run_alone(tmp_path, {"task": "notify", "timeout": "3s",
+                                   "with": {"url": "http://127.0.0.1:9/hook",
+                                            "payloadTemplateFile": "payload.tpl"}})
     assert done.returncode == 1, done.stderr
     reason = ("payload template: payload.tpl: executing the template did not finish within 3s "
               "(task timeout)")

@@ -8,16 +8,22 @@ import copy
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from tests.fakes import MemoryStore
+from tests.servers.web import serving
 
 from canarist.backends.providers.sources import load_template
-from canarist.core.errors import ExperimentFailed, SpecError
+from canarist.core.errors import (
+    ExperimentFailed,
+    SpecError,
+    UnavailableError,
+)
 from canarist.core.experiment import (
     Experiment,
     MetricType,
@@ -59,18 +65,8 @@ async def provider(request: web.Request) -> web.StreamResponse:
     return web.json_response(body, status=status)
 
 
-@contextlib.asynccontextmanager
-async def serve() -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", provider)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+def serve() -> contextlib.AbstractAsyncContextManager[str]:
+    return serving(provider)
 
 
 def metric(name: str, case: str, jq: str = ".v", kind: str = "gauge") -> str:
@@ -120,14 +116,6 @@ EXPECTED_REASONS = {
 }
 
 
-class MemoryStore:
-    def read(self) -> Experiment:
-        raise AssertionError("not used")
-
-    def write(self, experiment: Experiment) -> None:
-        experiment_to_data(experiment)  # what would be written must be writable
-
-
 def experiment(inputs: Mapping[str, Any], *more: Mapping[str, Any]) -> Experiment:
     spec = [{"task": "custommetrics", "with": dict(inputs)}, *more]
     return parse_experiment({"spec": spec}, source="test")
@@ -162,7 +150,8 @@ def test_values_reasons_and_metadata_from_a_fake_provider(tmp_path: Path) -> Non
             return exp, time.monotonic() - began, url
 
     exp, took, url = asyncio.run(main())
-    assert took < 3, "queries run concurrently and each is bounded by the timeout"
+    # the slow query answers after 10 s: bounded by the 500 ms timeout, the run takes far less
+    assert took < 8, "queries run concurrently and each is bounded by the timeout"
     assert exp.result is not None and not exp.result.failure
     insights = insights_of(exp)
     assert insights.num_versions == 1
@@ -385,8 +374,10 @@ def test_load_template_by_name_file_and_url(tmp_path: Path) -> None:
             loaded = await load_template(f"{url}/t?case=num", base_dir=tmp_path, timeout_s=2)
             assert json.loads(loaded.text) == {"v": 3}
             assert loaded.origin == f"{url}/t"
-            with pytest.raises(Exception, match=r"cannot fetch template .*: HTTP 500 from"):
+            with pytest.raises(UnavailableError) as caught:  # the service's fault: exit 3
                 await load_template(f"{url}/t?case=error-500", base_dir=tmp_path)
+            assert caught.value.message == f"cannot fetch template {url}/t: HTTP 500 from {url}/t"
+            assert caught.value.exit_code == 3
 
     asyncio.run(main())
 
@@ -419,26 +410,17 @@ def test_an_empty_result_costs_one_lookup_per_series_and_window(tmp_path: Path) 
         + empty("e", 'other{job="a"}', "5m") + empty("f", "slow", "5m"))
 
     async def main() -> tuple[Experiment, float]:
-        app = web.Application()
-        app.router.add_get("/api/v1/query", prometheus)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        try:
-            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with serving(prometheus) as url:
             began = time.monotonic()
             exp = await run_async(experiment({"templates": {"p": "p.tpl"}, "values": {"url": url},
                                               "timeout": "1s"}), tmp_path)
             return exp, time.monotonic() - began
-        finally:
-            await runner.cleanup()
 
     exp, took = asyncio.run(main())
     assert sorted(queries) == [f"q-{n}" for n in "abcdef"]
     assert sorted(lookups) == ['other{job="a"}[600s]', "slow[600s]", 'up{job="a"}[600s]',
                                'up{job="a"}[600s]']  # a-c share one; d has another window
-    assert took < 3, "a lookup has the task's timeout"
+    assert took < 4.5, "a lookup has the task's timeout"  # the slow one answers after 5 s
     reasons = insights_of(exp).unavailable[0]
     assert reasons["p/a"] == reasons["p/b"] == reasons["p/c"] == \
         'no data: no series of up match `job="a"` in the last 10m'

@@ -9,7 +9,6 @@ import logging
 import re
 import shlex
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import pytest
 import yaml
 from aiohttp import web
 from tests.helpers import load_fixture_experiment
+from tests.servers.web import RecordingServer, serve_recording
 from yarl import URL
 
 from canarist.core.chart import render_experiment
@@ -38,50 +38,27 @@ SECRET = "s3cr3t-t0ken-value"
 
 
 @dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Server:
+class Server(RecordingServer):
     """A recording HTTP server: `/status/<code>` answers that code, `/hang` never answers,
-    `/templates/<name>` serves `templates[name]` (404 if absent), `/redirect/<code>` answers
-    that code with `Location: <redirect_to>`, anything else answers 200."""
+    `/templates/<name>` serves `templates[name]` (404 if absent; not kept as a request),
+    `/redirect/<code>` answers that code with `Location: <redirect_to>`, anything else
+    answers 200."""
 
-    base: str = ""
-    requests: list[Recorded] = field(default_factory=list)
     templates: dict[str, str] = field(default_factory=dict)
     redirect_to: str = ""
-
-    def url(self, path: str) -> str:
-        return self.base + path
 
 
 @contextlib.contextmanager
 def recording_server() -> Iterator[Server]:
     server = Server()
-    loop = asyncio.new_event_loop()
-    release = asyncio.Event()
-    ready = threading.Event()
-    runner_box: list[web.AppRunner] = []
 
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def respond(request: web.Request) -> web.StreamResponse:
         path = request.path
         if path.startswith("/templates/"):
             text = server.templates.get(path.removeprefix("/templates/"))
             return web.Response(status=404) if text is None else web.Response(text=text)
-        body = await request.read()
-        server.requests.append(Recorded(request.method, path, dict(request.query),
-                                        dict(request.headers), body))
         if path == "/hang":
-            await release.wait()
+            await asyncio.Event().wait()  # cancelled when the client gives up
         redirect = re.match(r"/redirect/(\d{3})(/|$)", path)
         if redirect:
             return web.Response(status=int(redirect.group(1)),
@@ -90,37 +67,11 @@ def recording_server() -> Iterator[Server]:
         status = int(match.group(1)) if match else 200
         return web.Response(status=status, text="response body " * 500)
 
-    async def start() -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runner_box.append(runner)
-        port = runner.addresses[0][1]
-        server.base = f"http://127.0.0.1:{port}"
+    def keep(request: web.Request) -> bool:
+        return not request.path.startswith("/templates/")
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10), "test server did not start"
-    try:
-        yield server
-    finally:
-        async def stop() -> None:
-            release.set()
-            await runner_box[0].cleanup()
-
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with serve_recording(server, respond, keep=keep) as running:
+        yield running
 
 
 @pytest.fixture

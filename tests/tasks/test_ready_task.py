@@ -10,54 +10,42 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from tests.fakes import KUBE_TOKEN
 
 from canarist.core.errors import InputError, TaskError, UnavailableError
 from canarist.core.experiment import parse_experiment
 from canarist.runners.engine import prepare
-from canarist.sandbox.kubeapi import RunningApi, serve_api
+from canarist.sandbox.kubeapi import RunningApi
 from canarist.sandbox.kubeconfig import write_kubeconfig
-from canarist.sandbox.store import ObjectStore, ResourceKey
+from canarist.sandbox.store import ResourceKey
 from canarist.tasks.base import TaskContext
-from canarist.tasks.ready import ReadyInputs, check_condition, run
+from canarist.tasks.ready import NotReady, ReadyInputs, check_condition, run
 from canarist.tasks.registry import TASKS
 
-TOKEN = "ready-test-token"
 ISVC = ResourceKey("serving.kserve.io", "v1beta1", "inferenceservices")
 SERVICES = ResourceKey("", "v1", "services")
 DOC = Path(__file__).parent.parent.parent / "docs" / "ready.md"
 
 
-@pytest.fixture
-def api() -> Iterator[RunningApi]:
-    with serve_api(ObjectStore(), token=TOKEN) as running:
-        yield running
-
-
-@pytest.fixture
-def kubeconfig(api: RunningApi, tmp_path: Path) -> Path:
-    return write_kubeconfig(tmp_path / "kubeconfig", api.url, TOKEN)
-
-
-def add_isvc(api: RunningApi, name: str = "sklearn-iris", ready: str | None = None,
+def add_isvc(kube_api: RunningApi, name: str = "sklearn-iris", ready: str | None = None,
              message: str = "") -> None:
     obj: dict[str, Any] = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
                            "metadata": {"name": name}, "spec": {"predictor": {}}}
-    created = api.store.create(ISVC, "default", obj)
+    created = kube_api.store.create(ISVC, "default", obj)
     if ready is not None:
-        set_ready(api, created, ready, message)
+        set_ready(kube_api, created, ready, message)
 
 
-def set_ready(api: RunningApi, obj: dict[str, Any], status: str, message: str = "") -> None:
+def set_ready(kube_api: RunningApi, obj: dict[str, Any], status: str, message: str = "") -> None:
     condition = {"type": "Ready", "status": status}
     if message:
         condition["message"] = message
-    api.store.update(ISVC, "default", {**obj, "status": {"conditions": [condition]}}, status=True)
+    kube_api.store.update(ISVC, "default", {**obj, "status": {"conditions": [condition]}}, status=True)
 
 
 def context(tmp_path: Path, kubeconfig: Path | str | None, kube_context: str | None = None) -> TaskContext:
@@ -72,24 +60,26 @@ def inputs(**values: Any) -> ReadyInputs:
     return ReadyInputs.model_validate({**base, **values})
 
 
-def test_passes_once_the_isvc_becomes_ready(api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
-    add_isvc(api, ready="False", message="Revision not ready")
+def test_passes_once_the_isvc_becomes_ready(kube_api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
+    add_isvc(kube_api, ready="False", message="Revision not ready")
+
+    flipping = threading.Event()
 
     def flip() -> None:
         time.sleep(1.5)
-        set_ready(api, api.store.get(ISVC, "default", "sklearn-iris"), "True")
+        flipping.set()
+        set_ready(kube_api, kube_api.store.get(ISVC, "default", "sklearn-iris"), "True")
 
     flipper = threading.Thread(target=flip)
     flipper.start()
-    started = time.monotonic()
-    asyncio.run(run(inputs(timeout="10s"), context(tmp_path, kubeconfig)))
+    asyncio.run(run(inputs(timeout="10s"), context(tmp_path, kubeconfig)))  # passes: no raise
+    assert flipping.is_set()  # not ready until then: the task waited for it
     flipper.join()
-    assert 1.4 < time.monotonic() - started < 8
 
 
-def test_fails_after_the_timeout_with_the_condition_message(api: RunningApi, kubeconfig: Path,
+def test_fails_after_the_timeout_with_the_condition_message(kube_api: RunningApi, kubeconfig: Path,
                                                             tmp_path: Path) -> None:
-    add_isvc(api, ready="False", message="Revision missing")
+    add_isvc(kube_api, ready="False", message="Revision missing")
     with pytest.raises(TaskError) as failed:
         asyncio.run(run(inputs(timeout="2s"), context(tmp_path, kubeconfig)))
     assert failed.value.exit_code == 1
@@ -97,22 +87,24 @@ def test_fails_after_the_timeout_with_the_condition_message(api: RunningApi, kub
         "inferenceservices sklearn-iris in default: condition Ready is False: Revision missing (after ")
 
 
-def test_missing_object_and_missing_condition(api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
+def test_missing_object_and_missing_condition(kube_api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
     with pytest.raises(TaskError, match="inferenceservices sklearn-iris in default: not found"):
         asyncio.run(run(inputs(timeout="1ms"), context(tmp_path, kubeconfig)))
-    add_isvc(api, ready="True")
+    add_isvc(kube_api, ready="True")
     with pytest.raises(TaskError, match="expected condition not found: Serving"):
         asyncio.run(run(inputs(timeout="1s", condition="Serving"), context(tmp_path, kubeconfig)))
     asyncio.run(run(inputs(timeout="1ms", condition="ready"), context(tmp_path, kubeconfig)))
     asyncio.run(run(inputs(timeout="1ms", condition=None), context(tmp_path, kubeconfig)))
 
 
-def test_existence_only_in_another_namespace(api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
-    api.store.create(ResourceKey("", "v1", "namespaces"), "", {"metadata": {"name": "models"}})
-    api.store.create(SERVICES, "models", {"metadata": {"name": "web"}, "spec": {}})
-    asyncio.run(run(ReadyInputs.model_validate({"version": "v1", "resource": "services",
-                                                "name": "web", "namespace": "models"}),
-                    context(tmp_path, kubeconfig)))
+def test_existence_only_in_another_namespace(kube_api: RunningApi, kubeconfig: Path, tmp_path: Path) -> None:
+    kube_api.store.create(ResourceKey("", "v1", "namespaces"), "", {"metadata": {"name": "models"}})
+    kube_api.store.create(SERVICES, "models", {"metadata": {"name": "web"}, "spec": {}})
+    web = {"version": "v1", "resource": "services", "name": "web", "timeout": "1ms"}
+    asyncio.run(run(ReadyInputs.model_validate({**web, "namespace": "models"}),
+                    context(tmp_path, kubeconfig)))  # found there: no error
+    with pytest.raises(TaskError, match="services web in default: not found"):
+        asyncio.run(run(ReadyInputs.model_validate(web), context(tmp_path, kubeconfig)))
 
 
 @pytest.mark.parametrize(("obj", "reason"), [
@@ -123,9 +115,12 @@ def test_existence_only_in_another_namespace(api: RunningApi, kubeconfig: Path, 
      "condition READY is unknown: Pending"),
 ])
 def test_condition_reasons(obj: dict[str, Any], reason: str) -> None:
-    with pytest.raises(Exception, match=re.escape(reason)):
+    with pytest.raises(NotReady) as caught:
         check_condition(obj, "Ready")
-    check_condition({"status": {"conditions": [{"type": "ready", "status": "TRUE"}]}}, "Ready")
+    assert str(caught.value) == reason
+    # the condition's type and status match case-insensitively: ready, not a NotReady
+    assert check_condition({"status": {"conditions": [{"type": "ready", "status": "TRUE"}]}},
+                           "Ready") is None
 
 
 def test_bad_kubeconfig_is_input_error(tmp_path: Path, kubeconfig: Path) -> None:
@@ -140,17 +135,17 @@ def test_unreachable_server_is_exit_3(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    path = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}", TOKEN)
+    path = write_kubeconfig(tmp_path / "kubeconfig", f"http://127.0.0.1:{port}", KUBE_TOKEN)
     with pytest.raises(UnavailableError) as caught:
         asyncio.run(run(inputs(timeout="1s"), context(tmp_path, path)))
     assert caught.value.exit_code == 3
     assert f"cannot reach the Kubernetes API server http://127.0.0.1:{port}" in caught.value.message
 
 
-def test_forbidden_is_exit_3(api: RunningApi, tmp_path: Path) -> None:
-    api.store.create(ResourceKey("", "v1", "serviceaccounts"), "default", {"metadata": {"name": "sa"}})
-    path = write_kubeconfig(tmp_path / "sa", api.url, api.issue_token("default", "sa"))
-    add_isvc(api, ready="True")
+def test_forbidden_is_exit_3(kube_api: RunningApi, tmp_path: Path) -> None:
+    kube_api.store.create(ResourceKey("", "v1", "serviceaccounts"), "default", {"metadata": {"name": "sa"}})
+    path = write_kubeconfig(tmp_path / "sa", kube_api.url, kube_api.issue_token("default", "sa"))
+    add_isvc(kube_api, ready="True")
     with pytest.raises(UnavailableError, match="is forbidden"):
         asyncio.run(run(inputs(timeout="1ms"), context(tmp_path, path)))
 
@@ -174,11 +169,11 @@ def canarist(args: list[str], cwd: Path, kubeconfig: Path) -> subprocess.Complet
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_doc_values_example_runs_against_the_sandbox(api: RunningApi, kubeconfig: Path,
+def test_doc_values_example_runs_against_the_sandbox(kube_api: RunningApi, kubeconfig: Path,
                                                      tmp_path: Path) -> None:
     (values,) = [b for b in doc_blocks("yaml") if b.startswith("# values.yaml\n")]
     (tmp_path / "values.yaml").write_text(values)
-    creator = threading.Timer(1.0, add_isvc, args=(api,), kwargs={"ready": "True"})
+    creator = threading.Timer(1.0, add_isvc, args=(kube_api,), kwargs={"ready": "True"})
     creator.start()
     try:
         done = canarist(["launch", "-f", "values.yaml"], tmp_path, kubeconfig)
@@ -187,16 +182,16 @@ def test_doc_values_example_runs_against_the_sandbox(api: RunningApi, kubeconfig
         creator.join()
     assert done.returncode == 0, done.stderr
     assert "task 1: ready: completed" in done.stderr
-    assert api.store.get(ISVC, "default", "sklearn-iris")
+    assert kube_api.store.get(ISVC, "default", "sklearn-iris")
 
 
-def test_doc_launch_example_waits_for_the_isvc(api: RunningApi, kubeconfig: Path,
+def test_doc_launch_example_waits_for_the_isvc(kube_api: RunningApi, kubeconfig: Path,
                                                 tmp_path: Path) -> None:
     line = next(ln for b in doc_blocks("shell") for ln in b.splitlines()
                 if ln.startswith("canarist launch "))
     args = shlex.split(line)[1:]
     args = [re.sub(r"ready\.timeout=\w+", "ready.timeout=2s", a) for a in args]
-    add_isvc(api, ready="False", message='Revision "sklearn-iris-predictor-00001" failed')
+    add_isvc(kube_api, ready="False", message='Revision "sklearn-iris-predictor-00001" failed')
     done = canarist(args, tmp_path, kubeconfig)
     assert done.returncode == 1, done.stderr
     (text_block,) = doc_blocks("text")

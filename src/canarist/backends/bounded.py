@@ -68,6 +68,8 @@ _PR_SET_PDEATHSIG: Final = 1
 T = TypeVar("T")
 Mark = Callable[[int], None]
 """Records which item of a batch the child is working on (named when it overruns)."""
+Clock = Callable[[], float]
+"""Seconds on a monotonic clock: `time.monotonic`, or a test's own."""
 
 
 @dataclass(frozen=True)
@@ -93,11 +95,11 @@ def _seconds_text(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def limit_for(deadline: Deadline | None) -> Limit:
+def limit_for(deadline: Deadline | None, *, clock: Clock = time.monotonic) -> Limit:
     """The time left before `deadline` (the task's timeout), else the default bound."""
     if deadline is None:
         return Limit(DEFAULT_LIMIT_S, f"{_seconds_text(DEFAULT_LIMIT_S)} (evaluation limit)")
-    return Limit(max(0.0, deadline.at - time.monotonic() - MARGIN_S),
+    return Limit(max(0.0, deadline.at - clock() - MARGIN_S),
                  f"{deadline.shown} (task timeout)")
 
 
@@ -297,13 +299,13 @@ def _start(work: Callable[[Mark], object], limit: Limit) -> _Child:
     return _Child(pid, read_fd, progress, limit, [])
 
 
-def evaluate(work: Callable[[Mark], T], limit: Limit) -> T:
-    """`work(mark)` in a child, waiting at most `limit.seconds` (blocking)."""
+def evaluate(work: Callable[[Mark], T], limit: Limit, *, clock: Clock = time.monotonic) -> T:
+    """`work(mark)` in a child, waiting at most `limit.seconds` of `clock` (blocking)."""
     child = _start(work, limit)
     try:
-        end = time.monotonic() + limit.seconds
+        end = clock() + limit.seconds
         while True:
-            left = end - time.monotonic()
+            left = end - clock()
             if left <= 0:
                 raise Overrun("time", limit, child.at())
             readable, _, _ = select.select([child.read_fd], [], [], left)

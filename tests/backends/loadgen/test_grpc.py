@@ -105,13 +105,10 @@ def test_defaults_follow_ghz() -> None:
 
 
 def test_concurrency_is_honoured(server: ThreadedV2Server) -> None:
-    t = time.perf_counter()
     r = run(GrpcLoadSpec(host=server.address, call=INFER, data=infer("delay-30"), total=64,
                          concurrency=8))  # fmt: skip
-    elapsed = time.perf_counter() - t
     assert r.request_count == 64 and r.errors == 0
-    assert server.stats.max_in_flight == 8
-    assert elapsed >= 64 / 8 * 0.030
+    assert server.stats.max_in_flight == 8  # never more at once: 8 rounds of 30 ms at least
     assert r.latency.min_ms >= 30.0
 
 
@@ -165,8 +162,8 @@ def test_deadline_exceeded_is_an_error(server: ThreadedV2Server) -> None:
                          concurrency=3, timeout_s=0.2))  # fmt: skip
     assert r.status_counts == {DEADLINE: 6}
     assert r.errors == 6
-    # two rounds of three calls, each ended by its 0.2 s deadline
-    assert 0.35 < r.duration_s < 2.0
+    # each call ended by its 0.2 s deadline: DEADLINE_EXCEEDED, never a hang
+    assert r.duration_s < 30  # a hang guard
     assert r.latency.count == 0
     [(name, count, message)] = r.error_kinds()
     assert (name, count) == ("DEADLINE_EXCEEDED", 6) and "Deadline Exceeded" in message
@@ -180,8 +177,7 @@ def test_duration_is_honoured_when_the_server_hangs(server: ThreadedV2Server) ->
     r = run(GrpcLoadSpec(host=server.address, call=INFER, data=infer("hang"), duration_s=1.0,
                          concurrency=4))  # fmt: skip
     elapsed = time.perf_counter() - t
-    assert elapsed < 3.0
-    assert 0.95 < r.duration_s < 1.5
+    assert elapsed < 30  # a hang guard; when a timed run stops: test_grpc_schedule.py
     # in-flight calls are cancelled at the end and counted as errors (ghz "close")
     assert r.status_counts == {CANCELLED: 4}
     assert r.errors == 4
@@ -196,8 +192,8 @@ def test_duration_stop_ignore_and_wait(server: ThreadedV2Server) -> None:
     t = time.perf_counter()
     r = run(GrpcLoadSpec(host=server.address, call=INFER, data=infer("hang"), duration_s=0.3,
                          concurrency=3, duration_stop="wait", timeout_s=0.8))  # fmt: skip
-    assert r.status_counts == {DEADLINE: 3}
-    assert 0.75 < time.perf_counter() - t < 3.0
+    assert r.status_counts == {DEADLINE: 3}  # waited for: each ended by its own deadline
+    assert time.perf_counter() - t < 30  # a hang guard
 
 
 def test_duration_ignores_total(server: ThreadedV2Server) -> None:
@@ -205,7 +201,7 @@ def test_duration_ignores_total(server: ThreadedV2Server) -> None:
                          duration_s=1.0, concurrency=4))  # fmt: skip
     assert r.request_count > 10
     assert r.request_count <= 4 * 1.0 / 0.005 + 4
-    assert 0.95 < r.duration_s < 1.5
+    assert r.duration_s < 30  # a hang guard; when a timed run stops: test_grpc_schedule.py
     # only the calls in flight at the end fail: cancelled (ghz's duration-stop "close")
     assert set(r.status_counts) <= {OK, CANCELLED}
     assert r.errors == r.status_counts.get(CANCELLED, 0) <= 4
@@ -218,7 +214,8 @@ def test_rps_is_accurate(subprocess_server: str) -> None:
     r = run(GrpcLoadSpec(host=subprocess_server, call=INFER, data=infer("delay-2"), rps=100,
                          duration_s=2.0, concurrency=10))  # fmt: skip
     assert 180 <= r.request_count <= 201
-    assert r.achieved_rate == pytest.approx(100, rel=0.15)
+    # never ahead of the schedule (its timing on a virtual clock: test_grpc_schedule.py)
+    assert r.achieved_rate <= 200 / 1.98
     # A call still in flight when the duration ends is cut off (ghz's duration-stop: close);
     # on a busy machine one may be. Nothing else may fail.
     assert set(r.status_counts) <= {1000, 1001} and r.status_counts.get(1001, 0) <= 2
@@ -229,8 +226,9 @@ def test_rps_with_total(subprocess_server: str) -> None:
     r = run(GrpcLoadSpec(host=subprocess_server, call=INFER, data=infer("ok"), rps=50,
                          total=25, concurrency=5))  # fmt: skip
     assert r.request_count == 25
-    # the 25th call is due 24/50 s after the first
-    assert 0.45 < r.duration_s < 1.5
+    # the 25th call is due 24/50 s after the first, and not sent sooner
+    assert r.achieved_rate <= 25 / 0.47
+    assert r.duration_s < 30  # a hang guard
 
 
 def test_open_loop_corrects_coordinated_omission(subprocess_server: str) -> None:

@@ -108,17 +108,20 @@ def test_explicit_method_without_body(target: str) -> None:
 
 
 def test_fixed_rate_is_kept(target: str) -> None:
+    # When each request leaves is the scheduler's, on its clock: test_http_schedule.py.
     res = load(HttpLoadSpec(url=target + "/rate", qps=200, duration_s=2.0, connections=4))
     assert res.request_count == 400  # due at t0 + i/200 for t < 2 s, all sent
     assert res.dropped == 0
-    assert 170 < res.achieved_rate < 210
+    assert res.status_counts == {200: 400}
+    # never ahead of the schedule: the 400th leaves 1.995 s after the first, not sooner
+    assert res.achieved_rate <= 400 / 1.99
 
 
 def test_rate_with_exact_count(target: str) -> None:
-    t = time.monotonic()
     res = load(HttpLoadSpec(url=target + "/rate", qps=100, num_requests=50, connections=2))
     assert res.request_count == 50
-    assert 0.4 < time.monotonic() - t < 3.0
+    assert res.status_counts == {200: 50}
+    assert res.achieved_rate <= 50 / 0.48  # paced: the 50th leaves 490 ms after the first
 
 
 @pytest.mark.slow
@@ -196,7 +199,7 @@ def test_request_timeout_is_a_timeout_error(target: str) -> None:
         )
     )
     assert res.status_counts == {TIMEOUT: 4}
-    assert time.monotonic() - t >= 0.2  # two rounds of two requests, each cut at 0.1 s
+    assert time.monotonic() - t < 30  # a hang guard: each request is cut at 0.1 s
     host = target.removeprefix("http://")
     assert res.error_kinds() == [("timeout", 4, f"no response from {host} within 0.1s")]
     assert res.latency.count == 0  # a timeout is not a latency of the service
@@ -267,7 +270,9 @@ def test_progress_is_reported(target: str) -> None:
     )
     assert 1 <= len(seen) <= 3
     assert seen[0].request_count > 50 and seen[0].error_count == 0
-    assert 50 < seen[0].rate < 150
+    first = seen[0]
+    assert first.rate == pytest.approx(first.request_count / first.elapsed_s)
+    assert first.request_count <= 100 * first.elapsed_s + 1  # never ahead of the schedule
     assert seen[-1].request_count <= res.request_count
 
 
@@ -296,7 +301,8 @@ def test_worker_processes_share_the_rate(target: str) -> None:
     assert res.request_count + res.dropped == 400
     assert res.request_count >= 360
     assert res.errors == res.request_count
-    assert 160 < res.achieved_rate < 210
+    # never ahead of the shared schedule: each worker's last leaves 1.99 s after its first
+    assert res.achieved_rate <= 400 / 1.98
     assert seen and seen[0].error_count > 0
     assert res.latency.count == 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -16,8 +17,9 @@ def test_extract_value_takes_the_first_output_like_iter8() -> None:
     assert extract_value({"v": "1e3"}, ".v") == 1000.0
     assert extract_value({"v": "-2.5"}, "def f: .v; f") == -2.5
     for text in ("1_000", " 5", "0x10", ""):
-        with pytest.raises(Exception, match="value is not a number"):
+        with pytest.raises(MetricUnavailable) as caught:
             extract_value({"v": text}, ".v")
+        assert str(caught.value) == f"value is not a number: {json.dumps(text)}"
 
 
 def test_histogram_buckets_from_prometheus_pairs() -> None:

@@ -20,7 +20,7 @@ from canarist.backends.providers.render import render_provider_specs, render_raw
 from canarist.backends.providers.sources import builtin_template, builtin_template_names
 from canarist.backends.providers.specs import parse_provider_spec
 from canarist.backends.providers.values import merge_values, template_data
-from canarist.core.errors import SpecError, TemplateError, ValuesError
+from canarist.core.errors import InputError, SpecError, TemplateError, ValuesError
 from canarist.core.gotemplate import render
 from canarist.core.yamltext import load_yaml
 
@@ -253,8 +253,11 @@ def test_a_number_too_large_for_a_float64_is_named() -> None:
 def test_builtin_templates_are_listed_and_loaded() -> None:
     assert builtin_template_names() == ["istio-prom", "kserve-prometheus", "kserve-raw"]
     assert 'define "labels"' in builtin_template("kserve-prometheus")
-    with pytest.raises(Exception, match="unknown built-in template 'nope'; expected one of istio"):
+    with pytest.raises(InputError) as caught:
         builtin_template("nope")
+    assert (caught.value.message, caught.value.exit_code) == (
+        "unknown built-in template 'nope'; expected one of istio-prom, kserve-prometheus, "
+        "kserve-raw", 2)
 
 
 def test_render_provider_specs_merges_values_like_the_task() -> None:

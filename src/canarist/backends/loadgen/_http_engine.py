@@ -293,8 +293,12 @@ class Engine:
         target: Target,
         plan: Plan,
         on_progress: Callable[[ProgressSnapshot], None] | None = None,
+        *,
+        clock: Callable[[], int] = perf_counter_ns,
     ) -> None:
         self.loop = asyncio.get_running_loop()
+        self.clock = clock
+        """The scheduler's clock (ns, `perf_counter_ns`'s): when requests are due and sent."""
         self.target = target
         self.plan = plan
         self.request = target.request
@@ -403,6 +407,22 @@ class Engine:
 
     # scheduling
 
+    def schedule(self, t0_ns: int) -> int | None:
+        """Start the plan's schedule at `t0_ns` (its phase added); return when a timed run ends.
+
+        Open loop, request i is due at `t0 + i / qps`; a timed run sends those due before its
+        end, an exact one `total`.
+        """
+        plan = self.plan
+        self.t0 = t0_ns + plan.phase_ns
+        if plan.duration_ns is None or plan.total is not None:
+            return None
+        end = t0_ns + plan.duration_ns
+        if self.period:
+            span = end - self.t0
+            self.limit = max(0, int(-(-span // self.period))) if span > 0 else 0
+        return end
+
     def _due(self, now: int) -> int:
         if now < self.t0:
             return 0
@@ -416,21 +436,22 @@ class Engine:
                 self.check_finish()
             return
         self.issued += 1
-        start = perf_counter_ns()
+        start = self.clock()
         conn.send(start, start)
 
     def _tick(self) -> None:
         if self.stopping or self.issued >= self.limit:
             self.check_finish()
             return
-        now = perf_counter_ns()
+        clock = self.clock
+        now = clock()
         due = self._due(now)
         idle = self.idle
         while self.issued < due and idle:
             conn = idle.pop()
             intended = self.t0 + int(self.issued * self.period)
             self.issued += 1
-            start = perf_counter_ns()
+            start = clock()
             if start - intended > LATE_SEND_THRESHOLD_NS:
                 self.recorder.late_sends += 1
             conn.send(intended, start)
@@ -521,14 +542,9 @@ class Engine:
     async def run(self, t0_ns: int | None = None) -> tuple[Recorder, float]:
         """Run the plan from `t0_ns` (default: now); return the recorder and elapsed seconds."""
         loop = self.loop
-        plan = self.plan
-        start = perf_counter_ns()
-        self.t0 = (t0_ns if t0_ns is not None else start) + plan.phase_ns
-        if plan.duration_ns is not None and plan.total is None:
-            end = self.t0 - plan.phase_ns + plan.duration_ns
-            if self.period:
-                span = end - self.t0
-                self.limit = max(0, int(-(-span // self.period))) if span > 0 else 0
+        start = self.clock()
+        end = self.schedule(t0_ns if t0_ns is not None else start)
+        if end is not None:
             self.handles[3] = loop.call_later(max(0, end - start) / 1e9, self._deadline)
         if start < self.t0:
             await asyncio.sleep((self.t0 - start) / 1e9)

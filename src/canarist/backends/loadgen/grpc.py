@@ -30,7 +30,7 @@ import math
 import os
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -313,8 +313,14 @@ class _Run:
         channels: Sequence[grpc.aio.Channel],
         payloads: list[bytes],
         metadata: list[Metadata],
+        *,
+        clock: Callable[[], int] = time.perf_counter_ns,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.spec = spec
+        self.clock = clock
+        """The schedule's clock (ns) and how to wait on it (s): a test may bring its own."""
+        self.sleep = sleep
         self.recorder = Recorder(GRPC_ERROR_RANGES)
         self.callables = [
             ch.unary_unary(
@@ -348,7 +354,7 @@ class _Run:
         n_payloads, n_metadata = len(payloads), len(metadata)
         total, end_ns, period = self.total, self.end_ns, self.period_ns
         timeout = self.timeout
-        clock = time.perf_counter_ns
+        clock, sleep = self.clock, self.sleep
         while not self.stopping:
             k = self.next_index
             if total is not None and k >= total:
@@ -360,7 +366,7 @@ class _Run:
                     return
                 self.next_index = k + 1
                 if intended > now:
-                    await asyncio.sleep((intended - now) / 1e9)
+                    await sleep((intended - now) / 1e9)
                 start = clock()
                 if start - intended > LATE_SEND_THRESHOLD_NS:
                     self.recorder.note_late()
@@ -392,19 +398,19 @@ class _Run:
         interval = self.spec.progress_interval_s
         while True:
             await asyncio.sleep(interval)
-            elapsed = (time.perf_counter_ns() - self.t0) / 1e9
+            elapsed = (self.clock() - self.t0) / 1e9
             on_progress(self.recorder.snapshot(elapsed))
 
     async def run(self, on_progress: ProgressCallback | None) -> LoadResult:
         spec = self.spec
-        self.t0 = time.perf_counter_ns()
+        self.t0 = self.clock()
         if spec.duration_s is not None:
             self.end_ns = self.t0 + int(spec.duration_s * 1e9)
         tasks = [asyncio.create_task(self.worker(i)) for i in range(spec.concurrency)]
         ticker = asyncio.create_task(self.progress(on_progress)) if on_progress else None
         try:
             if self.end_ns is not None and spec.duration_stop != "wait":
-                remaining = max(0.0, (self.end_ns - time.perf_counter_ns()) / 1e9)
+                remaining = max(0.0, (self.end_ns - self.clock()) / 1e9)
                 _, pending = await asyncio.wait(tasks, timeout=remaining)
                 if pending:
                     self.stopping = True
@@ -424,7 +430,7 @@ class _Run:
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
                 raise r
-        finished = time.perf_counter_ns()
+        finished = self.clock()
         if self.end_ns is not None and self.period_ns:
             due = math.ceil((self.end_ns - self.t0) / self.period_ns)
             if due > self.next_index:
