@@ -3,6 +3,7 @@ on what it holds."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -36,7 +37,7 @@ def test_300_loops_keep_one_bucket_per_pair_of_edges_and_count_every_request() -
     sizes = []
     low, high = float("inf"), 0.0
     for _ in range(300):
-        result, latencies = load(rng, 200, rng.choice((2.0, 5.0, 40.0)))
+        result, _latencies = load(rng, 200, rng.choice((2.0, 5.0, 40.0)))
         low, high = min(low, result.latency.min_ms), max(high, result.latency.max_ms)
         record(insights, result)
         sizes.append(len(insights.hist_metric_values[0]["http/latency"]))
@@ -45,7 +46,7 @@ def test_300_loops_keep_one_bucket_per_pair_of_edges_and_count_every_request() -
     assert sizes[-1] <= sizes[49] + 5  # what 50 loops saw, give or take a bucket at either end
     assert sum(b.count for b in kept) == 300 * 200
     assert kept[0].lower == low and kept[-1].upper == high
-    for before, after in zip(kept, kept[1:], strict=False):
+    for before, after in itertools.pairwise(kept):
         assert before.lower <= before.upper <= after.lower  # ordered, none overlapping
 
 
