@@ -1,6 +1,6 @@
 """Compare canarist's HTTP load generator with wrk and hey against nginx on this machine.
 
-    .venv/bin/python bench/http_bench.py [--duration 8] [--connections 16,64] [--quick]
+    .venv/bin/python bench/http_bench.py [--duration 8] [--connections 16,64] [--rounds 5]
 
 Installs nginx-light, wrk and hey with apt-get when missing, starts nginx (1 worker, access
 log off, keepalive_requests 1000000, 127.0.0.1, a free port, a temporary prefix) serving a
@@ -8,13 +8,16 @@ log off, keepalive_requests 1000000, 127.0.0.1, a free port, a temporary prefix)
 every client to CPU 1. Each canarist run is a fresh child process, which reports its own
 peak RSS.
 
-Runs: closed loop at each connection count (wrk, hey, canarist; best of --rounds, the three
-tools alternating so background load hits them alike); canarist with 2 worker processes; a
+Runs: closed loop at each connection count (wrk, hey, canarist; --rounds rounds, at least 5
+by default, the three tools alternating so background load hits them alike; the table shows
+each tool's median over the rounds and the spread, min-max); canarist with 2 worker processes; a
 fixed rate of 2000 req/s (canarist open loop; `hey -q` as the other rate-limited client; wrk
 has no rate flag, so the latency reference is wrk's closed loop over one connection, i.e.
-an unloaded server); 1M requests for peak RSS. Prints one table and the ratios. "client CPU
-µs/req" is user+system CPU time of the client process per request, which background load
-disturbs much less than req/s.
+an unloaded server); 1M requests for peak RSS. Prints one table, the ratios of the medians,
+the goal (>= 0.95x wrk's req/s, p50 and p99 no more than 25 % or 100 µs above wrk's at each
+connection count) marked met or not from the medians, and the load average before and after.
+"client CPU µs/req" is user+system CPU time of the client process per request, which
+background load disturbs much less than req/s.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import math
 import os
 import re
 import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +53,40 @@ class Row:
     p50_ms: float
     p99_ms: float
     extra: str = ""
+    cpu_us: float = math.nan
+    """Client CPU (user + system) per request, µs."""
+
+
+GOAL_RPS = 0.95
+"""canarist's req/s at least this share of wrk's (medians)."""
+GOAL_LATENCY = (0.25, 0.100)
+"""canarist's p50 and p99 no more than 25 % or 100 µs (whichever is larger) above wrk's."""
+
+
+def loadavg() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+@dataclass
+class Summary:
+    """One tool's rounds at one connection count: medians and spread."""
+
+    name: str
+    rounds: list[Row]
+
+    def values(self, field: str) -> list[float]:
+        return [getattr(r, field) for r in self.rounds]
+
+    def median(self, field: str) -> float:
+        return statistics.median(self.values(field))
+
+    def spread(self, field: str, fmt: str) -> str:
+        vals = self.values(field)
+        return f"{format(min(vals), fmt)}-{format(max(vals), fmt)}"
+
+    def row(self) -> Row:
+        return Row(self.name, self.median("rps"), self.median("p50_ms"), self.median("p99_ms"),
+                   cpu_us=self.median("cpu_us"))
 
 
 def ensure_tools() -> None:
@@ -153,7 +192,7 @@ def run_wrk(url: str, conns: int, duration: float) -> Row:
     for pct, val, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
         lat[pct] = float(val) * _UNITS[unit]
     cpu_us = cpu / (rps * duration) * 1e6
-    return Row(f"wrk -c{conns}", rps, lat["50"], lat["99"], f"{cpu_us:.1f}")
+    return Row(f"wrk -c{conns}", rps, lat["50"], lat["99"], f"{cpu_us:.1f}", cpu_us)
 
 
 def run_hey(url: str, conns: int, duration: float, qps_per_worker: float = 0) -> Row:
@@ -166,7 +205,8 @@ def run_hey(url: str, conns: int, duration: float, qps_per_worker: float = 0) ->
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {p: float(v) * 1e3 for p, v in re.findall(r"(50|99)%+ in ([\d.]+) secs", out)}
     name = f"hey -c{conns}" + (f" -q{qps_per_worker:g}" if qps_per_worker else "")
-    return Row(name, rps, lat["50"], lat["99"], f"{cpu / (rps * duration) * 1e6:.1f}")
+    cpu_us = cpu / (rps * duration) * 1e6
+    return Row(name, rps, lat["50"], lat["99"], f"{cpu_us:.1f}", cpu_us)
 
 
 def child_main(args: list[str]) -> None:
@@ -277,7 +317,7 @@ def canarist_row(name: str, d: dict[str, Any]) -> Row:
         f"{d['user_us'] + d['sys_us']:.1f}; service time p50 {d['svc_p50']:.3f} "
         f"p99 {d['svc_p99']:.3f}; errors {d['errors']}"
     )
-    return Row(name, d["rps"], d["p50"], d["p99"], extra)
+    return Row(name, d["rps"], d["p50"], d["p99"], extra, d["user_us"] + d["sys_us"])
 
 
 def fmt(row: Row) -> str:
@@ -292,18 +332,35 @@ def ratio_line(a: Row, b: Row) -> str:
     )
 
 
+def goal_lines(conns: int, can: Row, wrk: Row) -> list[str]:
+    """The goal at one connection count, met or not, from the medians."""
+    share = can.rps / wrk.rps
+    out = [f"  c={conns} req/s {can.rps:,.0f} vs wrk {wrk.rps:,.0f}: x{share:.3f} "
+           f"(>= x{GOAL_RPS}): {'met' if share >= GOAL_RPS else 'NOT met'}"]
+    for label, mine, theirs in (("p50", can.p50_ms, wrk.p50_ms), ("p99", can.p99_ms, wrk.p99_ms)):
+        allowed = max(GOAL_LATENCY[0] * theirs, GOAL_LATENCY[1])
+        over = mine - theirs
+        out.append(f"  c={conns} {label} {mine:.3f} ms vs wrk {theirs:.3f} ms: "
+                   f"{over * 1e3:+.0f} µs ({(mine / theirs - 1) * 100:+.0f} %; at most "
+                   f"+{allowed * 1e3:.0f} µs): {'met' if over <= allowed else 'NOT met'}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--connections", default="16,64")
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--million", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--child")
     args = parser.parse_args()
     if args.child is not None:
         child_main([args.child])
         return
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    load_before = loadavg()
     micro = micro_hot_path()
     print("CPU µs per response in canarist's Python code (no sockets):")
     for name, value in micro.items():
@@ -313,14 +370,20 @@ def main() -> None:
     dur = args.duration
     print(
         f"target {url} (nginx 1 worker), {os.cpu_count()} CPUs, runs of {dur:g} s, "
-        f"best of {args.rounds} rounds; load average before: {os.getloadavg()[0]:.2f}",
+        f"median of {args.rounds} alternating rounds; load average before: {load_before}",
         flush=True,
     )
+    closed = [
+        f"{'closed loop':<16} {'req/s median (min-max)':>26} {'p50 ms (min-max)':>21} "
+        f"{'p99 ms (min-max)':>23} {'CPU µs/req (min-max)':>22}"
+    ]
+    closed.append("-" * len(closed[0]))
     header = f"{'run':<34} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9}  client CPU µs/req"
     lines = [header, "-" * len(header)]
     ratios = []
+    goals: list[str] = []
     for conns in (int(c) for c in args.connections.split(",")):
-        best: dict[str, Row] = {}
+        runs: dict[str, Summary] = {}
         for _ in range(args.rounds):
             for row in (
                 run_wrk(url, conns, dur),
@@ -331,11 +394,18 @@ def main() -> None:
                 ),
             ):
                 print("  round: " + fmt(row), flush=True)
-                if row.name not in best or row.rps > best[row.name].rps:
-                    best[row.name] = row
-        wrk, hey, can = best.values()
-        lines += [fmt(wrk), fmt(hey), fmt(can)]
-        ratios += [f"c={conns}:", ratio_line(can, wrk), ratio_line(can, hey)]
+                runs.setdefault(row.name, Summary(row.name, [])).rounds.append(row)
+        for summary in runs.values():
+            closed.append(
+                f"{summary.name:<16} {summary.median('rps'):>9,.0f} "
+                f"({summary.spread('rps', ',.0f'):>15}) "
+                f"{summary.median('p50_ms'):>7.3f} ({summary.spread('p50_ms', '.3f'):>11}) "
+                f"{summary.median('p99_ms'):>7.3f} ({summary.spread('p99_ms', '.3f'):>13}) "
+                f"{summary.median('cpu_us'):>7.1f} ({summary.spread('cpu_us', '.1f'):>12})"
+            )
+        wrk, hey, can = (s.row() for s in runs.values())
+        ratios += [f"c={conns} (medians):", ratio_line(can, wrk), ratio_line(can, hey)]
+        goals += goal_lines(conns, can, wrk)
     conns = int(args.connections.split(",")[-1])
     for workers in (1, 2):
         row = canarist_row(
@@ -370,8 +440,14 @@ def main() -> None:
         f" (after imports {million['rss_import_kb'] / 1024:.1f} MB)"
     )
     print(lines[-1], flush=True)
+    load_after = loadavg()
+    print(f"\nload average before {load_before}, after {load_after} (1, 5, 15 min)")
+    print("\n" + "\n".join(closed))
     print("\n" + "\n".join(lines))
     print("\n" + "\n".join(ratios))
+    print("\ngoal, from the medians (>= 0.95x wrk's req/s; p50, p99 at most 25 % or 100 µs "
+          "above wrk's):")
+    print("\n".join(goals))
     nginx.send_signal(signal.SIGQUIT)
 
 

@@ -54,8 +54,8 @@ def test_chart_defaults() -> None:
         "runner": "none",
         "logLevel": "info",
         "resources": {
-            "requests": {"memory": "64Mi", "cpu": "250m"},
-            "limits": {"memory": "128Mi", "cpu": "500m"},
+            "requests": {"memory": "192Mi", "cpu": "250m"},
+            "limits": {"memory": "384Mi", "cpu": "500m"},
         },
     }
     chart_defaults()["resources"]["limits"]["cpu"] = "1"
@@ -67,8 +67,8 @@ def test_resolve_values_coalesces_like_helm() -> None:
     before = copy.deepcopy(user)
     got = resolve_values(user)
     assert got["resources"] == {
-        "requests": {"memory": "64Mi", "cpu": "250m"},
-        "limits": {"memory": "128Mi", "cpu": "1"},
+        "requests": {"memory": "192Mi", "cpu": "250m"},
+        "limits": {"memory": "384Mi", "cpu": "1"},
     }
     assert "logLevel" not in got  # a user null removes the default
     assert got["extra"] == {"x": None}

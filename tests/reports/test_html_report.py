@@ -233,6 +233,19 @@ def test_history_ticks_are_whole_loops_and_limits_are_in_range() -> None:
     assert ticks and all(float(t).is_integer() for t in ticks)
 
 
+def test_a_long_history_is_a_line_without_a_dot_per_loop() -> None:
+    def chart(loops: int) -> str:
+        values = tuple(float(i % 7) for i in range(loops))
+        return str(charts.history_chart("h", [charts.History(0, values), charts.History(1, values)],
+                                        ["a", "b"], [5.0], title="t", num_loops=loops))
+
+    few, many = chart(charts.HISTORY_DOTS), chart(300)
+    ticks = many.count("<use ")  # tick marks only
+    assert ticks < 20
+    assert few.count("<use ") >= ticks - 2 + 2 * charts.HISTORY_DOTS  # a dot per loop and version
+    assert len(many) < len(few)  # five times the loops, a smaller chart
+
+
 def test_histogram_distribution_is_exact() -> None:
     dist = charts.from_buckets(0, "v", [HistBucket(lower=0, upper=2, count=2),
                                         HistBucket(lower=2, upper=4, count=6),

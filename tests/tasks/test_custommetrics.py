@@ -447,3 +447,50 @@ def test_a_provider_that_never_answers_cannot_evaluate(tmp_path: Path) -> None:
         f"templates.slow: cannot reach {url}/api/v1/query: timed out after 500ms")
     assert insights_of(exp).unavailable[0]["slow/one"] == \
         f"timed out after 500ms ({url}/api/v1/query)"
+
+
+def test_the_queries_of_20_metrics_and_2_versions_are_all_in_flight_at_once(
+        tmp_path: Path) -> None:
+    # The server holds every answer until 40 queries are waiting (or 5 s have passed): the
+    # task finishes quickly only if it sent them all without waiting for any answer.
+    released = asyncio.Event()
+    in_flight = most = 0
+
+    async def held(request: web.Request) -> web.StreamResponse:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        if in_flight >= 40:
+            released.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(released.wait(), 5)
+        in_flight -= 1
+        return web.json_response({"status": "success", "data": {
+            "resultType": "vector", "result": [{"metric": {}, "value": [0, "1.5"]}]}})
+
+    template = "url: {{ .url }}/api/v1/query\nmethod: GET\nmetrics:\n" + "".join(
+        metric(f"m{i}", f"{i}-{{{{ .version }}}}", ".data.result[0].value[1] | tonumber")
+        for i in range(20))
+    (tmp_path / "many.tpl").write_text(template)
+
+    async def main() -> tuple[Experiment, float]:
+        app = web.Application()
+        app.router.add_get("/api/v1/query", held)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            began = time.monotonic()
+            exp = await run_async(experiment({
+                "templates": {"many": "many.tpl"}, "values": {"url": url},
+                "versionValues": [{"version": "a"}, {"version": "b"}]}), tmp_path)
+            return exp, time.monotonic() - began
+        finally:
+            await runner.cleanup()
+
+    exp, took = asyncio.run(main())
+    assert most == 40
+    assert took < 5
+    values = insights_of(exp).non_hist_metric_values
+    assert [len(v) for v in values] == [20, 20]

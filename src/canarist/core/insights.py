@@ -66,8 +66,32 @@ def add_sample(insights: Insights, version: int, name: str, values: Iterable[flo
 def add_histogram(
     insights: Insights, version: int, name: str, buckets: Iterable[HistBucket]
 ) -> None:
-    insights.hist_metric_values[version].setdefault(name, []).extend(buckets)
+    """Add one measurement's buckets to a histogram that accumulates over loops (a load
+    test's). Its buckets have fixed edges, except the first, which starts at the fastest
+    request, and the last, which ends at the slowest; a bucket that overlaps one already kept
+    is the same bucket, and the two become one spanning both, with both counts. So the
+    histogram holds at most one bucket per pair of edges however many loops run."""
+    kept = insights.hist_metric_values[version].get(name, [])
+    insights.hist_metric_values[version][name] = merge_buckets([*kept, *buckets])
     insights.unavailable[version].pop(name, None)
+
+
+def merge_buckets(buckets: Iterable[HistBucket]) -> list[HistBucket]:
+    """`buckets` ordered by their edges, overlapping ones joined (edges spanning both, counts
+    summed). Buckets that only touch stay apart; one of zero width at the edge of another
+    joins it."""
+    merged: list[HistBucket] = []
+    for bucket in sorted(buckets, key=lambda b: (b.lower, b.upper)):
+        last = merged[-1] if merged else None
+        if last is not None and (bucket.lower < last.upper or (
+                bucket.lower == last.upper and (bucket.lower == bucket.upper
+                                                or last.lower == last.upper))):
+            merged[-1] = HistBucket(lower=min(last.lower, bucket.lower),
+                                    upper=max(last.upper, bucket.upper),
+                                    count=last.count + bucket.count)
+        else:
+            merged.append(bucket.model_copy())
+    return merged
 
 
 def set_histogram(
@@ -138,6 +162,7 @@ __all__ = [
     "describe_errors",
     "ensure_insights",
     "mark_unavailable",
+    "merge_buckets",
     "record_errors",
     "register_metric",
     "set_slos",

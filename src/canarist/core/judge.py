@@ -223,7 +223,8 @@ def evidence(insights: Insights, version: int, metric: str) -> Evidence:
             return Evidence(missing=reason)
         # The recorded mean describes the same requests as the histogram only when the
         # histogram holds one measurement (a load test's buckets accumulate over loops).
-        one_measurement = len({b.upper for b in buckets}) == len(buckets)
+        one_measurement = (len({b.upper for b in buckets}) == len(buckets)
+                           and _describes_latest_load(insights, version, base, buckets))
         exact = (scalar_value(insights, version, metric).value
                  if _MEAN.match(metric) and one_measurement else None)
         return Evidence(histogram=histogram_counts(buckets), mean=exact)
@@ -238,6 +239,22 @@ def evidence(insights: Insights, version: int, metric: str) -> Evidence:
         return Evidence(missing=insights.unavailable[version].get(metric)
                         or f"nothing was compared ({requests_name} is 0)")
     return Evidence(errors=round(errors.value), requests=round(requests.value))
+
+
+def _describes_latest_load(insights: Insights, version: int, base: str,
+                           buckets: Sequence[HistBucket]) -> bool:
+    """Whether a load test's histogram holds its latest loop's requests only: a load test
+    (its provider records late sends) adds each loop's buckets to the earlier loops', so its
+    total is the latest loop's successful requests only in its first loop. Other histograms
+    (custommetrics') are replaced by every loop."""
+    provider = base.split("/")[0]
+    if not insights.non_hist_metric_values[version].get(f"{provider}/late-sends"):
+        return True
+    requests = scalar_value(insights, version, f"{provider}/request-count").value
+    errors = scalar_value(insights, version, f"{provider}/error-count").value
+    if requests is None or errors is None:
+        return False
+    return sum(b.count for b in buckets) == round(requests - errors)
 
 
 def histogram_counts(buckets: Sequence[HistBucket]) -> CumulativeCounts:

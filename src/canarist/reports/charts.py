@@ -283,6 +283,10 @@ def _forest_figure(rows: Sequence[ForestRow], allowance: float, upper: bool,
     return fig
 
 
+HISTORY_DOTS = 60
+"""The most loops a history chart marks with a dot each."""
+
+
 @dataclass(frozen=True)
 class History:
     version: int
@@ -312,11 +316,14 @@ def history_figure(histories: Sequence[History], labels: Sequence[str],
     fig.subplots_adjust(left=0.17, right=0.97, bottom=0.24, top=0.95)
     ax = fig.subplots()
     loops: list[int] = []
+    # A dot per loop while the dots can be told apart; beyond that the line alone (drawing
+    # and storing 300 dots per line was a third of a 300-loop report's time and size).
+    dotted = max((len(h.values) for h in histories), default=0) <= HISTORY_DOTS
     for history in histories:
         xs = loop_numbers(len(history.values), num_loops)
         loops.extend(xs)
-        ax.plot(xs, history.values, color=version_color(history.version), marker="o",
-                markersize=3, linewidth=1.3)
+        ax.plot(xs, history.values, color=version_color(history.version),
+                marker="o" if dotted else None, markersize=3, linewidth=1.3)
     values = [v for h in histories for v in h.values if math.isfinite(v)]
     shown = [*values, *(limit for limit in limits if math.isfinite(limit))]
     if shown:
@@ -346,7 +353,9 @@ def history_figure(histories: Sequence[History], labels: Sequence[str],
         ax.spines[side].set_visible(False)
     if len(histories) > 1:
         handles = [Line2D([], [], color=version_color(h.version), linewidth=2) for h in histories]
-        ax.legend(handles, [labels[h.version] for h in histories], fontsize=6.5, loc="best")
+        # "best" tries every place against every point: cheap for a few loops, not for 300
+        ax.legend(handles, [labels[h.version] for h in histories], fontsize=6.5,
+                  loc="best" if dotted else "upper left")
     return fig
 
 

@@ -85,7 +85,10 @@ from canarist.core.metrics import MetricCatalog
 from canarist.core.validation import Location
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs, log
 
-MAX_CONCURRENT_QUERIES: Final = 8
+MAX_CONCURRENT_QUERIES: Final = 64
+"""Queries in flight at once: every query of a 20-metric, 2-version experiment (a loop costs
+one round trip of the slowest query, not a sum of waves). Prometheus runs 20 at once by
+default (`--query.max-concurrency`) and queues the rest itself."""
 PROMETHEUS_URL_ENV: Final = "CANARIST_PROMETHEUS_URL"
 
 

@@ -32,9 +32,12 @@ def chart_defaults() -> dict[str, Any]:
         "majorMinor": "v0.13",
         "runner": "none",
         "logLevel": "info",
+        # Measured: `canarist k run` for the tutorial's loop peaked at 134 MiB (its own RSS,
+        # 128 MiB, plus its jq evaluator's private pages; `bench/costs.py pod`, see
+        # docs/benchmarks.md), above the 128Mi limit these values had: request 1.4x, limit 2.9x.
         "resources": {
-            "requests": {"memory": "64Mi", "cpu": "250m"},
-            "limits": {"memory": "128Mi", "cpu": "500m"},
+            "requests": {"memory": "192Mi", "cpu": "250m"},
+            "limits": {"memory": "384Mi", "cpu": "500m"},
         },
     }
 
