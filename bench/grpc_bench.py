@@ -427,6 +427,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--rate", type=float, default=2000.0)
     parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--million-engines", default="h2", help="h2, aio or h2,aio")
     parser.add_argument("--kserve-rounds", type=int, default=1)
     parser.add_argument("--skip", default="", help="comma-separated: options,rate,million,kserve")
     parser.add_argument("--child", nargs=2)
@@ -498,7 +499,7 @@ def main() -> None:
                         f"{one.p99_ms:.3f} ms")
 
     if "million" not in skip:
-        for engine in ("h2", "aio"):
+        for engine in args.million_engines.split(","):
             d = run_child("canarist", {"spec": {"host": target, "call": CALL, "data": IRIS_REQUEST,
                                                 "concurrency": 16, "total": args.million,
                                                 "engine": engine}}).extra

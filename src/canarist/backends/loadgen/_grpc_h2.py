@@ -41,7 +41,7 @@ import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from time import perf_counter_ns
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 import hpack
@@ -235,8 +235,7 @@ class _Conn(asyncio.Protocol):
     # ------------------------------------------------------------ connection events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.buf = b""
         self.streams = {}
         self.next_sid = 1
