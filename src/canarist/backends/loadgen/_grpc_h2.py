@@ -221,8 +221,8 @@ class _Conn(asyncio.Protocol):
         self.peer_max_streams = 1 << 31
         self.recv_unacked = 0
         self.blocked: deque[_Stream] = deque()
-        self.waiting: deque[tuple[int, int]] = deque()
-        """(intended, start) of calls waiting for a stream slot (MAX_CONCURRENT_STREAMS)."""
+        self.waiting: deque[tuple[int, int, int]] = deque()
+        """(k, intended, start) of calls waiting for a stream (MAX_CONCURRENT_STREAMS)."""
         self.settings_seen: asyncio.Future[None] | None = None
         self.goaway = False
         self.slots = 0
@@ -266,7 +266,7 @@ class _Conn(asyncio.Protocol):
             eng.finish(st, now, UNAVAILABLE, reason, reuse=False)
         waiting = list(self.waiting)
         self.waiting.clear()
-        for intended, start in waiting:
+        for _, intended, start in waiting:
             eng.finish(_Stream(self, 0, intended, start, 0), now, UNAVAILABLE, reason,
                        reuse=False)
         eng.lost(self)
@@ -285,13 +285,12 @@ class _Conn(asyncio.Protocol):
     def usable(self) -> bool:
         return self.transport is not None and not self.goaway and self.next_sid < _MAX_SID
 
-    def send_call(self, intended: int, start: int) -> None:
-        """Start call number `eng.issued - 1` on this connection (a slot is free here)."""
+    def send_call(self, k: int, intended: int, start: int) -> None:
+        """Start call number `k` on this connection (a slot is free here)."""
         if len(self.streams) >= self.peer_max_streams:
-            self.waiting.append((intended, start))
+            self.waiting.append((k, intended, start))
             return
         eng = self.eng
-        k = eng.issued - 1
         sid = self.next_sid
         self.next_sid = sid + 2
         st = _Stream(self, sid, intended, start, self.peer_initial_window)
@@ -528,8 +527,8 @@ class _Conn(asyncio.Protocol):
 
     def _dispatch_waiting(self) -> None:
         while self.waiting and len(self.streams) < self.peer_max_streams and self.usable():
-            intended, start = self.waiting.popleft()
-            self.send_call(intended, start)
+            k, intended, start = self.waiting.popleft()
+            self.send_call(k, intended, start)
 
 
 class H2Engine:
@@ -710,9 +709,10 @@ class H2Engine:
             if self.end_ns is not None and now >= self.end_ns:
                 return
             intended = now
-        self.issued += 1
+        k = self.issued
+        self.issued = k + 1
         self.in_flight += 1
-        conn.send_call(intended, now)
+        conn.send_call(k, intended, now)
 
     def complete(self, st: _Stream, trailers: dict[str, str] | None) -> None:
         """The server ended stream `st` (trailers None: it ended with DATA, no trailers)."""
@@ -763,10 +763,9 @@ class H2Engine:
         st.conn = None  # type: ignore[assignment]
         self.in_flight -= 1
         if reuse:
-            if conn.waiting and conn.usable():
+            if conn.waiting:
                 conn._dispatch_waiting()
-            else:
-                self.next_on(conn, now)
+            self.next_on(conn, now)
         elif not self.stopping and self.issued < self.limit:
             conn.parked += 1
         self.record(st.intended, st.start, now, status, message)
@@ -807,6 +806,10 @@ class H2Engine:
                 for st in expired:
                     conn.reset(st)
                     self.finish(st, now, DEADLINE_EXCEEDED, "Deadline Exceeded")
+                while conn.waiting and now - conn.waiting[0][2] > limit:
+                    _, intended, start = conn.waiting.popleft()
+                    self.finish(_Stream(conn, 0, intended, start, 0), now, DEADLINE_EXCEEDED,
+                                "Deadline Exceeded")
                 conn.flush()
             self.handles.append(self.loop.call_later(self._sweep_interval(), self._sweep))
         except BaseException as exc:
@@ -836,6 +839,15 @@ class H2Engine:
                                                         "ended (duration-stop: close)")
                     else:
                         st.conn = None  # type: ignore[assignment]
+                        self.in_flight -= 1
+                waiting = list(conn.waiting)
+                conn.waiting.clear()
+                for _, intended, start in waiting:
+                    if self.duration_stop == "close":
+                        self.finish(_Stream(conn, 0, intended, start, 0), now, CANCELLED,
+                                    "call still in flight when the duration ended "
+                                    "(duration-stop: close)")
+                    else:
                         self.in_flight -= 1
                 conn.flush()
         self.check_finish()
