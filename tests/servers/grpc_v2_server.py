@@ -130,8 +130,11 @@ class V2Server:
         port: int = 0,
         reflection: bool = True,
         tls: tuple[bytes, bytes] | None = None,
+        options: tuple[tuple[str, Any], ...] = (),
     ) -> None:
         self.behaviours = dict(behaviours or {})
+        self.options = options
+        """grpc server options, e.g. `(("grpc.max_concurrent_streams", 2),)`."""
         self.requested_port = port
         self.reflection = reflection
         self.tls = tls
@@ -289,7 +292,7 @@ class V2Server:
     # ---- lifecycle
 
     async def start(self) -> int:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *self.options])
         server.add_generic_rpc_handlers(self._handlers())
         if self.reflection:
             from grpc_reflection.v1alpha import reflection

@@ -227,3 +227,27 @@ def test_bad_version_values_are_named_before_anything_runs(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {message}"), done.stderr
     assert not (tmp_path / "experiment.yaml").exists()
+
+
+@pytest.mark.parametrize("engine", ["h2", "aio"])
+def test_either_engine_can_be_chosen(tmp_path: Path, engine: str) -> None:
+    with ThreadedV2Server() as server:
+        done = launch(tmp_path, {
+            "tasks": ["grpc"],
+            "grpc": {"host": server.address, "call": INFER, "data": request("every-5-internal"),
+                     "total": 50, "concurrency": 5, "engine": engine},
+        })
+        assert server.stats.total_calls == 50
+    assert done.returncode == 0, done.stderr
+    insights = read(tmp_path).result.insights  # type: ignore[union-attr]
+    assert insights is not None
+    assert scalar_value(insights, 0, "grpc/request-count").value == 50
+    assert scalar_value(insights, 0, "grpc/error-count").value == 10
+
+
+def test_an_unknown_engine_is_named(tmp_path: Path) -> None:
+    done = launch(tmp_path, {"tasks": ["grpc"],
+                             "grpc": {"host": "127.0.0.1:1", "call": INFER, "engine": "fast"}})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "grpc.engine" in lines[0] and "fast" in lines[0], done.stderr

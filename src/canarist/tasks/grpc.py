@@ -79,6 +79,7 @@ class GrpcEndpoint(TaskInputs):
     cname: str | None = None
     authority: str | None = None
     percentiles: list[Percentile] | None = None
+    engine: Literal["auto", "h2", "aio"] | None = None
 
 
 class GrpcInputs(GrpcEndpoint):
@@ -151,6 +152,7 @@ def load_spec(ep: GrpcEndpoint, run_dir: Path) -> GrpcLoadSpec:
         tls_skip_verify=bool(ep.skip_tls),
         cname=ep.cname,
         authority=ep.authority,
+        engine=ep.engine or "auto",
     )
 
 
