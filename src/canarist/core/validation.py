@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["FieldProblem", "Location", "ValuesKeys", "closest", "problems", "show_value",
-           "spell_key", "unknown_key"]
+__all__ = ["FieldProblem", "Location", "ValuesKeys", "closest", "fold_keys", "problems",
+           "show_value", "spell_key", "unknown_key"]
 
 Location = tuple[str | int, ...]
 
@@ -96,6 +96,27 @@ def spell_key(prefix: str, loc: Iterable[str | int]) -> str:
 
 
 _KEY_PART_SHOWN = 80
+
+
+def fold_keys(data: Any, model: type[BaseModel], *, drop: Iterable[str] = ()) -> Any:
+    """`data` with each key that matches a field of `model` case-insensitively spelt as the
+    field's alias, as Go's encoding/json matches keys; keys in `drop` (any case) left out.
+
+    Keys are taken as text. Where two keys of `data` spell one field, the last wins, as in Go.
+    Anything but a mapping is returned as it is, for the model to reject.
+    """
+    if not isinstance(data, dict):
+        return data
+    aliases = {(f.alias or n).lower(): (f.alias or n) for n, f in model.model_fields.items()}
+    dropped = {key.lower() for key in drop}
+    folded: dict[str, Any] = {}
+    for key, value in data.items():
+        lowered = str(key).lower()
+        if lowered in aliases:
+            folded[aliases[lowered]] = value
+        elif lowered not in dropped:
+            folded[str(key)] = value
+    return folded
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:

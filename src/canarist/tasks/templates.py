@@ -41,7 +41,7 @@ from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError, TemplateError, UnavailableError, ValuesError
 from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
-from canarist.core.validation import closest, show_value, spell_key
+from canarist.core.validation import closest, fold_keys, show_value, spell_key
 from canarist.core.validation import problems as validation_problems
 from canarist.core.yamltext import load_yaml
 from canarist.stores.files import read_text_bounded
@@ -300,10 +300,7 @@ class _SpecModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _fold_keys(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        aliases = {(f.alias or n).lower(): (f.alias or n) for n, f in cls.model_fields.items()}
-        return {aliases.get(str(k).lower(), str(k)): v for k, v in data.items()}
+        return fold_keys(data, cls)
 
 
 def _text(value: Any) -> Any:
