@@ -810,12 +810,7 @@ def render_chart(
     renderer.render()
     version_names = renderer.version_names()
     if renderer.problems:
-        problems = renderer.problems
-        message = (
-            problems[0] if len(problems) == 1
-            else f"{len(problems)} problems in values: " + "; ".join(problems)
-        )
-        raise SpecError(message, problems)
+        raise SpecError.listing(renderer.problems, counted="problems in values")
     moment = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     result: dict[str, Any] = {
         "startTime": format_time(moment),

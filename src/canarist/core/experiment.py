@@ -19,14 +19,13 @@ from pydantic import (
     ConfigDict,
     Field,
     FiniteFloat,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from canarist.core.errors import SpecError
 from canarist.core.limits import MAX_METRIC_NAME, MAX_TASKS, MAX_VERSIONS
-from canarist.core.validation import fold_keys, problems, spell_key
+from canarist.core.validation import fold_keys, spell_key, validated
 
 
 class LenientModel(BaseModel):
@@ -448,11 +447,7 @@ def parse_experiment(data: Any, *, source: str) -> Experiment:
     """Validate a decoded experiment document, reporting every problem at once."""
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping with `spec` and `result`")
-    try:
-        return Experiment.model_validate(data)
-    except ValidationError as exc:
-        found = problems(exc, Experiment, lambda loc: f"{source}: {spell_key('', loc) or '(root)'}")
-        raise SpecError(found[0] if len(found) == 1 else "; ".join(found), found) from None
+    return validated(Experiment, data, lambda loc: f"{source}: {spell_key('', loc) or '(root)'}")
 
 
 def format_time(moment: datetime) -> str:

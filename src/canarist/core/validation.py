@@ -15,14 +15,17 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from canarist.core.errors import SpecError
+
 __all__ = ["FieldProblem", "Location", "ValuesKeys", "closest", "fold_keys", "problems",
-           "show_value", "spell_key", "unknown_key"]
+           "show_value", "spell_key", "unknown_key", "validated"]
 
 Location = tuple[str | int, ...]
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,15 @@ def problems(exc: ValidationError, model: type[BaseModel],
         if message not in messages:
             messages.append(message)
     return [f"{where}: {_either(messages)}" for where, messages in found.items()]
+
+
+def validated(model: type[ModelT], data: Any, key: Callable[[Location], str]) -> ModelT:
+    """`data` checked as a `model`, or a SpecError with one line per problem, each naming
+    `key(loc)`, the key where the user wrote it."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError.listing(problems(exc, model, key)) from None
 
 
 def _either(messages: list[str]) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from canarist.backends.bounded import Limit, Mark, Overrun, evaluate, evaluate_async, limit_for
 from canarist.backends.metrics_http import (
@@ -41,8 +41,7 @@ from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError, TemplateError, UnavailableError, ValuesError
 from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
-from canarist.core.validation import closest, fold_keys, show_value, spell_key
-from canarist.core.validation import problems as validation_problems
+from canarist.core.validation import closest, fold_keys, show_value, spell_key, validated
 from canarist.core.yamltext import load_yaml
 from canarist.stores.files import read_text_bounded
 
@@ -413,13 +412,8 @@ def parse_provider_spec(rendered: str, *, name: str) -> ProviderSpec:
     if not isinstance(data, dict):
         raise SpecError(f"{name}: the rendered provider spec must be a map, "
                         f"not {type(data).__name__}")
-    try:
-        spec = ProviderSpec.model_validate(data)
-    except ValidationError as exc:
-        problems = validation_problems(exc, ProviderSpec,
-                                       lambda loc: f"{name}: {spell_key('', loc) or '(top level)'}")
-        raise SpecError(problems[0] if len(problems) == 1 else "; ".join(problems),
-                        problems) from None
+    spec = validated(ProviderSpec, data,
+                     lambda loc: f"{name}: {spell_key('', loc) or '(top level)'}")
     seen: set[str] = set()
     for index, metric in enumerate(spec.metrics):
         if "/" in metric.name or not is_valid_name(f"provider/{metric.name}"):
