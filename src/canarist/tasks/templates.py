@@ -16,7 +16,6 @@ as dot and decodes the output into a `ProviderSpec`.
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 from collections.abc import Mapping, Sequence
@@ -42,6 +41,7 @@ from canarist.core.errors import InputError, SpecError, TemplateError, Unavailab
 from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
 from canarist.core.validation import closest, fold_keys, show_value, spell_key, validated
+from canarist.core.values import merge_patch
 from canarist.core.yamltext import load_yaml
 from canarist.stores.files import read_text_bounded
 
@@ -58,7 +58,6 @@ __all__ = [
     "execute_bounded_async",
     "load_local_template",
     "load_template",
-    "merge_values",
     "parse_provider_spec",
     "render_provider",
     "render_provider_specs",
@@ -185,23 +184,6 @@ def _read_file(path: Path, base_dir: Path) -> TemplateSource:
 # Values
 
 
-def merge_values(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A deep merge into a new dict; neither argument is changed.
-
-    Override wins; maps merge key by key; lists and scalars are replaced; a null removes the key.
-    """
-    merged = {str(k): copy.deepcopy(v) for k, v in base.items()}
-    for key, value in (override or {}).items():
-        key = str(key)
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_values(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
 def _parse_rfc3339(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -281,7 +263,7 @@ def template_data(
 
     Numbers have Iter8's types: values are float64, `elapsedTimeSeconds` an int64.
     """
-    merged = merge_values(values, version_values)
+    merged = merge_patch(values, version_values)
     merged["elapsedTimeSeconds"] = Int64(elapsed_seconds(merged, start_time, now))
     data: dict[str, Any] = _go_data(merged)
     return data
