@@ -32,7 +32,6 @@ from canarist.backends.metrics_http import (
     ResponseTooLarge,
     Secret,
     load_credentials,
-    redact_url,
 )
 from canarist.core.errors import UnavailableError
 
@@ -321,12 +320,6 @@ def test_load_credentials_from_files_and_environment(tmp_path: Path,
         load_credentials(AuthSource(bearer_token_env="NOPE_X"), base_dir=tmp_path)
     with pytest.raises(UnavailableError, match=r"^auth\.caFile: .* is not a readable file"):
         load_credentials(AuthSource(ca_file="ca.pem"), base_dir=tmp_path)
-
-
-def test_redact_url() -> None:
-    assert redact_url("https://user:pw@prom.example:9090/api/v1/query?token=x#f") == \
-        "https://prom.example:9090/api/v1/query"
-    assert redact_url("http://[::1]:9090/q") == "http://[::1]:9090/q"
 
 
 @pytest.fixture(scope="module")

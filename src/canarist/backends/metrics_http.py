@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from canarist.core.durations import format_duration
 from canarist.core.errors import UnavailableError
+from canarist.core.redact import path_url
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -45,7 +46,6 @@ __all__ = [
     "Secret",
     "load_credentials",
     "redact",
-    "redact_url",
 ]
 
 DEFAULT_TIMEOUT_S: Final = 10.0
@@ -195,19 +195,6 @@ class HttpQuery:
     body: str | None = None
 
 
-def redact_url(url: str) -> str:
-    """The URL without user info, query string and fragment (they may hold credentials)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    except ValueError:
-        return "<invalid URL>"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def redact(text: str, secrets: Sequence[str]) -> str:
     """`text` with every secret replaced by ***."""
     for secret in sorted(secrets, key=len, reverse=True):
@@ -271,7 +258,7 @@ class MetricsHttpClient:
         status, body = await self._send(query.method, query.url, list(query.params), headers,
                                         query.body, self._query_ssl,
                                         follow_redirects=not self.credentials.headers())
-        shown = redact_url(query.url)
+        shown = path_url(query.url)
         text = body.decode("utf-8", errors="replace")
         payload: Any = None
         parsed = True
@@ -292,11 +279,11 @@ class MetricsHttpClient:
         """GET `url` without credentials; the body of a 2xx answer as UTF-8 text."""
         status, body = await self._send("GET", url, [], {}, None, True, follow_redirects=True)
         if not 200 <= status < 300:
-            raise HTTPStatusError(f"HTTP {status} from {redact_url(url)}", status)
+            raise HTTPStatusError(f"HTTP {status} from {path_url(url)}", status)
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:
-            raise QueryUnavailable(f"response from {redact_url(url)} is not UTF-8 text") from None
+            raise QueryUnavailable(f"response from {path_url(url)} is not UTF-8 text") from None
 
     async def _send(
         self, method: str, url: str, params: list[tuple[str, str]], headers: dict[str, str],
@@ -304,7 +291,7 @@ class MetricsHttpClient:
     ) -> tuple[int, bytes]:
         if self._session is None:
             raise RuntimeError("use MetricsHttpClient as an async context manager")
-        shown = redact_url(url)
+        shown = path_url(url)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConnectFailed(f"invalid URL {shown!r}: expected http:// or https:// and a host")

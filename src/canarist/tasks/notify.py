@@ -204,15 +204,10 @@ class NotifyInputs(TaskInputs):
 # -- showing URLs without their secrets ------------------------------------------------------
 
 
-def shown_url(url: str) -> str:
-    """`scheme://host[:port]/…`: enough to tell where a request went, nothing secret."""
-    return origin_url(url)
-
-
 def _hide(text: str, *urls: str | None) -> str:
     for url in urls:
         if url:
-            text = text.replace(url, shown_url(url))
+            text = text.replace(url, origin_url(url))
     return redact_text(text)
 
 
@@ -347,7 +342,7 @@ def builtin_template(name: str) -> str:
 
 
 async def _fetch_template(url: str, timeout_s: float) -> str:
-    where = f"payload template {shown_url(url)}"
+    where = f"payload template {origin_url(url)}"
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
@@ -388,7 +383,7 @@ async def _template(inputs: NotifyInputs, ctx: TaskContext) -> tuple[str, str] |
         return inputs.payload_template, builtin_template(inputs.payload_template)
     if inputs.payload_template_url is not None:
         url = inputs.payload_template_url
-        return shown_url(url), await _fetch_template(url, inputs.timeout_s)
+        return origin_url(url), await _fetch_template(url, inputs.timeout_s)
     if inputs.payload_template_file is not None:
         path = ctx.run_dir / inputs.payload_template_file
         return path.name, _read_template_file(path)
@@ -460,7 +455,7 @@ async def run(inputs: NotifyInputs, ctx: TaskContext) -> None:
     if payload is not None and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = "application/json"
     method = inputs.effective_method
-    where = shown_url(inputs.url)
+    where = origin_url(inputs.url)
     timeout_s = inputs.timeout_s
     url = URL(inputs.url)
     if inputs.params:

@@ -33,13 +33,13 @@ from canarist.backends.metrics_http import (
     DEFAULT_TIMEOUT_S,
     MetricsHttpClient,
     QueryUnavailable,
-    redact_url,
 )
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError, TemplateError, UnavailableError, ValuesError
 from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
+from canarist.core.redact import path_url
 from canarist.core.validation import closest, fold_keys, show_value, spell_key, validated
 from canarist.core.values import merge_patch
 from canarist.core.yamltext import load_yaml
@@ -121,7 +121,7 @@ async def load_template(
         raise InputError("empty template reference; expected a URL, a file or one of "
                          + ", ".join(builtin_template_names()))
     if ref.startswith(("http://", "https://")):
-        return TemplateSource(await _fetch(ref, client, timeout_s), redact_url(ref))
+        return TemplateSource(await _fetch(ref, client, timeout_s), path_url(ref))
     return _load_local(ref, base_dir)
 
 
@@ -157,7 +157,7 @@ async def _fetch(url: str, client: MetricsHttpClient | None, timeout_s: float) -
         async with MetricsHttpClient(timeout_s=timeout_s) as own:
             return await own.fetch_text(url)
     except QueryUnavailable as exc:
-        raise UnavailableError(f"cannot fetch template {redact_url(url)}: {exc.reason}"
+        raise UnavailableError(f"cannot fetch template {path_url(url)}: {exc.reason}"
                                + _builtin_hint(url)) from None
 
 
