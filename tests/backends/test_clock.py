@@ -5,26 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.fakes_clock import ManualClock
 
 from canarist.backends.clock import Clock, poll, poll_async
-
-
-class ManualClock(Clock):
-    """Time that passes only by sleeping; what was slept is kept."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    async def sleep_async(self, seconds: float) -> None:
-        self.sleep(seconds)
 
 
 def test_attempts_at_once_then_every_interval_until_done() -> None:

@@ -32,10 +32,10 @@ import aiohttp
 import grpc
 from google.protobuf.message import Message
 
+from canarist.backends.httpclient import read_up_to
 from canarist.backends.loadgen import grpc_schema
 from canarist.backends.loadgen._http_engine import connect_error_kind
 from canarist.backends.loadgen.recorder import CONNECTION_KINDS
-from canarist.backends.metrics_http import read_up_to
 from canarist.core.agreement import Protocol, v2_tensors
 from canarist.core.errors import InputError, UnavailableError
 from canarist.core.redact import redact_text
