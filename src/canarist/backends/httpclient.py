@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Final, Protocol
+from typing import Final, Protocol, Self
 
 import aiohttp
 from yarl import URL
@@ -222,7 +222,7 @@ class HttpClient:
         self._given = transport
         self._transport: Transport | None = transport
 
-    async def __aenter__(self) -> HttpClient:
+    async def __aenter__(self) -> Self:
         if self._transport is None:
             self._transport = AiohttpTransport(timeout_s=self.timeout_s)
         return self

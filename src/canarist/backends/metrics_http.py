@@ -24,7 +24,6 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -190,8 +189,8 @@ def _one_line(text: str, limit: int = _EXCERPT_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-class MetricsHttpClient:
-    """The HTTP client with credentials for queries, bounded concurrency and a body limit.
+class MetricsHttpClient(HttpClient):
+    """The HTTP client with credentials for queries, and a limit on what a query returns.
     A `transport` given (tests) is used as it is, see `canarist.backends.httpclient`."""
 
     def __init__(
@@ -204,24 +203,10 @@ class MetricsHttpClient:
         transport: Transport | None = None,
     ) -> None:
         self.credentials = credentials or Credentials()
-        self._http = HttpClient(timeout_s=timeout_s, max_concurrency=max_concurrency,
-                                secrets=self.credentials.secrets(), transport=transport)
-        self.timeout_s = timeout_s
+        super().__init__(timeout_s=timeout_s, max_concurrency=max_concurrency,
+                         secrets=self.credentials.secrets(), transport=transport)
         self.max_response_bytes = max_response_bytes
         self._query_ssl = _ssl_context(self.credentials)
-
-    async def __aenter__(self) -> MetricsHttpClient:
-        await self._http.__aenter__()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._http.__aexit__(exc_type, exc, tb)
-
-    def redact(self, text: str) -> str:
-        return self._http.redact(text)
 
     async def query_json(self, query: HttpQuery) -> Any:
         """Send `query` with the credentials; the decoded JSON body of a 2xx answer."""
@@ -268,7 +253,7 @@ class MetricsHttpClient:
             raise ConnectFailed(f"invalid URL {path_url(request.url)!r}: expected http:// or "
                                 "https:// and a host")
         try:
-            return await self._http.send(request, limit=self.max_response_bytes)
+            return await self.send(request, limit=self.max_response_bytes)
         except ResponseTooLarge as exc:
             raise ResponseTooLarge(f"{exc.reason}, the most a query may return") from None
 

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from canarist.backends.bounded import Limit, Mark, Overrun, evaluate, evaluate_async, limit_for
 from canarist.backends.metrics_http import (
@@ -37,10 +37,11 @@ from canarist.backends.metrics_http import (
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError, TemplateError, UnavailableError, ValuesError
+from canarist.core.experiment import LenientModel
 from canarist.core.gotemplate.values import Int64
 from canarist.core.metrics import is_valid_name
 from canarist.core.redact import path_url
-from canarist.core.validation import closest, fold_keys, show_value, spell_key, validated
+from canarist.core.validation import closest, show_value, spell_key, validated
 from canarist.core.values import merge_patch
 from canarist.core.yamltext import load_yaml
 from canarist.stores.files import read_text_bounded
@@ -273,15 +274,10 @@ def template_data(
 # Provider specs
 
 
-class _SpecModel(BaseModel):
+class _SpecModel(LenientModel):
     """Keys match case-insensitively and unknown keys are ignored, as in Go's decoding."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fold_keys(cls, data: Any) -> Any:
-        return fold_keys(data, cls)
 
 
 def _text(value: Any) -> Any:
