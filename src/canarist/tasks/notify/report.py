@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from canarist.core.experiment import Experiment, experiment_to_data
+from canarist.core.experiment import Experiment, experiment_to_data, format_time
 from canarist.core.kserve import rollout_headline
 from canarist.core.metrics import scalar_value
 from canarist.core.redact import redact_spec, shown_text
@@ -109,11 +109,7 @@ def report_summary(experiment: Experiment) -> dict[str, Any]:
 
 def _go_time_string(moment: datetime) -> str:
     """Go's `time.Time.String()` (without the monotonic clock reading), in UTC."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    if moment.microsecond:
-        text += "." + f"{moment.microsecond:06d}".rstrip("0")
-    return text + " +0000 UTC"
+    return format_time(moment).replace("T", " ").removesuffix("Z") + " +0000 UTC"
 
 
 def report_data(experiment: Experiment, *, now: datetime | None = None) -> dict[str, Any]:
