@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import canarist.cli.app  # noqa: F401  - the process a run forks from
 from canarist.backends.bounded import Limit, Overrun, evaluate
+from canarist.backends.providers.extract import jq_output, jq_outputs
 from canarist.core import gotemplate
-from canarist.tasks.custommetrics import _jq_output, _jq_outputs
 
 ANSWER = {"status": "success", "data": {"resultType": "vector", "result": [
     {"metric": {"le": str(le)}, "value": [1700000000, str(le * 3)]} for le in range(40)]}}
@@ -55,16 +55,16 @@ def main() -> None:
     print("one bounded evaluation (fork, result, reap):",
           ms(timed(lambda: evaluate(lambda mark: 1, limit), args.rounds)))
     print("12 jq expressions in-process:",
-          ms(timed(lambda: [_jq_output(a, e) for a, e in jobs], args.rounds // 4)))
+          ms(timed(lambda: [jq_output(a, e) for a, e in jobs], args.rounds // 4)))
     print("12 jq expressions, one child:",
-          ms(timed(lambda: evaluate(functools.partial(_jq_outputs, jobs), limit),
+          ms(timed(lambda: evaluate(functools.partial(jq_outputs, jobs), limit),
                    args.rounds // 4)))
     print("12 jq expressions, a child each:",
-          ms(timed(lambda: [evaluate(functools.partial(_jq_outputs, [j]), limit) for j in jobs],
+          ms(timed(lambda: [evaluate(functools.partial(jq_outputs, [j]), limit) for j in jobs],
                    args.rounds // 4)))
     deadline = Limit(args.limit, f"{args.limit:g}s (task timeout)")
     cases: list[tuple[str, Callable[[Callable[[int], None]], object]]] = [
-        (f"jq {e!r}", functools.partial(_jq_outputs, [(None, e)])) for e in HOSTILE_JQ]
+        (f"jq {e!r}", functools.partial(jq_outputs, [(None, e)])) for e in HOSTILE_JQ]
     template = gotemplate.parse(FAN_OUT, name="fan-out")
     cases.append(("template fan-out", lambda mark: template.execute({})))
     for name, work in cases:

@@ -33,8 +33,7 @@ def _reader(spec: dict[str, Any]) -> Any:
         from canarist.stores.file import FileStore
 
         return FileStore(Path(spec["run_dir"]))
-    from canarist.backends.kube import KubeClient
-    from canarist.runners.kubernetes import ClusterCalls
+    from canarist.backends.kube import ClusterCalls, KubeClient
     from canarist.stores.secret import SecretStore
 
     calls = ClusterCalls(KubeClient.connect(spec["kubeconfig"]))

@@ -171,7 +171,7 @@ def _template(case: str, workdir: Path) -> None:
 
 def _jq(case: str, workdir: Path) -> None:
     from canarist.backends import bounded
-    from canarist.tasks.custommetrics import MetricUnavailable, extract_buckets, extract_value
+    from canarist.backends.providers.extract import MetricUnavailable, extract_buckets, extract_value
 
     # each evaluation runs in a bounded child; 2 s instead of 10 s keeps a hostile one cheap
     # and inside the harness' 5 s per input

@@ -19,9 +19,9 @@ from collections.abc import Callable
 import pytest
 
 from canarist.backends.bounded import Limit, Mark, Overrun, evaluate_async
+from canarist.backends.providers.extract import MetricUnavailable, jq_outputs, read_output, to_float
 from canarist.core import gotemplate
 from canarist.core.errors import TemplateError
-from canarist.tasks.custommetrics import MetricUnavailable, _jq_outputs, _output, _to_float
 
 COUNT = 10_000
 BATCH = 100
@@ -156,7 +156,7 @@ def test_generated_jq_expressions_end_in_a_value_or_a_one_line_reason(
         expressions.append(mutate(rng, text) if rng.random() < 0.3 else text)
 
     def work(batch: list[str], mark: Mark) -> list[object]:
-        return list(_jq_outputs([(ANSWER, e) for e in batch], mark))
+        return list(jq_outputs([(ANSWER, e) for e in batch], mark))
 
     outcomes, overruns = in_batches(expressions, work)
     assert len(outcomes) == COUNT
@@ -168,7 +168,7 @@ def test_generated_jq_expressions_end_in_a_value_or_a_one_line_reason(
         kinds[kind] += 1
         assert SECRET not in repr(value)
         try:
-            _to_float(ANSWER, _output(ANSWER, expression, outcome))
+            to_float(ANSWER, read_output(ANSWER, expression, outcome))
         except MetricUnavailable as exc:
             assert "\n" not in exc.reason.replace(repr(expression), ""), exc.reason
             assert SECRET not in exc.reason

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from canarist.sandbox.controller import ISVC_KEY, Controller
-from canarist.sandbox.isvc import Faults
+from canarist.sandbox.isvc_manifest import Faults
 from canarist.sandbox.routes import RouteTable
 from canarist.sandbox.store import ObjectStore
 

@@ -7,19 +7,8 @@ from typing import Any
 
 import pytest
 
-from canarist.sandbox.isvc import (
-    ADDED_LATENCY,
-    ERROR_RATE,
-    Faults,
-    ManifestError,
-    Service,
-    Target,
-    conditions_of,
-    status_doc,
-    support_problem,
-    template_of,
-    validate_manifest,
-)
+from canarist.sandbox.isvc import Service, Target, conditions_of, status_doc, support_problem, template_of
+from canarist.sandbox.isvc_manifest import ADDED_LATENCY, ERROR_RATE, Faults, ManifestError, validate_manifest
 
 MODEL_1 = "gs://kfserving-examples/models/sklearn/1.0/model"
 MODEL_2 = "gs://kfserving-examples/models/sklearn/1.0/model-2"

@@ -19,12 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from canarist.backends.kube import KubeClient
+from canarist.backends.kube import ClusterCalls, KubeClient
 from canarist.core.errors import InputError, UnavailableError
 from canarist.core.experiment import Experiment, HistBucket, MetricMeta, MetricType, new_result
 from canarist.core.insights import add_histogram, add_sample, add_value, ensure_insights, register_metric
 from canarist.core.yamltext import dump_yaml
-from canarist.runners.kubernetes import ClusterCalls
 from canarist.sandbox.kubeapi import RunningApi, serve_api
 from canarist.sandbox.kubeconfig import write_kubeconfig
 from canarist.sandbox.store import ObjectStore, ResourceKey

@@ -22,7 +22,8 @@ from tests.servers.prediction_server import PredictionServer, v1, v2
 from canarist.core.agreement import sample_rows
 from canarist.core.experiment import Experiment, KServeState, KServeVersion, parse_experiment
 from canarist.core.metrics import scalar_value
-from canarist.tasks.agreement import AgreementInputs, discovered_targets
+from canarist.tasks.agreement.inputs import AgreementInputs
+from canarist.tasks.agreement.targets import discovered_targets
 
 __all__ = ["kserve_server"]
 

@@ -7,18 +7,17 @@ import contextlib
 import copy
 import json
 import logging
-import math
-import re
 import time
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from canarist.core.errors import ExperimentFailed, SpecError, TemplateError, ValuesError
+from canarist.backends.providers.sources import load_template
+from canarist.core.errors import ExperimentFailed, SpecError
 from canarist.core.experiment import (
     Experiment,
     MetricType,
@@ -28,15 +27,7 @@ from canarist.core.experiment import (
 )
 from canarist.core.yamltext import dump_yaml
 from canarist.runners.engine import RunSettings, prepare, run_experiment
-from canarist.tasks.custommetrics import MetricUnavailable, extract_buckets, extract_value
 from canarist.tasks.registry import TASKS
-from canarist.tasks.templates import (
-    builtin_template,
-    builtin_template_names,
-    load_template,
-    render_provider_specs,
-    render_raw,
-)
 
 TOKEN = "tok-9f8e7d6c5b4a"
 
@@ -188,15 +179,6 @@ def test_values_reasons_and_metadata_from_a_fake_provider(tmp_path: Path) -> Non
     assert insights.metrics_info["fake/str"].description == "str test"
     assert insights.metrics_info["fake/bare"].description == ""
     assert len(insights.metrics_info) == len(EXPECTED_REASONS) + 4
-
-
-def test_extract_value_takes_the_first_output_like_iter8() -> None:
-    assert extract_value({"a": [1, 2]}, ".a[]") == 1.0
-    assert extract_value({"v": "1e3"}, ".v") == 1000.0
-    assert extract_value({"v": "-2.5"}, "def f: .v; f") == -2.5
-    for text in ("1_000", " 5", "0x10", ""):
-        with pytest.raises(Exception, match="value is not a number"):
-            extract_value({"v": text}, ".v")
 
 
 def test_versions_get_their_own_merged_values_and_inputs_stay_untouched(tmp_path: Path) -> None:
@@ -390,13 +372,6 @@ def test_inputs_match_iter8_spellings_case_insensitively() -> None:
 # -- the pure functions behind `canarist template list|render` -----------------------------
 
 
-def test_builtin_templates_are_listed_and_loaded() -> None:
-    assert builtin_template_names() == ["istio-prom", "kserve-prometheus", "kserve-raw"]
-    assert 'define "labels"' in builtin_template("kserve-prometheus")
-    with pytest.raises(Exception, match="unknown built-in template 'nope'; expected one of istio"):
-        builtin_template("nope")
-
-
 def test_load_template_by_name_file_and_url(tmp_path: Path) -> None:
     (tmp_path / "mine.tpl").write_text("url: x\n")
 
@@ -414,75 +389,6 @@ def test_load_template_by_name_file_and_url(tmp_path: Path) -> None:
                 await load_template(f"{url}/t?case=error-500", base_dir=tmp_path)
 
     asyncio.run(main())
-
-
-def test_render_provider_specs_merges_values_like_the_task() -> None:
-    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
-    specs = render_provider_specs(
-        builtin_template("kserve-prometheus"),
-        {"labels": {"service_name": "iris"}, "latencyPercentiles": [90],
-         "startingTime": "2024-05-01T11:58:00.5Z", "elapsedTimeSeconds": 5},
-        [{"labels": {"revision_name": "iris-00002"}}, {"labels": {"revision_name": "iris-00001"}}],
-        now, name="kserve-prometheus")
-    assert [version for version, _ in specs] == [0, 1]
-    first = specs[0][1]
-    assert first["url"] == "http://prometheus-operated.kfserving-monitoring:9090/api/v1/query"
-    assert first["method"] == "GET"
-    names = [m["name"] for m in first["metrics"]]
-    assert names == ["request-count", "error-count", "error-rate", "latency-mean", "latency",
-                     "latency-p90"]
-    histogram = first["metrics"][4]
-    assert histogram["type"] == "histogram"
-    assert histogram["params"] == [{"name": "query", "value": (
-        'sum by (le) (increase(revision_app_request_latencies_bucket'
-        '{revision_name="iris-00002",service_name="iris",}[119s]))')}]
-    assert histogram["jqExpression"] == "[.data.result[] | [.metric.le, .value[1]]]"
-    p90 = first["metrics"][5]
-    assert p90["params"] == [{"name": "query", "value": (
-        'histogram_quantile(0.9, sum by (le) (increase(revision_app_request_latencies_bucket'
-        '{revision_name="iris-00002",service_name="iris",}[119s])))')}]
-    assert p90["jqExpression"] == ".data.result[0].value[1] | tonumber"
-    assert p90["units"] == "msec"
-    assert 'revision_name="iris-00001"' in specs[1][1]["metrics"][0]["params"][0]["value"]
-    assert p90["diagnose"] == {"series": 'revision_app_request_latencies_count'
-                               '{revision_name="iris-00002",service_name="iris",}',
-                               "window": "119s"}
-    # without startingTime the window is the longer of 5m and the time since the start
-    [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {}, [], now)
-    assert spec["metrics"][0]["params"][0]["value"] == \
-        "sum(increase(request_predict_seconds_count{}[300s]))"
-    [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {}, [], now,
-                                        start_time=now - timedelta(minutes=10))
-    assert "[600s]" in spec["metrics"][0]["params"][0]["value"]
-    # a window the values set wins over both
-    [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {
-        "window": "1h30m", "startingTime": "2024-05-01T11:58:00Z"}, [], now)
-    assert "[1h30m]" in spec["metrics"][0]["params"][0]["value"]
-    assert spec["metrics"][0]["diagnose"]["window"] == "1h30m"
-
-
-def test_render_errors_are_input_errors() -> None:
-    now = datetime.now(UTC)
-    with pytest.raises(TemplateError, match=r"kserve-prometheus:.*labels\.response_code is set by"):
-        render_provider_specs(builtin_template("kserve-prometheus"),
-                              {"labels": {"response_code": "200"}}, [], now, name="kserve-prometheus")
-    with pytest.raises(ValuesError, match="cannot parse startingTime"):
-        render_provider_specs(builtin_template("kserve-raw"), {"startingTime": "yesterday"}, [], now)
-    with pytest.raises(SpecError, match="invalid YAML"):
-        render_provider_specs("url: [", {}, [], now)
-
-
-def test_render_raw_shows_any_template_as_is() -> None:
-    assert render_raw("{{ .a }}-{{ .b.c | default 7 }}\n", {"a": 1, "b": {}}) == "1-7\n"
-    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert render_raw("{{ .t }}", {"t": when}) == "2024-01-02T03:04:05Z"
-
-
-def test_render_names_the_template_by_its_origin_whatever_it_is(tmp_path: Path) -> None:
-    text = "url: x\nmetrics:\n- {name: m, type: gauge, jqExpression: .v}\n"
-    [(version, spec)] = render_provider_specs(text, {}, [], datetime.now(UTC),
-                                              name="https://example.com/templates/mine.tpl")
-    assert version == 0 and spec["metrics"][0]["name"] == "m"
 
 
 def test_an_empty_result_costs_one_lookup_per_series_and_window(tmp_path: Path) -> None:
@@ -559,37 +465,3 @@ def test_a_provider_that_never_answers_cannot_evaluate(tmp_path: Path) -> None:
         f"templates.slow: cannot reach {url}/api/v1/query: timed out after 500ms")
     assert insights_of(exp).unavailable[0]["slow/one"] == \
         f"timed out after 500ms ({url}/api/v1/query)"
-
-
-def test_histogram_buckets_from_prometheus_pairs() -> None:
-    payload = {"data": {"result": [
-        {"metric": {"le": "+Inf"}, "value": [0, "12.4"]},
-        {"metric": {"le": "10"}, "value": [0, "3.2"]},
-        {"metric": {"le": "5"}, "value": [0, "1"]}]}}
-    buckets = extract_buckets(payload, "[.data.result[] | [.metric.le, .value[1]]]")
-    assert [(b.lower, b.upper, b.count) for b in buckets] == [
-        (0, 5, 1), (5, 10, 2), (10, math.inf, 9)]
-    quiet = {"data": {"result": [{"metric": {"le": "+Inf"}, "value": [0, "0"]},
-                                 {"metric": {"le": "5"}, "value": [0, "0"]}]}}
-    assert [(b.upper, b.count) for b in extract_buckets(
-        quiet, "[.data.result[] | [.metric.le, .value[1]]]")] == [(5, 0)]
-
-
-def test_a_cumulative_count_that_dips_counts_as_no_change() -> None:
-    """`increase` extrapolates each bucket's series apart, so a count may dip a little below
-    the bucket before it; as Prometheus' histogram_quantile does, it is read as no change."""
-    buckets = extract_buckets({"v": [[1, 5], [2, 4.6], [4, 9], ["+Inf", 9]]}, ".v")
-    assert [(b.lower, b.upper, b.count) for b in buckets] == [(0, 1, 5), (1, 2, 0), (2, 4, 4)]
-
-
-@pytest.mark.parametrize(("payload", "expression", "message"), [
-    ({"v": 3}, ".v", "must yield a list of [upper bound, cumulative count] pairs, got 3"),
-    ({"v": [[1, 2, 3]]}, ".v", "must yield a list of [upper bound, cumulative count] pairs"),
-    ({"v": [["x", 1]]}, ".v", 'bucket upper bound is not a number: "x"'),
-    ({"v": [[1, True]]}, ".v", "bucket count is not a number: true"),
-    ({"v": [[1, "NaN"]]}, ".v", "is not a number"),
-])
-def test_histogram_buckets_that_are_not_a_histogram_are_unavailable(
-        payload: Any, expression: str, message: str) -> None:
-    with pytest.raises(MetricUnavailable, match=re.escape(message)):
-        extract_buckets(payload, expression)

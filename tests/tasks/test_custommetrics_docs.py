@@ -22,10 +22,11 @@ from tests.tasks.test_custommetrics_prometheus import (
     value,
 )
 
+from canarist.backends.providers.render import render_provider_specs
+from canarist.backends.providers.sources import builtin_template
 from canarist.core.experiment import Experiment, parse_experiment
 from canarist.runners.engine import RunSettings, run_experiment
 from canarist.tasks.registry import TASKS
-from canarist.tasks.templates import builtin_template, render_provider_specs
 
 __all__ = ["prometheus"]
 

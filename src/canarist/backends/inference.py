@@ -42,7 +42,7 @@ from canarist.backends.httpclient import (
     read_up_to,
 )
 from canarist.backends.loadgen import grpc_schema
-from canarist.backends.loadgen._http_engine import connect_error_kind
+from canarist.backends.loadgen._http_failures import connect_error_kind
 from canarist.backends.loadgen.recorder import CONNECTION_KINDS
 from canarist.core.agreement import Protocol, v2_tensors
 from canarist.core.errors import InputError, UnavailableError

@@ -79,10 +79,14 @@ INFERENCE_SERVICES = Resource("serving.kserve.io", "v1beta1", "inferenceservices
 class KubeError(UnavailableError):
     """The API server answered with a failure Status."""
 
-    def __init__(self, message: str, *, status: int, reason: str = "") -> None:
+    def __init__(self, message: str, *, status: int, reason: str = "",
+                 detail: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        """The HTTP status of the failure Status; 0 when there was none (no answer, or not JSON)."""
         self.reason = reason
+        self.detail = message if detail is None else detail
+        """What went wrong without naming the server: the Status's message, as a caller quotes it."""
 
 
 class KubeUnreachable(KubeError):
@@ -260,11 +264,12 @@ class KubeClient:
         try:
             parsed = json.loads(data) if data else {}
         except ValueError:
-            raise KubeError(f"Kubernetes API {self.server}: {method} {path}: the answer is not JSON",
-                            status=0) from None
+            detail = f"{method} {path}: the answer is not JSON"
+            raise KubeError(f"Kubernetes API {self.server}: {detail}", status=0,
+                            detail=detail) from None
         if not isinstance(parsed, dict):
-            raise KubeError(f"Kubernetes API {self.server}: {method} {path}: the answer is not an "
-                            "object", status=0)
+            detail = f"{method} {path}: the answer is not an object"
+            raise KubeError(f"Kubernetes API {self.server}: {detail}", status=0, detail=detail)
         return parsed
 
     def _call(self, method: str, path: str, *, query: Query | None = None,
@@ -303,7 +308,8 @@ class KubeClient:
             message = data.decode("utf-8", errors="replace").strip()[:200]
         kind = _BY_STATUS.get(status, KubeError)
         text = message or reason or f"HTTP {status}"
-        return kind(f"Kubernetes API {self.server}: {text}", status=status, reason=reason)
+        return kind(f"Kubernetes API {self.server}: {text}", status=status, reason=reason,
+                    detail=text)
 
 
 def _reason(error: BaseException) -> str:
@@ -317,3 +323,53 @@ def _reason(error: BaseException) -> str:
         if marker in text:
             return marker
     return " ".join(text.split())[:200] or type(error).__name__
+
+
+# -- canarist's objects by kind -----------------------------------------------------------------
+
+_BY_KIND: dict[str, Resource] = {
+    "Secret": SECRETS,
+    "ServiceAccount": SERVICE_ACCOUNTS,
+    "Role": ROLES,
+    "RoleBinding": ROLE_BINDINGS,
+    "Job": JOBS,
+    "CronJob": CRONJOBS,
+}
+
+
+class ClusterCalls:
+    """The calls launching, running and deleting an experiment group make, by kind (Secret,
+    ServiceAccount, Role, RoleBinding, Job, CronJob), over a `KubeClient`.
+
+    Failures are the `KubeError` classes above: callers catch `KubeNotFound`, `KubeConflict`
+    and so on, and `KubeUnreachable` when no answer came.
+    """
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of the kubeconfig context (or the pod's), `default` if none."""
+        return self.client.namespace
+
+    def get_secret(self, namespace: str, name: str) -> Obj:
+        return self.client.get(SECRETS, namespace, name)
+
+    def replace_secret(self, namespace: str, name: str, body: Obj) -> Obj:
+        return self.client.replace(SECRETS, namespace, body)
+
+    def create(self, obj: Obj) -> Obj:
+        return self.client.create(_BY_KIND[obj["kind"]], obj["metadata"]["namespace"], obj)
+
+    def replace(self, obj: Obj) -> Obj:
+        return self.client.replace(_BY_KIND[obj["kind"]], obj["metadata"]["namespace"], obj)
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self.client.delete(_BY_KIND[kind], namespace, name, propagation="Background")
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[Obj]:
+        return self.client.list(PODS, namespace, label_selector=label_selector)
+
+    def read_pod_log(self, namespace: str, name: str) -> str:
+        return self.client.pod_log(namespace, name)

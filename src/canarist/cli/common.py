@@ -69,7 +69,7 @@ def collect_values(files: tuple[str, ...], sets: tuple[str, ...], strings: tuple
 
 
 def _read_set_file(path: str) -> str:
-    from canarist.stores.files import read_text_bounded
+    from canarist.backends.files import read_text_bounded
 
     return read_text_bounded(path, name="")  # parse_set_file names the flag and the path
 
@@ -99,8 +99,8 @@ def _read_values_file(source: str) -> dict[str, Any]:
         except UnicodeDecodeError:
             raise ValuesError(f"-f {source}: the values are not UTF-8 text") from None
     else:
+        from canarist.backends.files import read_text_bounded
         from canarist.core.errors import InputError
-        from canarist.stores.files import read_text_bounded
 
         try:
             text = read_text_bounded(source, name=f"-f {source}")

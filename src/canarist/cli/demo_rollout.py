@@ -26,7 +26,7 @@ import aiohttp
 import click
 
 from canarist.backends.clock import poll
-from canarist.backends.kube import INFERENCE_SERVICES, KubeClient
+from canarist.backends.kube import INFERENCE_SERVICES, ClusterCalls, KubeClient
 from canarist.cli.demo_steps import HOST, MANIFEST_V1, PREDICTION, canarist, say, show
 from canarist.core.errors import ExperimentFailed, UnavailableError
 from canarist.core.experiment import Experiment, RolloutAction, RolloutRecord
@@ -207,7 +207,7 @@ def describe(action: RolloutAction) -> str:
 def watch(client: KubeClient, timeout_s: float) -> RolloutRecord | None:
     """Print each rollout action as the loops record it; return the rollout once it has
     ended, or as it stands when time is up."""
-    read = kube_runner.reader(kube_runner.ClusterCalls(client), group="default",
+    read = kube_runner.reader(ClusterCalls(client), group="default",
                               namespace=NAMESPACE)
     shown: set[tuple[Any, ...]] = set()
     failures: set[str] = set()

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from canarist.backends.kube import KubeClient, load_configuration
+from canarist.backends.kube import ClusterCalls, KubeClient, load_configuration
 from canarist.cli import logs
 from canarist.cli.common import (
     assert_options,
@@ -59,11 +59,11 @@ def k() -> None:
 
 @contextmanager
 def _cluster(kubeconfig: str | None, context: str | None,
-             namespace: str | None, loglevel: str | None) -> Iterator[tuple[kube_runner.ClusterCalls, str]]:
+             namespace: str | None, loglevel: str | None) -> Iterator[tuple[ClusterCalls, str]]:
     if loglevel:
         logs.configure(loglevel)
     with KubeClient.connect(kubeconfig, context) as client:
-        calls = kube_runner.ClusterCalls(client)
+        calls = ClusterCalls(client)
         yield calls, namespace or calls.namespace
 
 

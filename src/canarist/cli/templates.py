@@ -9,17 +9,13 @@ from typing import Any
 
 import click
 
+from canarist.backends.providers.render import render_provider_specs, render_raw
+from canarist.backends.providers.sources import builtin_template_names, load_template
+from canarist.backends.providers.values import template_data
 from canarist.cli.common import value_options
 from canarist.core.errors import ValuesError
 from canarist.core.yamltext import dump_yaml
 from canarist.tasks.custommetrics import with_default_prometheus
-from canarist.tasks.templates import (
-    builtin_template_names,
-    load_template,
-    render_provider_specs,
-    render_raw,
-    template_data,
-)
 
 
 @click.group()

@@ -22,19 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
 
-from canarist.backends import kube as kube_backend
+from canarist.backends.kube import KubeConflict, KubeError, KubeInvalid, KubeNotFound
 from canarist.core.chart import resolve_values
 from canarist.core.errors import InputError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data
 from canarist.core.yamltext import dump_yaml
 from canarist.runners.engine import RunSettings, experiment_from_values, run_experiment
-from canarist.stores.secret import (
-    REVISION_ANNOTATION,
-    SecretsApi,
-    SecretStore,
-    error_message,
-    status_of,
-)
+from canarist.stores.secret import REVISION_ANNOTATION, SecretsApi, SecretStore
 from canarist.tasks.base import TaskDefinition
 from canarist.tasks.registry import TASKS
 
@@ -260,8 +254,9 @@ def manifest_text(objects: list[Manifest]) -> str:
 class KubeApi(SecretsApi, Protocol):
     """What launching, running and deleting need from a Kubernetes client.
 
-    Objects are plain dicts in the wire format. Failures raise an exception whose `status`
-    attribute is the HTTP status; an unreachable API server raises UnavailableError.
+    Objects are plain dicts in the wire format. Failures raise the `KubeError` classes of
+    canarist.backends.kube (`KubeNotFound`, `KubeConflict`, ..., `KubeUnreachable`);
+    `ClusterCalls` there is the implementation over a cluster.
     """
 
     def create(self, obj: Manifest) -> Manifest: ...
@@ -374,9 +369,9 @@ KINDS: Final = frozenset({"Secret", "ServiceAccount", "Role", "RoleBinding", "Jo
 def _existing_secret(kube: KubeApi, namespace: str, group: str) -> Manifest | None:
     try:
         return kube.get_secret(namespace, group)
-    except Exception as error:
-        if status_of(error) == 404:
-            return None
+    except KubeNotFound:
+        return None
+    except KubeError as error:
         raise _api_failure(error, f"get secret {group} in namespace {namespace}") from None
 
 
@@ -393,13 +388,13 @@ def _create_or_replace(kube: KubeApi, obj: Manifest) -> None:
     try:
         kube.create(obj)
         return
-    except Exception as error:
-        status = status_of(error)
-        if status == 404:
-            raise InputError(f"namespace {meta['namespace']} not found") from None
-        if status != 409:
-            raise _api_failure(error, f"create {describe(obj['kind'], meta['namespace'], meta['name'])}") \
-                from None
+    except KubeNotFound:
+        raise InputError(f"namespace {meta['namespace']} not found") from None
+    except KubeConflict:
+        pass
+    except KubeError as error:
+        raise _api_failure(error, f"create {describe(obj['kind'], meta['namespace'], meta['name'])}") \
+            from None
     if obj["kind"] in WORKLOAD_KINDS:
         raise InputError(f"{describe(obj['kind'], meta['namespace'], meta['name'])} already exists; "
                          f"remove it or run `canarist k delete -g {meta['labels'][GROUP_LABEL]}`")
@@ -409,9 +404,9 @@ def _create_or_replace(kube: KubeApi, obj: Manifest) -> None:
 def _guarded(action: Callable[[], Manifest], namespace: str) -> None:
     try:
         action()
-    except Exception as error:
-        if status_of(error) == 404:
-            raise InputError(f"namespace {namespace} not found") from None
+    except KubeNotFound:
+        raise InputError(f"namespace {namespace} not found") from None
+    except KubeError as error:
         raise _api_failure(error, f"write the experiment secret in namespace {namespace}") from None
 
 
@@ -420,9 +415,9 @@ def _delete_quietly(kube: KubeApi, kind: str, namespace: str, name: str) -> bool
     try:
         kube.delete(kind, namespace, name)
         return True
-    except Exception as error:
-        if status_of(error) == 404:
-            return False
+    except KubeNotFound:
+        return False
+    except KubeError as error:
         raise _api_failure(error, f"delete {describe(kind, namespace, name)}") from None
 
 
@@ -432,17 +427,16 @@ T = TypeVar("T")
 def _call(action: Callable[[], T], what: str) -> T:
     try:
         return action()
-    except Exception as error:
+    except KubeError as error:
         raise _api_failure(error, what) from None
 
 
-def _api_failure(error: Exception, what: str) -> Exception:
-    """A client failure as a canarist error that says what was being done."""
-    status = status_of(error)
-    if status is None:
-        return error  # unreachable API server, bad configuration: already explained
-    text = f"unable to {what}: {error_message(error)}"
-    if status in (400, 422):
+def _api_failure(error: KubeError, what: str) -> Exception:
+    """An API failure as a canarist error that says what was being done."""
+    if not error.status:
+        return error  # no answer (unreachable API server), or not one of the API's: explained
+    text = f"unable to {what}: {error.detail}"
+    if isinstance(error, KubeInvalid):
         return InputError(text)
     return UnavailableError(text)
 
@@ -465,46 +459,3 @@ def reader(kube: KubeApi, *, group: str, namespace: str) -> Callable[[], Experim
     check_group(group)
     store = SecretStore(kube, namespace, group, forbidden_wait_s=0.0)
     return store.read
-
-
-_RESOURCES: Final = {
-    "Secret": kube_backend.SECRETS,
-    "ServiceAccount": kube_backend.SERVICE_ACCOUNTS,
-    "Role": kube_backend.ROLES,
-    "RoleBinding": kube_backend.ROLE_BINDINGS,
-    "Job": kube_backend.JOBS,
-    "CronJob": kube_backend.CRONJOBS,
-}
-
-
-class ClusterCalls:
-    """`KubeApi` over the Kubernetes client backend."""
-
-    def __init__(self, client: kube_backend.KubeClient) -> None:
-        self.client = client
-
-    @property
-    def namespace(self) -> str:
-        """The namespace of the kubeconfig context (or the pod's), `default` if none."""
-        return self.client.namespace
-
-    def get_secret(self, namespace: str, name: str) -> Manifest:
-        return self.client.get(kube_backend.SECRETS, namespace, name)
-
-    def replace_secret(self, namespace: str, name: str, body: Manifest) -> Manifest:
-        return self.client.replace(kube_backend.SECRETS, namespace, body)
-
-    def create(self, obj: Manifest) -> Manifest:
-        return self.client.create(_RESOURCES[obj["kind"]], obj["metadata"]["namespace"], obj)
-
-    def replace(self, obj: Manifest) -> Manifest:
-        return self.client.replace(_RESOURCES[obj["kind"]], obj["metadata"]["namespace"], obj)
-
-    def delete(self, kind: str, namespace: str, name: str) -> None:
-        self.client.delete(_RESOURCES[kind], namespace, name, propagation="Background")
-
-    def list_pods(self, namespace: str, label_selector: str) -> list[Manifest]:
-        return self.client.list(kube_backend.PODS, namespace, label_selector=label_selector)
-
-    def read_pod_log(self, namespace: str, name: str) -> str:
-        return self.client.pod_log(namespace, name)

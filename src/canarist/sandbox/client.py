@@ -11,7 +11,7 @@ import yaml
 
 from canarist.backends.clock import poll
 from canarist.core.errors import InputError, UnavailableError
-from canarist.sandbox.isvc import API_VERSION, KIND, ManifestError, validate_manifest
+from canarist.sandbox.isvc_manifest import API_VERSION, KIND, ManifestError, validate_manifest
 
 GROUP, VERSION = API_VERSION.split("/")
 PLURAL = "inferenceservices"

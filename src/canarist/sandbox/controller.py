@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from canarist.sandbox import isvc
+from canarist.sandbox import isvc, isvc_manifest
 from canarist.sandbox.revisions import RevisionProcess, RevisionRunner
 from canarist.sandbox.routes import Backend, Route, RouteTable
 from canarist.sandbox.store import EventType, ObjectStore, ResourceKey, StoreError
@@ -105,7 +105,7 @@ class Controller:
         if event == "MODIFIED":
             known = self.services.get(key)
             if (known is not None and known.generation == meta.get("generation")
-                    and known.annotations == isvc.revision_annotations(meta.get("annotations"))):
+                    and known.annotations == isvc_manifest.revision_annotations(meta.get("annotations"))):
                 return  # a status write, or a change to labels or uncopied annotations
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._enqueue, key)
@@ -139,13 +139,13 @@ class Controller:
         generation = int(obj["metadata"].get("generation", 1))
         annotations = obj["metadata"].get("annotations") or {}
         if (generation != service.generation
-                or isvc.revision_annotations(annotations) != service.annotations):
+                or isvc_manifest.revision_annotations(annotations) != service.annotations):
             try:
-                isvc.validate_sandbox_annotations(annotations, "metadata.annotations")
-                spec = isvc.validate_spec(obj.get("spec"))
-            except isvc.ManifestError as exc:
+                isvc_manifest.validate_sandbox_annotations(annotations, "metadata.annotations")
+                spec = isvc_manifest.validate_spec(obj.get("spec"))
+            except isvc_manifest.ManifestError as exc:
                 service.generation = generation
-                service.annotations = isvc.revision_annotations(annotations)
+                service.annotations = isvc_manifest.revision_annotations(annotations)
                 self._write_invalid(obj, str(exc))
                 return
             created = service.apply(spec, generation, annotations)

@@ -36,8 +36,8 @@ from croniter import croniter
 
 from canarist.backends.clock import poll
 from canarist.core.cron import every_seconds
-from canarist.sandbox.kubeapi import PodLogs
 from canarist.sandbox.kubeconfig import write_kubeconfig
+from canarist.sandbox.kubelogs import PodLogs
 from canarist.sandbox.processes import stop
 from canarist.sandbox.store import EventType, ObjectStore, ResourceKey, StoreError
 

@@ -8,7 +8,7 @@ import re
 import secrets
 from typing import Any
 
-from canarist.sandbox.isvc import ManifestError, validate_sandbox_annotations
+from canarist.sandbox.isvc_manifest import ManifestError, validate_sandbox_annotations
 from canarist.sandbox.kuberesources import ResourceDef
 
 Obj = dict[str, Any]

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 
 from canarist.backends.clock import poll_async
-from canarist.sandbox.isvc import MODEL_URIS, Faults
+from canarist.sandbox.isvc_manifest import MODEL_URIS, Faults
 from canarist.sandbox.processes import stop
 
 SCRIPT = Path(__file__).resolve().with_name("modelserver.py")

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from canarist.backends.files import read_text_bounded
 from canarist.core.errors import InputError, SpecError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data, parse_experiment
 from canarist.core.yamltext import dump_yaml, load_yaml
-from canarist.stores.files import read_text_bounded
 
 EXPERIMENT_FILE = "experiment.yaml"
 LOCK_FILE = ".experiment.yaml.lock"

@@ -42,6 +42,7 @@ from typing import Any, Final, Protocol
 
 import yaml
 
+from canarist.backends.kube import KubeConflict, KubeError, KubeForbidden, KubeNotFound
 from canarist.core.errors import InputError, SpecError, UnavailableError
 from canarist.core.experiment import Experiment, experiment_to_data, parse_experiment
 from canarist.core.yamltext import dump_yaml, load_yaml
@@ -65,8 +66,8 @@ Obj = dict[str, Any]
 
 
 class SecretsApi(Protocol):
-    """What the store needs from a Kubernetes client. Failures raise an exception whose
-    `status` attribute is the HTTP status (403, 404, 409, ...)."""
+    """What the store needs from a Kubernetes client. Failures raise the `KubeError` classes
+    of canarist.backends.kube (`KubeNotFound`, `KubeForbidden`, `KubeConflict`, ...)."""
 
     def get_secret(self, namespace: str, name: str) -> Obj: ...
 
@@ -133,12 +134,6 @@ def _holder_died_here(holder: str) -> bool:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def status_of(error: BaseException) -> int | None:
-    """The HTTP status of a failed API call; None when there was no answer at all."""
-    value = getattr(error, "status", None)
-    return value if isinstance(value, int) and value > 0 else None
 
 
 class SecretStore:
@@ -242,7 +237,7 @@ class SecretStore:
                 self._update(None)
             except Exception as error:  # the lease lapses after lease_s anyway
                 log.warning("could not release the run lease on %s: %s", self.where,
-                            getattr(error, "message", None) or error_message(error))
+                            getattr(error, "message", None) or str(error))
 
     def _heartbeat(self, stop: threading.Event) -> None:
         while not stop.wait(self.renew_s):
@@ -253,27 +248,26 @@ class SecretStore:
                     self._update(None)
                 except Exception as error:  # the next write of the run meets it too
                     log.warning("could not renew the run lease on %s: %s", self.where,
-                                getattr(error, "message", None) or error_message(error))
+                                getattr(error, "message", None) or str(error))
 
     def _get(self, *, wait_forbidden: bool) -> Obj:
         deadline = self._clock() + (self.forbidden_wait_s if wait_forbidden else 0.0)
         while True:
             try:
                 return self.kube.get_secret(self.namespace, self.group)
-            except Exception as error:
-                status = status_of(error)
-                if status == 404:
-                    raise InputError(f"experiment group {self.group} not found in namespace "
-                                     f"{self.namespace}") from None
-                if status == 403 and self._clock() < deadline:
+            except KubeNotFound:
+                raise InputError(f"experiment group {self.group} not found in namespace "
+                                 f"{self.namespace}") from None
+            except KubeError as error:
+                if isinstance(error, KubeForbidden) and self._clock() < deadline:
                     log.debug("not yet allowed to read secret %s/%s; retrying", self.namespace,
                               self.group)
                     self._sleep(self.retry_interval_s * random.uniform(0.9, 1.1))
                     continue
-                if status is None:
+                if not error.status:
                     raise
                 raise UnavailableError(f"unable to get secret {self.group} in namespace "
-                                       f"{self.namespace}: {error_message(error)}") from None
+                                       f"{self.namespace}: {error.detail}") from None
 
     def _decode(self, secret: Obj) -> Obj:
         source = f"secret {self.namespace}/{self.group}"
@@ -330,16 +324,15 @@ class SecretStore:
         """One conditional update; _Conflict on 409."""
         try:
             return self.kube.replace_secret(self.namespace, self.group, body)
-        except Exception as error:
-            status = status_of(error)
-            if status == 409:
-                raise _Conflict from None
-            if status == 404:
-                raise UnavailableError(f"{self.where} was deleted; this run stops") from None
-            if status is None:
+        except KubeConflict:
+            raise _Conflict from None
+        except KubeNotFound:
+            raise UnavailableError(f"{self.where} was deleted; this run stops") from None
+        except KubeError as error:
+            if not error.status:
                 raise
             raise UnavailableError(f"unable to update secret {self.group} in namespace "
-                                   f"{self.namespace}: {error_message(error)}") from None
+                                   f"{self.namespace}: {error.detail}") from None
 
     def _refresh(self) -> None:
         try:
@@ -423,20 +416,6 @@ if _FAST_DUMPER is not None:
 
 def _revision(secret: Obj) -> str:
     return str(((secret.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION, ""))
-
-
-def error_message(error: BaseException) -> str:
-    body = getattr(error, "body", None)
-    if isinstance(body, str | bytes):
-        try:
-            decoded = json.loads(body)
-            if isinstance(decoded, dict) and decoded.get("message"):
-                return str(decoded["message"])
-        except ValueError:
-            pass
-    text = str(getattr(error, "message", None) or getattr(error, "reason", None) or error).strip()
-    prefix, found, rest = text.partition(": ")
-    return rest if found and prefix.startswith("Kubernetes API ") else text
 
 
 # -- three-way merge ----------------------------------------------------------------------

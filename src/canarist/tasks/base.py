@@ -12,17 +12,13 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from canarist.backends.bounded import Deadline
+from canarist.core.chart import CHART_ONLY_KEYS
 from canarist.core.experiment import Experiment, Result
 from canarist.core.metrics import MetricCatalog
 from canarist.core.validation import Location, fold_keys
 
 log = logging.getLogger("canarist")
 
-# Keys Iter8's chart left inside `with` blocks; Iter8 ignored them, so files it wrote carry them.
-ITER8_CHART_KEYS = frozenset(
-    {"payloadURL", "protoURL", "dataURL", "binaryDataURL", "metadataURL",
-     "warmupNumRequests", "warmupDuration"}
-)
 
 
 class TaskInputs(BaseModel):
@@ -33,7 +29,7 @@ class TaskInputs(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-    tolerated_keys: ClassVar[frozenset[str]] = ITER8_CHART_KEYS
+    tolerated_keys: ClassVar[frozenset[str]] = CHART_ONLY_KEYS
 
     @model_validator(mode="before")
     @classmethod

@@ -26,20 +26,16 @@ import asyncio
 import copy
 import functools
 import json
-import math
 import os
-import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import jq
 from pydantic import Field, field_validator, model_validator
 
-from canarist.backends.bounded import Limit, Mark, Overrun, evaluate, evaluate_async, limit_for
+from canarist.backends.bounded import Limit, Overrun, evaluate_async, limit_for
 from canarist.backends.metrics_http import (
     AuthSource,
     ConnectFailed,
@@ -51,6 +47,20 @@ from canarist.backends.metrics_http import (
     load_credentials,
 )
 from canarist.backends.prometheus_series import EmptyLookup, explain_empty
+from canarist.backends.providers.extract import (
+    EmptyResult,
+    JqOutput,
+    MetricUnavailable,
+    excerpt,
+    jq_outputs,
+    read_output,
+    to_buckets,
+    to_float,
+)
+from canarist.backends.providers.sources import load_local_template, load_template
+from canarist.backends.providers.specs import MetricSpec, ProviderSpec, parse_provider_spec
+from canarist.backends.providers.values import template_data
+from canarist.backends.templating import execute_bounded, execute_bounded_async
 from canarist.core import gotemplate
 from canarist.core.durations import parse_duration
 from canarist.core.errors import CanaristError, InputError, UnavailableError
@@ -74,32 +84,9 @@ from canarist.core.metrics import MetricCatalog
 from canarist.core.redact import path_url
 from canarist.core.validation import Location
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs, log
-from canarist.tasks.templates import (
-    MetricSpec,
-    ProviderSpec,
-    execute_bounded,
-    execute_bounded_async,
-    load_local_template,
-    load_template,
-    parse_provider_spec,
-    template_data,
-)
 
 MAX_CONCURRENT_QUERIES: Final = 8
 PROMETHEUS_URL_ENV: Final = "CANARIST_PROMETHEUS_URL"
-_NONFINITE_KEY: Final = "__canarist_nonfinite__"
-_WRAPPER: Final = (
-    # `env` and `$ENV` shadowed: an expression sees no environment (the child has none either)
-    'def env: {{}}; {{}} as $ENV | (\n{expr}\n) | if type == "number" then '
-    '(if isnan then {{"{key}": "NaN"}} '
-    'elif isinfinite then {{"{key}": (if . > 0 then "+Inf" else "-Inf" end)}} '
-    "else . end) else . end"
-)
-# Module directives come first in a program; `import`/`include` would read local files.
-_MODULE_DIRECTIVE: Final = re.compile(r"\A(?:\s|#[^\n]*(?:\n|\Z))*(?:module|import|include)\b")
-_GO_FLOAT: Final = re.compile(
-    r"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)$", re.IGNORECASE
-)
 
 
 class AuthInputs(TaskInputs):
@@ -177,20 +164,6 @@ class _Query:
     @property
     def full_name(self) -> str:
         return f"{self.provider}/{self.metric.name}"
-
-
-class MetricUnavailable(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class EmptyResult(MetricUnavailable):
-    """A Prometheus answer without any series, so the expression found no number."""
-
-
-EMPTY_RESULT: Final = ("no data: the query returned an empty result (no series matched, or "
-                       "the window holds fewer than two samples of each)")
 
 
 @dataclass(frozen=True)
@@ -385,7 +358,7 @@ async def _fetch(query: _Query, client: MetricsHttpClient, ctx: TaskContext) -> 
         return _Failed(exc.reason)
 
 
-async def _evaluate(queries: list[_Query], answers: list[Any], limit: Limit) -> list[_JqOutput]:
+async def _evaluate(queries: list[_Query], answers: list[Any], limit: Limit) -> list[JqOutput]:
     """Every query's jq expression on its answer, in one bounded child (see backends.bounded).
 
     InputError naming the metric and the expression when they run past `limit` (the task's
@@ -397,7 +370,7 @@ async def _evaluate(queries: list[_Query], answers: list[Any], limit: Limit) -> 
     if not jobs:
         return [("none", None)] * len(queries)
     try:
-        results = iter(await evaluate_async(functools.partial(_jq_outputs, jobs), limit))
+        results = iter(await evaluate_async(functools.partial(jq_outputs, jobs), limit))
     except Overrun as exc:
         evaluated = [q for q, a in zip(queries, answers, strict=True) if not isinstance(a, _Failed)]
         raise _overrun(exc, evaluated[exc.at] if exc.at >= 0 else None) from None
@@ -408,18 +381,18 @@ def _overrun(exc: Overrun, query: _Query | None) -> InputError:
     if query is None:
         return InputError(f"jq evaluation {exc}")
     return InputError(f"{query.full_name} (version {query.version}): jqExpression "
-                      f"{_excerpt(query.metric.jq_expression, 80, json_text=False)} {exc}")
+                      f"{excerpt(query.metric.jq_expression, 80, json_text=False)} {exc}")
 
 
-async def _measure(query: _Query, answer: Any, output: _JqOutput, client: MetricsHttpClient,
+async def _measure(query: _Query, answer: Any, output: JqOutput, client: MetricsHttpClient,
                    empty: _EmptyResults) -> _Outcome:
     """The metric's value (or buckets), or why it is unavailable."""
     if isinstance(answer, _Failed):
         return answer
     try:
         if query.metric.type == "histogram":
-            return _buckets(answer, _output(answer, query.metric.jq_expression, output))
-        return _to_float(answer, _output(answer, query.metric.jq_expression, output))
+            return to_buckets(answer, read_output(answer, query.metric.jq_expression, output))
+        return to_float(answer, read_output(answer, query.metric.jq_expression, output))
     except EmptyResult as exc:
         hint = query.metric.diagnose
         if hint is None:
@@ -430,174 +403,6 @@ async def _measure(query: _Query, answer: Any, output: _JqOutput, client: Metric
         return _Failed(client.redact(f"no data: {explained}") if explained else exc.reason)
     except MetricUnavailable as exc:
         return _Failed(client.redact(exc.reason))
-
-
-_JqOutput = tuple[str, Any]
-"""What a jq expression gave: ("out", first output), ("none", None) when it gave nothing,
-("fail", message) for a jq error, ("invalid", message) when it does not compile."""
-
-
-@functools.lru_cache(maxsize=256)
-def _compile(expression: str) -> Any:
-    """The user's expression, wrapped so NaN and infinities come out recognisable.
-
-    Compiled only in the bounded child: compiling reads the environment into `$ENV`.
-    """
-    try:
-        return jq.compile(_WRAPPER.format(expr=expression, key=_NONFINITE_KEY))
-    except ValueError:
-        jq.compile(expression)  # its own syntax errors, in its own words
-        raise
-
-
-def _jq_output(payload: Any, expression: str) -> _JqOutput:
-    if _MODULE_DIRECTIVE.match(expression):
-        return ("invalid", "import, include and module directives are not allowed "
-                           "(modules would be read from local files)")
-    try:
-        program = _compile(expression)
-    except ValueError as exc:
-        return ("invalid", _jq_message(exc))
-    try:
-        return ("out", program.input_value(payload).first())
-    except StopIteration:
-        return ("none", None)
-    except ValueError as exc:
-        return ("fail", _jq_message(exc))
-
-
-def _jq_outputs(jobs: list[tuple[Any, str]], mark: Mark) -> list[_JqOutput]:
-    """In the bounded child: each (answer, expression)'s output, marking progress."""
-    outputs: list[_JqOutput] = []
-    for index, (payload, expression) in enumerate(jobs):
-        mark(index)
-        outputs.append(_jq_output(payload, expression))
-    return outputs
-
-
-def _output(payload: Any, expression: str, output: _JqOutput) -> Any:
-    """The first output, else MetricUnavailable saying why there is none."""
-    kind, value = output
-    if kind == "out":
-        return value
-    shown = _excerpt(expression, 160, json_text=False)
-    if kind == "invalid":
-        raise MetricUnavailable(f"invalid jqExpression {shown}: {_cut(str(value))}")
-    if kind == "none":
-        raise _explain(payload, f"jqExpression {shown} produced no output")
-    raise _explain(payload, f"jqExpression {shown} failed: {_cut(str(value))}")
-
-
-def _first_output(payload: Any, expression: str) -> Any:
-    """`expression`'s first output on `payload`, evaluated in a bounded child."""
-    try:
-        output = evaluate(functools.partial(_jq_outputs, [(payload, expression)]),
-                          limit_for(None))[0]
-    except Overrun as exc:
-        raise InputError(f"jqExpression {_excerpt(expression, 80, json_text=False)} "
-                         f"{exc}") from None
-    return _output(payload, expression, output)
-
-
-def extract_value(payload: Any, expression: str) -> float:
-    """The first output of `expression` on `payload` as a finite float, else MetricUnavailable."""
-    return _to_float(payload, _first_output(payload, expression))
-
-
-def extract_buckets(payload: Any, expression: str) -> list[HistBucket]:
-    """Histogram buckets from the `[upper bound, cumulative count]` pairs `expression` yields.
-
-    Bounds may be `+Inf`; counts are rounded to whole observations (Prometheus' `increase`
-    extrapolates to the window's edges). The +Inf bucket is kept only when it holds any.
-    """
-    return _buckets(payload, _first_output(payload, expression))
-
-
-def _buckets(payload: Any, output: Any) -> list[HistBucket]:
-    if output == []:
-        raise _explain(payload, "no buckets")
-    if not isinstance(output, list) or not all(
-            isinstance(pair, list) and len(pair) == 2 for pair in output):
-        raise MetricUnavailable("a histogram's jqExpression must yield a list of "
-                                f"[upper bound, cumulative count] pairs, got {_excerpt(output)}")
-    pairs = sorted((_bucket_number(upper, "upper bound"), _bucket_number(count, "count"))
-                   for upper, count in output)
-    buckets: list[HistBucket] = []
-    lower, below = 0.0, 0
-    for upper, cumulative in pairs:
-        if math.isnan(upper) or math.isinf(cumulative) or math.isnan(cumulative):
-            raise MetricUnavailable(f"bucket [{upper}, {cumulative}] is not a number")
-        # `increase` extrapolates each bucket's series on its own, so a cumulative count can
-        # dip below the one before; like Prometheus' histogram_quantile, take it as no change
-        count = max(0, round(cumulative) - below)
-        if not (math.isinf(upper) and count == 0):
-            buckets.append(HistBucket(lower=lower, upper=upper, count=count))
-        lower, below = upper, max(below, round(cumulative))
-    return buckets
-
-
-def _bucket_number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not (
-            isinstance(value, int | float) or (isinstance(value, str) and _GO_FLOAT.match(value))):
-        raise MetricUnavailable(f"bucket {what} is not a number: {_excerpt(value)}")
-    return float(value)
-
-
-def _to_float(payload: Any, output: Any) -> float:
-    if output is None:
-        raise _explain(payload, "value is null")
-    if isinstance(output, dict) and set(output) == {_NONFINITE_KEY}:
-        raise MetricUnavailable(f"value is {output[_NONFINITE_KEY]}")
-    if isinstance(output, bool):
-        raise MetricUnavailable(f"value is not a number: {json.dumps(output)}")
-    if isinstance(output, int | float) or (isinstance(output, str) and _GO_FLOAT.match(output)):
-        value = float(output)
-    else:
-        raise MetricUnavailable(f"value is not a number: {_excerpt(output)}")
-    if math.isnan(value):
-        raise MetricUnavailable("value is NaN")
-    if math.isinf(value):
-        raise MetricUnavailable(f"value is {'+Inf' if value > 0 else '-Inf'}")
-    return value
-
-
-def _explain(payload: Any, reason: str) -> MetricUnavailable:
-    """The error for an expression that found no number, saying so for an empty result.
-
-    When the answer is a Prometheus result without any series, that is the cause, and what
-    the expression made of it is noise.
-    """
-    data = payload.get("data") if isinstance(payload, Mapping) else None
-    if isinstance(data, Mapping) and data.get("result") == []:
-        return EmptyResult(EMPTY_RESULT)
-    if isinstance(payload, Mapping) and payload.get("status") == "error":
-        return MetricUnavailable(
-            f"Prometheus error: {payload.get('errorType', '')}: {payload.get('error', '')}")
-    return MetricUnavailable(reason)
-
-
-def _jq_message(exc: ValueError) -> str:
-    text = " ".join(str(exc).split())
-    return text.removeprefix("jq: error: ")
-
-
-def _cut(text: str, limit: int = 500) -> str:
-    """`text` as shown in a reason: at most `limit` characters, then "..."."""
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _excerpt(value: Any, limit: int = 120, *, json_text: bool = True) -> str:
-    if isinstance(value, str) and len(value) > limit:
-        value = value[:limit]  # cut before quoting: the text may be megabytes long
-    try:
-        if not json_text:
-            text = repr(value)
-        else:
-            text = (json.dumps(value, ensure_ascii=False) if not isinstance(value, str)
-                    else json.dumps(value))
-    except (RecursionError, ValueError):
-        return "(a value nested too deeply to show)"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check(inputs: CustomMetricsInputs, base_dir: Path) -> TaskCheck:

@@ -22,11 +22,11 @@ from pydantic import Field, model_validator
 from canarist.backends.loadgen.grpc import GrpcLoadSpec, run_grpc_load
 from canarist.backends.loadgen.grpc_schema import metadata_problems
 from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
+from canarist.core.chart import CHART_ONLY_KEYS
 from canarist.core.durations import parse_duration
 from canarist.core.fields import Duration, Percentile, PositiveInt, Text, grpc_target_problem
 from canarist.core.validation import FieldProblem
 from canarist.tasks.base import (
-    ITER8_CHART_KEYS,
     TaskCheck,
     TaskContext,
     TaskDefinition,
@@ -50,7 +50,7 @@ UNSUPPORTED_GHZ_KEYS = frozenset({
 
 
 class GrpcEndpoint(TaskInputs):
-    tolerated_keys: ClassVar[frozenset[str]] = ITER8_CHART_KEYS | UNSUPPORTED_GHZ_KEYS
+    tolerated_keys: ClassVar[frozenset[str]] = CHART_ONLY_KEYS | UNSUPPORTED_GHZ_KEYS
 
     host: str | None = None
     call: str | None = None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from canarist.backends.files import read_bytes_bounded
 from canarist.backends.loadgen.http import (
     HttpLoadSpec,
     InitialRequestError,
@@ -39,7 +40,6 @@ from canarist.core.fields import (
 from canarist.core.insights import short_message
 from canarist.core.kserve import version_address
 from canarist.core.validation import FieldProblem, Location
-from canarist.stores.files import read_bytes_bounded
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
 from canarist.tasks.loadinputs import every_layer, providers, unset_input, version_targets
 from canarist.tasks.loadmetrics import load_check, measure_versions

@@ -26,7 +26,8 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import IO, Any
 
-from canarist.backends.loadgen._http_engine import Engine, InitialRequestError, Plan, Target
+from canarist.backends.loadgen._http_engine import Engine, Plan, Target
+from canarist.backends.loadgen._http_failures import InitialRequestError
 from canarist.backends.loadgen.recorder import ProgressSnapshot, Recorder
 from canarist.core.errors import CanaristError, UnavailableError
 

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import grpc
 
+from canarist.backends.files import read_bytes_bounded
 from canarist.backends.loadgen import grpc_schema
 from canarist.backends.loadgen.grpc_schema import Metadata, MethodSchema
 from canarist.backends.loadgen.recorder import (
@@ -181,8 +182,7 @@ def _load_schema_from_files(spec: GrpcLoadSpec) -> MethodSchema | None:
 def _request_payloads(spec: GrpcLoadSpec, schema: MethodSchema) -> list[bytes]:
     if spec.binary_file is not None:
         try:
-            raw = grpc_schema.read_bytes_capped(Path(spec.binary_file).expanduser(),
-                                                name="binary-file")
+            raw = read_bytes_bounded(Path(spec.binary_file).expanduser(), name="binary-file")
         except OSError as exc:
             raise InputError(f"binary-file: cannot read {spec.binary_file}: {exc.strerror}") from None
         try:
@@ -232,7 +232,7 @@ async def _fetch_server_certificate(spec: GrpcLoadSpec) -> bytes:
 
 def _read_file(field_name: str, path: str) -> bytes:
     try:
-        return grpc_schema.read_bytes_capped(Path(path).expanduser(), name=field_name)
+        return read_bytes_bounded(Path(path).expanduser(), name=field_name)
     except OSError as exc:
         raise InputError(f"{field_name}: cannot read {path}: {exc.strerror}") from None
 

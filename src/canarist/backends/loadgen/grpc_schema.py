@@ -38,8 +38,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, json_format, messag
 from google.protobuf.descriptor import Descriptor, MethodDescriptor
 from google.protobuf.message import Message
 
+from canarist.backends.files import read_bytes_bounded
 from canarist.core.errors import InputError, UnavailableError
-from canarist.core.limits import MAX_FILE_BYTES, MIB
 
 __all__ = [
     "INFERENCE_SERVICE",
@@ -401,20 +401,10 @@ def _reflection_error(code: grpc.StatusCode, details: str, host: str) -> InputEr
 # ---------------------------------------------------------------- data and metadata
 
 
-def read_bytes_capped(path: Path, *, name: str) -> bytes:
-    """A file the user named (payload, schema data), refused past MAX_FILE_BYTES; OSError is
-    the caller's to word. (stores.files does the same for the layers above backends.)"""
-    with path.open("rb") as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"{name}: the file is larger than {MAX_FILE_BYTES // MIB} MiB")
-    return data
-
-
 def load_data_file(path: str | os.PathLike[str], field: str = "data-file") -> Any:
     """Read a JSON data file (an object or a list of objects)."""
     try:
-        text = read_bytes_capped(Path(path).expanduser(), name=field).decode("utf-8")
+        text = read_bytes_bounded(Path(path).expanduser(), name=field).decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{field}: {os.fspath(path)} is not UTF-8 text") from None
     except OSError as exc:

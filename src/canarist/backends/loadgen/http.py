@@ -49,13 +49,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from canarist import __version__
-from canarist.backends.loadgen._http_engine import (
-    Engine,
-    InitialRequestError,
-    Plan,
-    Target,
-    status_text,
-)
+from canarist.backends.loadgen._http_engine import Engine, Plan, Target
+from canarist.backends.loadgen._http_failures import InitialRequestError, status_text
 from canarist.backends.loadgen.recorder import (
     DEFAULT_PERCENTILES,
     HTTP_ERROR_RANGES,

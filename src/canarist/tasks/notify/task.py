@@ -32,13 +32,13 @@ from pathlib import Path
 
 from canarist.backends import httpclient as http
 from canarist.backends.bounded import limit_for
+from canarist.backends.templating import execute_bounded_async
 from canarist.core.errors import TaskError, TemplateError, UnavailableError
 from canarist.core.gotemplate import parse
 from canarist.core.redact import origin_url, redact_text
 from canarist.tasks.base import TaskContext, TaskDefinition, log
 from canarist.tasks.notify.inputs import BODY_LOG_LIMIT, TEMPLATE_SIZE_LIMIT, NotifyInputs
 from canarist.tasks.notify.report import number, report_data
-from canarist.tasks.templates import execute_bounded_async
 
 # -- showing URLs without their secrets ------------------------------------------------------
 

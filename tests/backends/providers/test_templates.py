@@ -9,21 +9,20 @@ engine itself is also checked with ints, as other Go programs (Helm's --set) pro
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.core.gotemplate.oracle_runner import OracleUnavailable, run_oracle
 from tests.helpers import require
 
-from canarist.core.errors import TemplateError, ValuesError
+from canarist.backends.providers.render import render_provider_specs, render_raw
+from canarist.backends.providers.sources import builtin_template, builtin_template_names
+from canarist.backends.providers.specs import parse_provider_spec
+from canarist.backends.providers.values import template_data
+from canarist.core.errors import SpecError, TemplateError, ValuesError
 from canarist.core.gotemplate import render
 from canarist.core.yamltext import load_yaml
-from canarist.tasks.templates import (
-    builtin_template,
-    builtin_template_names,
-    parse_provider_spec,
-    template_data,
-)
 
 # An Iter8-style provider template: a `labels` helper, `range` over a map, `default`.
 ITER8_STYLE = """\
@@ -246,3 +245,82 @@ def test_a_number_too_large_for_a_float64_is_named() -> None:
     now = datetime(2024, 5, 1, tzinfo=UTC)
     with pytest.raises(ValuesError, match=r"^labels\.ids\[1\]: 1{400} is too large for a number"):
         template_data({"labels": {"ids": [1, int("1" * 400)]}}, None, start_time=now, now=now)
+
+
+# -- the pure functions behind `canarist template list|render` -----------------------------
+
+
+def test_builtin_templates_are_listed_and_loaded() -> None:
+    assert builtin_template_names() == ["istio-prom", "kserve-prometheus", "kserve-raw"]
+    assert 'define "labels"' in builtin_template("kserve-prometheus")
+    with pytest.raises(Exception, match="unknown built-in template 'nope'; expected one of istio"):
+        builtin_template("nope")
+
+
+def test_render_provider_specs_merges_values_like_the_task() -> None:
+    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+    specs = render_provider_specs(
+        builtin_template("kserve-prometheus"),
+        {"labels": {"service_name": "iris"}, "latencyPercentiles": [90],
+         "startingTime": "2024-05-01T11:58:00.5Z", "elapsedTimeSeconds": 5},
+        [{"labels": {"revision_name": "iris-00002"}}, {"labels": {"revision_name": "iris-00001"}}],
+        now, name="kserve-prometheus")
+    assert [version for version, _ in specs] == [0, 1]
+    first = specs[0][1]
+    assert first["url"] == "http://prometheus-operated.kfserving-monitoring:9090/api/v1/query"
+    assert first["method"] == "GET"
+    names = [m["name"] for m in first["metrics"]]
+    assert names == ["request-count", "error-count", "error-rate", "latency-mean", "latency",
+                     "latency-p90"]
+    histogram = first["metrics"][4]
+    assert histogram["type"] == "histogram"
+    assert histogram["params"] == [{"name": "query", "value": (
+        'sum by (le) (increase(revision_app_request_latencies_bucket'
+        '{revision_name="iris-00002",service_name="iris",}[119s]))')}]
+    assert histogram["jqExpression"] == "[.data.result[] | [.metric.le, .value[1]]]"
+    p90 = first["metrics"][5]
+    assert p90["params"] == [{"name": "query", "value": (
+        'histogram_quantile(0.9, sum by (le) (increase(revision_app_request_latencies_bucket'
+        '{revision_name="iris-00002",service_name="iris",}[119s])))')}]
+    assert p90["jqExpression"] == ".data.result[0].value[1] | tonumber"
+    assert p90["units"] == "msec"
+    assert 'revision_name="iris-00001"' in specs[1][1]["metrics"][0]["params"][0]["value"]
+    assert p90["diagnose"] == {"series": 'revision_app_request_latencies_count'
+                               '{revision_name="iris-00002",service_name="iris",}',
+                               "window": "119s"}
+    # without startingTime the window is the longer of 5m and the time since the start
+    [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {}, [], now)
+    assert spec["metrics"][0]["params"][0]["value"] == \
+        "sum(increase(request_predict_seconds_count{}[300s]))"
+    [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {}, [], now,
+                                        start_time=now - timedelta(minutes=10))
+    assert "[600s]" in spec["metrics"][0]["params"][0]["value"]
+    # a window the values set wins over both
+    [(_, spec)] = render_provider_specs(builtin_template("kserve-raw"), {
+        "window": "1h30m", "startingTime": "2024-05-01T11:58:00Z"}, [], now)
+    assert "[1h30m]" in spec["metrics"][0]["params"][0]["value"]
+    assert spec["metrics"][0]["diagnose"]["window"] == "1h30m"
+
+
+def test_render_errors_are_input_errors() -> None:
+    now = datetime.now(UTC)
+    with pytest.raises(TemplateError, match=r"kserve-prometheus:.*labels\.response_code is set by"):
+        render_provider_specs(builtin_template("kserve-prometheus"),
+                              {"labels": {"response_code": "200"}}, [], now, name="kserve-prometheus")
+    with pytest.raises(ValuesError, match="cannot parse startingTime"):
+        render_provider_specs(builtin_template("kserve-raw"), {"startingTime": "yesterday"}, [], now)
+    with pytest.raises(SpecError, match="invalid YAML"):
+        render_provider_specs("url: [", {}, [], now)
+
+
+def test_render_raw_shows_any_template_as_is() -> None:
+    assert render_raw("{{ .a }}-{{ .b.c | default 7 }}\n", {"a": 1, "b": {}}) == "1-7\n"
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert render_raw("{{ .t }}", {"t": when}) == "2024-01-02T03:04:05Z"
+
+
+def test_render_names_the_template_by_its_origin_whatever_it_is(tmp_path: Path) -> None:
+    text = "url: x\nmetrics:\n- {name: m, type: gauge, jqExpression: .v}\n"
+    [(version, spec)] = render_provider_specs(text, {}, [], datetime.now(UTC),
+                                              name="https://example.com/templates/mine.tpl")
+    assert version == 0 and spec["metrics"][0]["name"] == "m"

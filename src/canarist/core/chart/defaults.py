@@ -1,0 +1,62 @@
+"""The chart's defaults and Helm's coalescing of them under the user's values; the names
+the chart knows (tasks, runners, log levels, the keys it alone reads).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from canarist.core.values import merge_values
+
+TASK_NAMES: tuple[str, ...] = (
+    "agreement", "assess", "custommetrics", "grpc", "http", "ready", "rollout", "slack", "github",
+    "notify", "abnmetrics",
+)
+RUNNERS: tuple[str, ...] = ("none", "job", "cronjob")
+LOG_LEVELS: tuple[str, ...] = ("trace", "debug", "info", "warning", "warn", "error", "fatal",
+                               "panic")
+CHART_ONLY_KEYS = frozenset(
+    {"payloadURL", "protoURL", "dataURL", "binaryDataURL", "metadataURL",
+     "warmupNumRequests", "warmupDuration"}
+)
+"""Keys only the chart reads: it removes them from `with` blocks. Iter8's chart left them
+there and Iter8 ignored them, so the tasks tolerate them in experiment files Iter8 wrote."""
+
+
+def chart_defaults() -> dict[str, Any]:
+    """The chart's default values (Iter8's `values.yaml`, with canarist's image)."""
+    return {
+        "image": "canarist:latest",
+        "majorMinor": "v0.13",
+        "runner": "none",
+        "logLevel": "info",
+        "resources": {
+            "requests": {"memory": "64Mi", "cpu": "250m"},
+            "limits": {"memory": "128Mi", "cpu": "500m"},
+        },
+    }
+
+
+def _coalesce(user: dict[str, Any], defaults: Mapping[str, Any]) -> None:
+    """Helm's coalescing of chart defaults under user values, in place on `user`."""
+    for key, default in defaults.items():
+        if key not in user:
+            user[key] = copy.deepcopy(default)
+        elif user[key] is None:
+            del user[key]
+        elif isinstance(user[key], dict) and isinstance(default, Mapping):
+            _coalesce(user[key], default)
+
+
+def resolve_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values the chart works with: defaults coalesced under a copy of `values`.
+
+    `iter8Image` is accepted as an alias of `image` (an explicit `image` wins).
+    """
+    user = merge_values(values)  # a copy, with every map key as text
+    if "image" not in user and user.get("iter8Image") is not None:
+        user["image"] = user["iter8Image"]
+    _coalesce(user, chart_defaults())
+    return user
