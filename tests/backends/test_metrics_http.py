@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from tests.fakes_http import FakeResponse, FakeTransport
 from tests.helpers import require
 
 from canarist.backends.metrics_http import (
@@ -32,7 +33,6 @@ from canarist.backends.metrics_http import (
     ResponseTooLarge,
     Secret,
     load_credentials,
-    redact_url,
 )
 from canarist.core.errors import UnavailableError
 
@@ -323,12 +323,6 @@ def test_load_credentials_from_files_and_environment(tmp_path: Path,
         load_credentials(AuthSource(ca_file="ca.pem"), base_dir=tmp_path)
 
 
-def test_redact_url() -> None:
-    assert redact_url("https://user:pw@prom.example:9090/api/v1/query?token=x#f") == \
-        "https://prom.example:9090/api/v1/query"
-    assert redact_url("http://[::1]:9090/q") == "http://[::1]:9090/q"
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     openssl = shutil.which("openssl")
@@ -387,3 +381,77 @@ def test_reasons_are_one_line_and_the_base_class_is_shared() -> None:
     assert issubclass(QueryTimeout, QueryUnavailable)
     assert issubclass(NotJSON, QueryUnavailable)
     assert json.dumps(QueryUnavailable("x").reason) == '"x"'
+
+
+# -- the same client through a transport that answers as told (no server) ----------------------
+
+
+def _query_through(transport: FakeTransport, query: HttpQuery, **options: Any) -> Any:
+    async def go() -> Any:
+        async with MetricsHttpClient(transport=transport, **options) as client:
+            return await client.query_json(query)
+    return asyncio.run(go())
+
+
+def test_a_query_carries_its_credentials_and_does_not_follow_redirects_with_them() -> None:
+    transport = FakeTransport(FakeResponse(200, json.dumps(prometheus_answer("1")).encode()))
+    creds = Credentials(bearer_token=Secret(TOKEN))
+    got = _query_through(transport, HttpQuery("post", "https://prom.example/api/v1/query",
+                                              params=[("query", "up")], headers={"X": "1"},
+                                              body="b"), credentials=creds)
+    assert got == prometheus_answer("1")
+    [sent] = transport.requests
+    assert (sent.method, sent.params, sent.body) == ("POST", [("query", "up")], b"b")
+    assert sent.headers == {"Content-Type": "application/json;charset=utf-8", "X": "1",
+                            "Authorization": f"Bearer {TOKEN}"}
+    assert sent.follow_redirects is False
+    anonymous = FakeTransport(FakeResponse(200, b"{}"))
+    _query_through(anonymous, HttpQuery("GET", "https://prom.example/q"))
+    assert anonymous.requests[0].follow_redirects is True
+
+
+def test_a_500_without_a_server_names_the_error_and_masks_the_token() -> None:
+    body = json.dumps({"status": "error", "errorType": "bad_data",
+                       "error": f"parse error near {TOKEN}"}).encode()
+    with pytest.raises(HTTPStatusError) as caught:
+        _query_through(FakeTransport(FakeResponse(500, body)),
+                       HttpQuery("GET", "https://u:p@prom.example/api/v1/query?x=1"),
+                       credentials=Credentials(bearer_token=Secret(TOKEN)))
+    assert caught.value.status == 500
+    assert caught.value.reason == ("HTTP 500 from https://prom.example/api/v1/query: "
+                                   "bad_data: parse error near ***")
+
+
+def test_a_timeout_and_a_body_too_large_without_a_server() -> None:
+    with pytest.raises(QueryTimeout, match=r"^timed out after 3s \(https://prom\.example/q\)$"):
+        _query_through(FakeTransport(TimeoutError()), HttpQuery("GET", "https://prom.example/q"),
+                       timeout_s=3)
+    with pytest.raises(ResponseTooLarge, match=r"^response from https://prom\.example/q is too "
+                                               r"large: more than 1 KiB, the most a query may "
+                                               r"return$"):
+        _query_through(FakeTransport(FakeResponse(200, b"[]", declared=4096)),
+                       HttpQuery("GET", "https://prom.example/q"), max_response_bytes=1024)
+    with pytest.raises(NotJSON, match=r"^response is not JSON: <html> \(from https://prom"):
+        _query_through(FakeTransport(FakeResponse(200, b"<html>")),
+                       HttpQuery("GET", "https://prom.example/q"))
+
+
+def test_a_template_download_without_a_server() -> None:
+    async def fetch(transport: FakeTransport) -> str:
+        async with MetricsHttpClient(transport=transport,
+                                     credentials=Credentials(bearer_token=Secret(TOKEN))) as c:
+            return await c.fetch_text("https://templates.example/p.tpl")
+    transport = FakeTransport(FakeResponse(200, "{{ .x }} é".encode()))
+    assert asyncio.run(fetch(transport)) == "{{ .x }} é"
+    assert transport.requests[0].headers == {}, "no credentials with template downloads"
+    with pytest.raises(HTTPStatusError, match=r"^HTTP 503 from https://templates\.example/p\.tpl$"):
+        asyncio.run(fetch(FakeTransport(FakeResponse(503))))
+    with pytest.raises(QueryUnavailable, match="is not UTF-8 text"):
+        asyncio.run(fetch(FakeTransport(FakeResponse(200, b"\xff\xfe"))))
+    with pytest.raises(ConnectFailed, match=r"^invalid URL 'ftp://x/y': expected http"):
+        asyncio.run(_fetch_invalid())
+
+
+async def _fetch_invalid() -> str:
+    async with MetricsHttpClient(transport=FakeTransport()) as client:
+        return await client.fetch_text("ftp://x/y")

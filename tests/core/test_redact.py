@@ -12,6 +12,7 @@ from canarist.core.redact import (
     REDACTED,
     SHOWN_LIMIT,
     origin_url,
+    path_url,
     redact_spec,
     redact_text,
     shorten,
@@ -118,6 +119,17 @@ def test_spec_hides_notify_urls_headers_and_token_sources() -> None:
     assert hidden[1]["with"]["url"] == f"http://{REDACTED}@h/x?token={REDACTED}"
     assert redact_spec(spec, references=True)[0]["with"]["tokenEnv"] == "GH_TOKEN"
     assert spec[0]["with"]["url"].endswith("/s3"), "the input is not changed"
+
+
+def test_path_url() -> None:
+    assert path_url("https://user:pw@prom.example:9090/api/v1/query?token=x#f") == \
+        "https://prom.example:9090/api/v1/query"
+    assert path_url("http://[::1]:9090/q") == "http://[::1]:9090/q"
+
+
+def test_path_url_of_what_is_not_a_url() -> None:
+    assert path_url("http://h:99999/") == "<invalid URL>"
+    assert path_url("http://[::1/") == "<invalid URL>"
 
 
 def test_origin_url() -> None:

@@ -15,6 +15,7 @@ from canarist.core.errors import ValuesError
 from canarist.core.values import (
     MAX_INDEX,
     build_values,
+    merge_patch,
     merge_values,
     parse_set,
     parse_set_file,
@@ -331,6 +332,21 @@ def test_merge_values() -> None:
         "keep": None,
         "n": {"again": True},
     }
+
+
+def test_merge_patch_removes_what_null_names() -> None:
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 2, "c": 3}
+    override = {"a": {"y": [3], "z": {"q": 1}}, "b": None, "d": 4}
+    assert merge_patch(base, override) == {"a": {"x": 1, "y": [3], "z": {"q": 1}}, "c": 3, "d": 4}
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2, "c": 3}
+    assert merge_patch(base, None) == base
+
+
+def test_merge_patch_applies_a_map_over_anything_else_to_an_empty_map() -> None:
+    assert merge_patch({"a": 1, "b": [1]}, {"a": {"x": None, "y": 2}, "b": {"z": None}}) == {
+        "a": {"y": 2}, "b": {}}
+    assert merge_patch({2: {True: 1}}, {"2": {"true": None, None: 3}}) == {  # type: ignore[dict-item]
+        "2": {"null": 3}}
 
 
 def test_merge_values_keys_become_text() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from canarist.core.errors import SpecError
+from canarist.core.validation import spell_key, validated
 from canarist.tasks.grpc import GrpcEndpoint, GrpcInputs
 from canarist.tasks.http import HttpEndpoint, HttpInputs
-from canarist.tasks.loadinputs import unset_input, version_targets
+from canarist.tasks.loadinputs import every_layer, providers, unset_input, version_targets
 
 
 def test_a_version_wins_over_an_endpoint_which_wins_over_the_top_level() -> None:
@@ -49,3 +51,19 @@ def test_a_required_input_set_in_no_layer_is_found(
         top: GrpcEndpoint, endpoints: dict[str, GrpcEndpoint] | None,
         versions: list[GrpcEndpoint] | None, where: tuple[object, ...] | None) -> None:
     assert unset_input("host", top, endpoints, versions) == where
+
+
+def test_every_layer_is_named_by_its_key_endpoints_by_id() -> None:
+    inputs = GrpcInputs.model_validate({
+        "call": "p.S.M", "endpoints": {"b": {"host": "b:1"}, "a": {"host": "a:1"}},
+        "versionValues": [{"total": 30}]})
+    assert [loc for loc, _ in every_layer(inputs, inputs.endpoints, inputs.version_values)] == [
+        (), ("endpoints", "a"), ("endpoints", "b"), ("versionValues", 0)]
+    assert providers("grpc", inputs.endpoints) == ["grpc-b", "grpc-a"]
+    assert providers("http", None) == providers("http", {}) == ["http"]
+
+
+def test_a_bad_url_is_reported_at_the_layer_that_gave_it() -> None:
+    with pytest.raises(SpecError, match=r"^versionValues\[1\]\.url: expected an http:// or https://"):
+        validated(HttpInputs, {"url": "http://x/", "versionValues": [{}, {"url": "nope"}]},
+                  lambda loc: spell_key("", loc))

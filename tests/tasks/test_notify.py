@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
+from tests.fakes_http import FakeResponse, FakeTransport
 from tests.helpers import load_fixture_experiment
 from tests.servers.web import RecordingServer, serve_recording
 from yarl import URL
@@ -546,3 +548,93 @@ def test_messages_lead_with_the_rollout_when_there_is_one(tmp_path: Path) -> Non
     payload = render(notify.builtin_template("slack"),
                      notify.report_data(Experiment.model_validate(data)), name="slack")
     assert "Rollout: rolled back to 0 %" in json.loads(payload)["text"]
+
+
+# -- the same task through a transport that answers as told (no server) ------------------------
+
+
+def notify_through(transport: FakeTransport, with_: dict[str, Any], tmp_path: Path) -> None:
+    inputs = notify.NotifyInputs.model_validate(with_)
+    exp = two_versions([{"task": "notify", "with": with_}])
+    ctx = TaskContext(experiment=exp, number=1, name="notify", run_dir=tmp_path)
+    asyncio.run(notify.run(inputs, ctx, transport))
+
+
+HOOK = "https://hooks.example/services/T0/B0/hook-secret"
+
+
+def test_the_request_is_built_from_the_inputs(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_NOTIFY_TOKEN", SECRET)
+    transport = FakeTransport(FakeResponse(204))
+    notify_through(transport, {"url": HOOK, "params": {"a": 1}, "headers": {"X-Team": "ml"},
+                               "tokenEnv": "FAKE_NOTIFY_TOKEN", "tokenScheme": "token",
+                               "payloadTemplate": "slack"}, tmp_path)
+    [sent] = transport.requests
+    assert (sent.method, sent.url, sent.params, sent.follow_redirects) == (
+        "POST", HOOK, [("a", "1")], False)
+    assert sent.headers == {"X-Team": "ml", "Authorization": f"token {SECRET}",
+                            "Content-Type": "application/json"}
+    assert sent.body is not None and "text" in json.loads(sent.body)
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (TimeoutError(), "notification GET https://hooks.example/…: timed out after 2s"),
+    (FakeResponse(500, b"boom"), "notification GET https://hooks.example/…: HTTP 500"),
+    (FakeResponse(302, headers={"Location": "https://evil.example/steal?t=1"}),
+     "notification GET https://hooks.example/…: HTTP 302: redirect to https://evil.example/… "
+     "not followed"),
+    (FakeResponse(307, headers={"Location": "http://[::1"}),
+     "notification GET https://hooks.example/…: HTTP 307: redirect to an invalid location "
+     "not followed"),
+])
+def test_each_unhappy_answer_is_one_line_without_the_hooks_secret(
+        answer: FakeResponse | BaseException, message: str, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(TaskError) as caught:
+        notify_through(FakeTransport(answer), {"url": HOOK, "timeout": "2s"}, tmp_path)
+    assert caught.value.message == message
+    with caplog.at_level(logging.WARNING, logger="canarist"):
+        notify_through(FakeTransport(answer), {"url": HOOK, "timeout": "2s",
+                                               "softFailure": True}, tmp_path)
+    assert f"{message} (softFailure: continuing)" in caplog.text
+
+
+def test_a_failed_connection_is_described_in_its_own_words_with_urls_hidden(
+        tmp_path: Path) -> None:
+    error = aiohttp.ClientOSError(f"cannot reach {HOOK}?a=1")
+    with pytest.raises(TaskError) as caught:
+        notify_through(FakeTransport(error), {"url": HOOK, "params": {"a": "1"}}, tmp_path)
+    assert caught.value.message == ("notification GET https://hooks.example/…: ClientOSError: "
+                                    "cannot reach https://hooks.example/…")
+
+
+def test_only_the_first_bytes_of_the_answer_are_read(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    response = FakeResponse(200, b"a" * 10_000, declared=10_000)
+    with caplog.at_level(logging.DEBUG, logger="canarist"):
+        notify_through(FakeTransport(response), {"url": HOOK}, tmp_path)
+    assert response.read_sizes == [notify.BODY_LOG_LIMIT]
+    assert "notification sent: GET https://hooks.example/…: HTTP 200" in caplog.text
+
+
+@pytest.mark.parametrize(("answer", "error", "message"), [
+    (FakeResponse(404, b"x" * 5_000_000), UnavailableError,
+     "cannot fetch payload template https://t.example/…: HTTP 404"),
+    (FakeResponse(200, b"x" * (1024 * 1024 + 1)), TaskError,
+     "payload template https://t.example/… is larger than 1048576 bytes"),
+    (FakeResponse(200, b"\xff{{"), TaskError,
+     "payload template https://t.example/… is not UTF-8 text"),
+    (TimeoutError(), UnavailableError,
+     "cannot fetch payload template https://t.example/…: timed out after 1.5s"),
+])
+def test_a_payload_template_that_cannot_be_fetched_fails_before_anything_is_sent(
+        answer: FakeResponse | BaseException, error: type[Exception], message: str,
+        tmp_path: Path) -> None:
+    transport = FakeTransport(answer, FakeResponse(200))
+    with pytest.raises(error) as caught:
+        notify_through(transport, {"url": HOOK, "timeout": "1.5s", "softFailure": True,
+                                   "payloadTemplateURL": "https://t.example/n/slack.tpl"},
+                       tmp_path)
+    assert str(caught.value) == message
+    assert [r.url for r in transport.requests] == ["https://t.example/n/slack.tpl"]

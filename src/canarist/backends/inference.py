@@ -32,10 +32,18 @@ import aiohttp
 import grpc
 from google.protobuf.message import Message
 
+from canarist.backends.httpclient import (
+    HttpClient,
+    HTTPStatusError,
+    RequestFailed,
+    RequestTimeout,
+    ResponseTooLarge,
+    Transport,
+    read_up_to,
+)
 from canarist.backends.loadgen import grpc_schema
 from canarist.backends.loadgen._http_failures import connect_error_kind
 from canarist.backends.loadgen.recorder import CONNECTION_KINDS
-from canarist.backends.metrics_http import read_up_to
 from canarist.core.agreement import Protocol, v2_tensors
 from canarist.core.errors import InputError, UnavailableError
 from canarist.core.redact import redact_text
@@ -253,25 +261,27 @@ def _excerpt(text: str) -> str:
     return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
 
 
-async def fetch_payload(url: str, timeout_s: float) -> str:
-    """GET a payload file from `url` (http or https), as UTF-8 text."""
+async def fetch_payload(url: str, timeout_s: float, transport: Transport | None = None) -> str:
+    """GET a payload file from `url` (http or https), as UTF-8 text (through `transport`
+    when given: tests)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"agreement.payloadURL: expected an http:// or https:// URL, got {url!r}")
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
-                                         trust_env=False) as session, session.get(url) as response:
-            data = await read_up_to(response.content, MAX_PAYLOAD_BYTES + 1)
-            if not 200 <= response.status < 300:
-                raise UnavailableError(f"agreement.payloadURL: HTTP {response.status} from {url}")
-    except TimeoutError:
+        async with HttpClient(timeout_s=timeout_s, transport=transport) as client:
+            data = await client.fetch(url, limit=MAX_PAYLOAD_BYTES)
+    except HTTPStatusError as exc:
+        raise UnavailableError(f"agreement.payloadURL: HTTP {exc.status} from {url}") from None
+    except ResponseTooLarge:
+        raise InputError(f"agreement.payloadURL: {url} is larger than {MAX_PAYLOAD_BYTES} bytes"
+                         ) from None
+    except RequestTimeout:
         raise UnavailableError(f"agreement.payloadURL: no answer from {url} within "
                                f"{timeout_s:g}s") from None
-    except aiohttp.ClientError as exc:
+    except RequestFailed as exc:
+        cause = exc.cause if exc.cause is not None else exc
         raise UnavailableError(redact_text(f"agreement.payloadURL: cannot fetch {url}: "
-                                           f"{exc or type(exc).__name__}")) from None
-    if len(data) > MAX_PAYLOAD_BYTES:
-        raise InputError(f"agreement.payloadURL: {url} is larger than {MAX_PAYLOAD_BYTES} bytes")
+                                           f"{str(cause) or type(cause).__name__}")) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

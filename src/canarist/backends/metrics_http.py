@@ -17,75 +17,65 @@ verification off for queries.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import errno
 import json
 import os
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import aiohttp
-
-from canarist.core.durations import format_duration
+from canarist.backends.httpclient import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT_S,
+    MASK,
+    Answer,
+    ConnectFailed,
+    HttpClient,
+    HTTPStatusError,
+    Request,
+    RequestFailed,
+    RequestTimeout,
+    ResponseTooLarge,
+    Transport,
+    mask,
+)
 from canarist.core.errors import UnavailableError
+from canarist.core.redact import path_url
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "AuthSource",
+    "ConnectFailed",
     "Credentials",
+    "HTTPStatusError",
     "HttpQuery",
     "MetricsHttpClient",
+    "NotJSON",
+    "QueryTimeout",
     "QueryUnavailable",
+    "ResponseTooLarge",
     "Secret",
     "load_credentials",
     "redact",
-    "redact_url",
 ]
 
-DEFAULT_TIMEOUT_S: Final = 10.0
-DEFAULT_MAX_CONCURRENCY: Final = 8
 DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
 JSON_CONTENT_TYPE: Final = "application/json;charset=utf-8"
 _EXCERPT_CHARS: Final = 200
-_MASK: Final = "***"
+_MASK: Final = MASK
 
 
-class QueryUnavailable(Exception):
-    """A provider could not answer; `reason` says why in one line, free of secrets."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ConnectFailed(QueryUnavailable):
-    """No connection: refused, unknown host, TLS failure, connection dropped."""
-
-
-class QueryTimeout(QueryUnavailable):
-    """No complete answer within the timeout."""
-
-
-class HTTPStatusError(QueryUnavailable):
-    """The server answered with a status outside 2xx."""
-
-    def __init__(self, reason: str, status: int) -> None:
-        super().__init__(reason)
-        self.status = status
+QueryUnavailable = RequestFailed
+"""A provider could not answer; `reason` says why in one line, free of secrets."""
+QueryTimeout = RequestTimeout
+"""No complete answer within the timeout."""
 
 
 class NotJSON(QueryUnavailable):
     """The body does not parse as JSON."""
-
-
-class ResponseTooLarge(QueryUnavailable):
-    """The body is larger than the client accepts."""
 
 
 @dataclass(frozen=True)
@@ -184,36 +174,14 @@ def _path(text: str, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-@dataclass(frozen=True)
-class HttpQuery:
-    """One request: `params` go into the URL's query string, `body` is sent as is."""
-
-    method: str
-    url: str
-    params: Sequence[tuple[str, str]] = ()
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: str | None = None
-
-
-def redact_url(url: str) -> str:
-    """The URL without user info, query string and fragment (they may hold credentials)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    except ValueError:
-        return "<invalid URL>"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+HttpQuery = Request
+"""One query: `params` go into the URL's query string, `body` (text) is sent as is; the
+client adds the credentials and decides on redirects and TLS."""
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
     """`text` with every secret replaced by ***."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, _MASK)
-    return text
+    return mask(text, secrets)
 
 
 def _one_line(text: str, limit: int = _EXCERPT_CHARS) -> str:
@@ -221,8 +189,9 @@ def _one_line(text: str, limit: int = _EXCERPT_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-class MetricsHttpClient:
-    """An aiohttp session with a timeout per request, bounded concurrency and credentials."""
+class MetricsHttpClient(HttpClient):
+    """The HTTP client with credentials for queries, and a limit on what a query returns.
+    A `transport` given (tests) is used as it is, see `canarist.backends.httpclient`."""
 
     def __init__(
         self,
@@ -231,35 +200,13 @@ class MetricsHttpClient:
         credentials: Credentials | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        transport: Transport | None = None,
     ) -> None:
-        if not timeout_s > 0:
-            raise ValueError("timeout_s must be positive")
-        self.timeout_s = timeout_s
         self.credentials = credentials or Credentials()
+        super().__init__(timeout_s=timeout_s, max_concurrency=max_concurrency,
+                         secrets=self.credentials.secrets(), transport=transport)
         self.max_response_bytes = max_response_bytes
-        self._semaphore = asyncio.Semaphore(max(1, max_concurrency))
-        self._session: aiohttp.ClientSession | None = None
         self._query_ssl = _ssl_context(self.credentials)
-        self._secrets = self.credentials.secrets()
-
-    async def __aenter__(self) -> MetricsHttpClient:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            connector=aiohttp.TCPConnector(limit=0),
-            trust_env=False,
-        )
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def redact(self, text: str) -> str:
-        return redact(text, self._secrets)
 
     async def query_json(self, query: HttpQuery) -> Any:
         """Send `query` with the credentials; the decoded JSON body of a 2xx answer."""
@@ -268,10 +215,12 @@ class MetricsHttpClient:
             _set_header(headers, key, value)
         for key, value in self.credentials.headers().items():
             _set_header(headers, key, value)
-        status, body = await self._send(query.method, query.url, list(query.params), headers,
-                                        query.body, self._query_ssl,
-                                        follow_redirects=not self.credentials.headers())
-        shown = redact_url(query.url)
+        answer = await self._send(Request(
+            query.method.upper() or "GET", query.url, list(query.params), headers,
+            query.body.encode() if isinstance(query.body, str) else query.body,
+            follow_redirects=not self.credentials.headers(), verify=self._query_ssl))
+        status, body = answer.status, answer.body
+        shown = path_url(query.url)
         text = body.decode("utf-8", errors="replace")
         payload: Any = None
         parsed = True
@@ -290,99 +239,29 @@ class MetricsHttpClient:
 
     async def fetch_text(self, url: str) -> str:
         """GET `url` without credentials; the body of a 2xx answer as UTF-8 text."""
-        status, body = await self._send("GET", url, [], {}, None, True, follow_redirects=True)
-        if not 200 <= status < 300:
-            raise HTTPStatusError(f"HTTP {status} from {redact_url(url)}", status)
+        answer = await self._send(Request("GET", url))
+        if not 200 <= answer.status < 300:
+            raise HTTPStatusError(f"HTTP {answer.status} from {path_url(url)}", answer.status)
         try:
-            return body.decode("utf-8")
+            return answer.body.decode("utf-8")
         except UnicodeDecodeError:
-            raise QueryUnavailable(f"response from {redact_url(url)} is not UTF-8 text") from None
+            raise QueryUnavailable(f"response from {path_url(url)} is not UTF-8 text") from None
 
-    async def _send(
-        self, method: str, url: str, params: list[tuple[str, str]], headers: dict[str, str],
-        body: str | None, ssl_setting: ssl.SSLContext | bool, *, follow_redirects: bool,
-    ) -> tuple[int, bytes]:
-        if self._session is None:
-            raise RuntimeError("use MetricsHttpClient as an async context manager")
-        shown = redact_url(url)
-        parts = urlsplit(url)
+    async def _send(self, request: Request) -> Answer:
+        parts = urlsplit(request.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConnectFailed(f"invalid URL {shown!r}: expected http:// or https:// and a host")
-        async with self._semaphore:
-            try:
-                async with self._session.request(
-                    method.upper() or "GET", url, params=params or None, headers=headers,
-                    data=body.encode() if body is not None else None, ssl=ssl_setting,
-                    allow_redirects=follow_redirects,
-                ) as response:
-                    return response.status, await self._read_body(response, shown)
-            except TimeoutError:
-                raise QueryTimeout(
-                    f"timed out after {format_duration(self.timeout_s)} ({shown})") from None
-            except aiohttp.ClientConnectorCertificateError as exc:
-                raise ConnectFailed(
-                    f"TLS certificate of {shown} not trusted: {exc.certificate_error}") from None
-            except aiohttp.ClientConnectorError as exc:
-                raise ConnectFailed(self.redact(_connect_reason(exc, shown))) from None
-            except aiohttp.ServerDisconnectedError:
-                raise ConnectFailed(f"server closed the connection ({shown})") from None
-            except aiohttp.InvalidURL:
-                raise ConnectFailed(f"invalid URL {shown!r}") from None
-            except aiohttp.ClientError as exc:
-                raise ConnectFailed(self.redact(f"request to {shown} failed: {exc}")) from None
-            except ValueError as exc:
-                raise ConnectFailed(self.redact(f"request to {shown} failed: {exc}")) from None
-
-
-    async def _read_body(self, response: aiohttp.ClientResponse, shown: str) -> bytes:
-        """The whole body, or ResponseTooLarge as soon as it is known to pass the limit
-        (from Content-Length before reading, else once the bytes read pass it)."""
-        limit = self.max_response_bytes
-        length = response.content_length
-        data = b"" if length is not None and length > limit else \
-            await read_up_to(response.content, limit + 1)
-        if len(data) > limit or (length is not None and length > limit):
-            raise ResponseTooLarge(f"response from {shown} is too large: more than "
-                                   f"{format_size(limit)}, the most a query may return")
-        return data
-
-
-async def read_up_to(content: aiohttp.StreamReader, size: int) -> bytes:
-    """The body until its end or until `size` bytes are read, whichever comes first.
-    (`StreamReader.read(n)` returns what has arrived so far, which can be far less.)"""
-    chunks: list[bytes] = []
-    total = 0
-    while total < size:
-        chunk = await content.read(size - total)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
-
-
-def format_size(size: int) -> str:
-    """`33554432` -> "32 MiB", `1000` -> "1000 bytes"."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale and size % scale == 0:
-            return f"{size // scale} {unit}"
-    return f"{size} bytes"
+            raise ConnectFailed(f"invalid URL {path_url(request.url)!r}: expected http:// or "
+                                "https:// and a host")
+        try:
+            return await self.send(request, limit=self.max_response_bytes)
+        except ResponseTooLarge as exc:
+            raise ResponseTooLarge(f"{exc.reason}, the most a query may return") from None
 
 
 def _set_header(headers: dict[str, str], key: str, value: str) -> None:
     for existing in [k for k in headers if k.lower() == key.lower()]:
         del headers[existing]
     headers[key] = value
-
-
-def _connect_reason(exc: aiohttp.ClientConnectorError, shown: str) -> str:
-    os_error = exc.os_error
-    if getattr(os_error, "errno", None) == errno.ECONNREFUSED:
-        return f"connection refused ({shown})"
-    if isinstance(os_error, ssl.SSLError):
-        return f"TLS error with {shown}: {os_error.reason or os_error}"
-    detail = getattr(os_error, "strerror", None) or str(os_error) or type(os_error).__name__
-    return f"cannot connect to {exc.host}:{exc.port}: {detail}"
 
 
 def _error_detail(payload: Any) -> str:

@@ -78,17 +78,22 @@ def _read_values_file(source: str) -> dict[str, Any]:
     from canarist.core.yamltext import load_yaml
 
     if source.startswith(("http://", "https://")):
-        import urllib.request
+        import asyncio
 
+        from canarist.backends.httpclient import HttpClient, RequestFailed, ResponseTooLarge
         from canarist.core.limits import MAX_FILE_BYTES, MIB
 
+        async def fetch() -> bytes:
+            async with HttpClient(timeout_s=URL_TIMEOUT_S) as client:
+                return await client.fetch(source, limit=MAX_FILE_BYTES)
+
         try:
-            with urllib.request.urlopen(source, timeout=URL_TIMEOUT_S) as response:
-                raw = response.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise UnavailableError(f"-f {source}: cannot fetch values: {exc}") from None
-        if len(raw) > MAX_FILE_BYTES:
-            raise ValuesError(f"-f {source}: the values are larger than {MAX_FILE_BYTES // MIB} MiB")
+            raw = asyncio.run(fetch())
+        except ResponseTooLarge:
+            raise ValuesError(f"-f {source}: the values are larger than {MAX_FILE_BYTES // MIB} MiB"
+                              ) from None
+        except RequestFailed as exc:
+            raise UnavailableError(f"-f {source}: cannot fetch values: {exc.reason}") from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

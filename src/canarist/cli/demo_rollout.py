@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 import click
 
+from canarist.backends.clock import poll
 from canarist.backends.kube import INFERENCE_SERVICES, ClusterCalls, KubeClient
 from canarist.cli.demo_steps import HOST, MANIFEST_V1, PREDICTION, canarist, say, show
 from canarist.core.errors import ExperimentFailed, UnavailableError
@@ -208,18 +209,18 @@ def watch(client: KubeClient, timeout_s: float) -> RolloutRecord | None:
     ended, or as it stands when time is up."""
     read = kube_runner.reader(ClusterCalls(client), group="default",
                               namespace=NAMESPACE)
-    deadline = time.monotonic() + timeout_s
     shown: set[tuple[Any, ...]] = set()
     failures: set[str] = set()
     record: RolloutRecord | None = None
-    while time.monotonic() < deadline:
+
+    def latest() -> RolloutRecord | None:
+        nonlocal record
         with contextlib.suppress(UnavailableError):  # a read between a loop's writes
-            experiment = read()
-            record = _show_progress(experiment, shown, failures) or record
-            if record is not None and record.state in TERMINAL:
-                return record
-        time.sleep(POLL_S)
-    return record
+            record = _show_progress(read(), shown, failures) or record
+        return record
+
+    return poll(latest, done=lambda found: found is not None and found.state in TERMINAL,
+                timeout_s=timeout_s, interval_s=POLL_S)
 
 
 def _show_progress(experiment: Experiment, shown: set[tuple[Any, ...]],

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,9 +14,11 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from canarist.backends.clock import poll
 from canarist.core.errors import InputError, UnavailableError
 from canarist.sandbox import interpreter, prometheus
 from canarist.sandbox.client import SandboxApi, load_manifests
+from canarist.sandbox.processes import stop
 from canarist.sandbox.revisions import tail
 from canarist.sandbox.state import StateDir, cmdline, pid_alive
 from canarist.sandbox.supervisor import Ports, check_ports
@@ -120,19 +120,23 @@ def _run_detached(state: StateDir, ports: Ports, python: str,
     with state.supervisor_log.open("ab") as log:
         child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True, close_fds=True, cwd=state.path)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def started() -> dict[str, Any] | None:
         data = state.read() or {}
         if data.get("pid") == child.pid and data.get("phase") == "ready":
-            show(data)
-            return
+            return data
         if data.get("pid") == child.pid and data.get("phase") == "failed":
             child.wait(STOP_TIMEOUT_S)
             raise UnavailableError(data.get("error") or "the sandbox could not start")
         if child.poll() is not None:
             raise UnavailableError(f"the sandbox exited with code {child.returncode}: "
                                    f"{_last_error(state.supervisor_log)}")
-        time.sleep(0.1)
+        return None
+
+    ready = poll(started, timeout_s=START_TIMEOUT_S, interval_s=0.1)
+    if ready is not None:
+        show(ready)
+        return
     _stop_pid(child.pid)
     raise UnavailableError(f"the sandbox was not ready within {START_TIMEOUT_S:g}s; "
                            f"see {state.supervisor_log}")
@@ -198,18 +202,7 @@ def _ours(proc: dict[str, Any], command: str) -> bool:
 
 
 def _stop_pid(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
+    stop(pid, exited=lambda: not pid_alive(pid), grace_s=STOP_TIMEOUT_S)
 
 
 @sandbox.command()
@@ -337,14 +330,12 @@ def delete(state_dir: Path | None, name: str, namespace: str, timeout: float) ->
                and p.get("isvc") == name and isinstance(p.get("pid"), int)]
     with SandboxApi(state.kubeconfig) as api:
         click.echo(api.delete(namespace, name))
-    deadline = time.monotonic() + timeout
-    while any(pid_alive(pid) for pid in servers):
-        if time.monotonic() > deadline:
-            left = " ".join(str(pid) for pid in servers if pid_alive(pid))
-            raise UnavailableError(f"{namespace}/{name} was deleted but its model servers (pid "
-                                   f"{left}) did not stop within {timeout:g}s; see "
-                                   f"{state.logs}")
-        time.sleep(0.1)
+    left = poll(lambda: [pid for pid in servers if pid_alive(pid)], done=lambda alive: not alive,
+                timeout_s=timeout, interval_s=0.1)
+    if left:
+        raise UnavailableError(f"{namespace}/{name} was deleted but its model servers (pid "
+                               f"{' '.join(map(str, left))}) did not stop within {timeout:g}s; "
+                               f"see {state.logs}")
 
 
 def _require_running(state: StateDir, state_dir: Path | None) -> None:

@@ -50,6 +50,19 @@ class SpecError(InputError):
         super().__init__(message)
         self.problems = problems or [message]
 
+    @classmethod
+    def listing(cls, problems: list[str], *, counted: str = "", most: int | None = None
+                ) -> SpecError:
+        """Every problem in one error. Its message is the problem itself when there is one;
+        else the problems joined by "; ", after "N <counted>: " when `counted` says what they
+        are, and only the first `most` of them, the rest counted, when `most` is given."""
+        if len(problems) == 1:
+            return cls(problems[0], problems)
+        shown = "; ".join(problems if most is None else problems[:most])
+        if most is not None and len(problems) > most:
+            shown += f"; … and {len(problems) - most:,} more"
+        return cls(f"{len(problems)} {counted}: {shown}" if counted else shown, problems)
+
 
 class TemplateError(InputError):
     """A Go text/template failed to parse or execute (message carries line:col)."""

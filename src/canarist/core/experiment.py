@@ -19,30 +19,13 @@ from pydantic import (
     ConfigDict,
     Field,
     FiniteFloat,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from canarist.core.errors import SpecError
 from canarist.core.limits import MAX_METRIC_NAME, MAX_TASKS, MAX_VERSIONS
-from canarist.core.validation import problems, spell_key
-
-
-def _fold_keys(data: Any, model: type[BaseModel]) -> Any:
-    """Rename keys of `data` that match a field alias of `model` case-insensitively."""
-    if not isinstance(data, dict):
-        return data
-    by_lower: dict[str, str] = {}
-    for name, field in model.model_fields.items():
-        alias = field.alias or name
-        by_lower[alias.lower()] = alias
-    folded: dict[Any, Any] = {}
-    for key, value in data.items():
-        target = by_lower.get(key.lower(), key) if isinstance(key, str) else key
-        if target not in folded or target == key:
-            folded[target] = value
-    return folded
+from canarist.core.validation import fold_keys, spell_key, validated
 
 
 class LenientModel(BaseModel):
@@ -53,7 +36,7 @@ class LenientModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _case_insensitive_keys(cls, data: Any) -> Any:
-        return _fold_keys(data, cls)
+        return fold_keys(data, cls)
 
 
 class MetricType(StrEnum):
@@ -411,7 +394,7 @@ class TaskEntry(LenientModel):
     @classmethod
     def _null_with(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            data = _fold_keys(data, cls)
+            data = fold_keys(data, cls)
             if data.get("with") is None and "with" in data:
                 data = {**data, "with": {}}
         return data
@@ -464,11 +447,7 @@ def parse_experiment(data: Any, *, source: str) -> Experiment:
     """Validate a decoded experiment document, reporting every problem at once."""
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping with `spec` and `result`")
-    try:
-        return Experiment.model_validate(data)
-    except ValidationError as exc:
-        found = problems(exc, Experiment, lambda loc: f"{source}: {spell_key('', loc) or '(root)'}")
-        raise SpecError(found[0] if len(found) == 1 else "; ".join(found), found) from None
+    return validated(Experiment, data, lambda loc: f"{source}: {spell_key('', loc) or '(root)'}")
 
 
 def format_time(moment: datetime) -> str:

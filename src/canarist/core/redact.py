@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 REDACTED = "[redacted]"
 SHOWN_LIMIT = 1000
@@ -173,20 +173,39 @@ def redact(value: Any, *, key: str | None = None, all_secret: bool = False) -> A
     return value
 
 
+def _located(url: str) -> tuple[SplitResult, str] | None:
+    """`url` split, and its `host[:port]` as shown (lower case, IPv6 in brackets, no user
+    info); None when it is not a URL urllib can split."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return parts, host if port is None else f"{host}:{port}"
+
+
 def origin_url(url: str) -> str:
     """`scheme://host[:port]/…`: enough to tell where a request went, nothing secret (the
     path of a webhook URL is its credential)."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
+    located = _located(url)
+    if located is None or not located[0].scheme or not located[0].hostname:
         return REDACTED
-    if not parts.scheme or not host:
-        return REDACTED
-    origin = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}"
-    if port is not None:
-        origin += f":{port}"
-    return origin + (ELIDED_PATH if parts.path not in ("", "/") or parts.query else "")
+    parts, netloc = located
+    return f"{parts.scheme}://{netloc}" + (
+        ELIDED_PATH if parts.path not in ("", "/") or parts.query else "")
+
+
+def path_url(url: str) -> str:
+    """`scheme://host[:port]/path`: the URL without user info, query string and fragment
+    (they may hold credentials), for a server whose paths are not secret (a metrics
+    provider, a template's host)."""
+    located = _located(url)
+    if located is None:
+        return "<invalid URL>"
+    parts, netloc = located
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 # -- the experiment's spec, as reports and notifications show it -----------------------------

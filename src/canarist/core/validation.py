@@ -15,14 +15,17 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["FieldProblem", "Location", "ValuesKeys", "closest", "problems", "show_value",
-           "spell_key", "unknown_key"]
+from canarist.core.errors import SpecError
+
+__all__ = ["FieldProblem", "Location", "ValuesKeys", "closest", "fold_keys", "problems",
+           "show_value", "spell_key", "unknown_key", "validated"]
 
 Location = tuple[str | int, ...]
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,27 @@ def spell_key(prefix: str, loc: Iterable[str | int]) -> str:
 _KEY_PART_SHOWN = 80
 
 
+def fold_keys(data: Any, model: type[BaseModel], *, drop: Iterable[str] = ()) -> Any:
+    """`data` with each key that matches a field of `model` case-insensitively spelt as the
+    field's alias, as Go's encoding/json matches keys; keys in `drop` (any case) left out.
+
+    Keys are taken as text. Where two keys of `data` spell one field, the last wins, as in Go.
+    Anything but a mapping is returned as it is, for the model to reject.
+    """
+    if not isinstance(data, dict):
+        return data
+    aliases = {(f.alias or n).lower(): (f.alias or n) for n, f in model.model_fields.items()}
+    dropped = {key.lower() for key in drop}
+    folded: dict[str, Any] = {}
+    for key, value in data.items():
+        lowered = str(key).lower()
+        if lowered in aliases:
+            folded[aliases[lowered]] = value
+        elif lowered not in dropped:
+            folded[str(key)] = value
+    return folded
+
+
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate a misspelt `word` most likely meant (case-insensitive), if any."""
     options = list(candidates)
@@ -129,6 +153,15 @@ def problems(exc: ValidationError, model: type[BaseModel],
         if message not in messages:
             messages.append(message)
     return [f"{where}: {_either(messages)}" for where, messages in found.items()]
+
+
+def validated(model: type[ModelT], data: Any, key: Callable[[Location], str]) -> ModelT:
+    """`data` checked as a `model`, or a SpecError with one line per problem, each naming
+    `key(loc)`, the key where the user wrote it."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError.listing(problems(exc, model, key)) from None
 
 
 def _either(messages: list[str]) -> str:

@@ -35,7 +35,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from canarist.core.errors import CanaristError, ValuesError
 from canarist.core.limits import MAX_DEPTH
@@ -44,6 +44,7 @@ __all__ = [
     "MAX_INDEX",
     "MAX_NESTED_NAME_LEVEL",
     "build_values",
+    "merge_patch",
     "merge_values",
     "parse_set",
     "parse_set_file",
@@ -408,16 +409,33 @@ def _clone(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _merge_into(base: dict[str, Any], layer: Mapping[str, Any], depth: int) -> None:
+def _merge_into(base: dict[str, Any], layer: Mapping[str, Any], depth: int,
+                null_removes: bool = False) -> None:
     for key, value in layer.items():
         name = _key_text(key)
         current = base.get(name)
-        if isinstance(value, Mapping) and isinstance(current, dict):
+        if value is None and null_removes:
+            base.pop(name, None)
+        elif isinstance(value, Mapping) and (isinstance(current, dict) or null_removes):
             if depth > _MAX_DEPTH:
                 raise ValuesError(f"values nest deeper than {_MAX_DEPTH} levels")
-            _merge_into(current, value, depth + 1)
+            if not isinstance(current, dict):
+                current = base[name] = {}
+            _merge_into(current, value, depth + 1, null_removes)
         else:
             base[name] = _clone(value, depth + 1)
+
+
+def merge_patch(base: Mapping[str, Any], patch: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`patch` deep-merged over `base` as a JSON merge patch (RFC 7386), into a new dict.
+
+    Maps merge key by key; lists and scalars replace; a `null` in `patch` removes the key
+    (a map in `patch` that replaces something else is applied to an empty map, so its nulls
+    go too). Keys become text as in `merge_values`; neither argument is modified.
+    """
+    out = _clone(base) if isinstance(base, Mapping) else {}
+    _merge_into(out, patch or {}, 0, null_removes=True)
+    return cast(dict[str, Any], out)
 
 
 def merge_values(*layers: Mapping[str, Any]) -> dict[str, Any]:

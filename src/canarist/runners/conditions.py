@@ -7,9 +7,9 @@ backends they drive (gRPC, Kubernetes, aiohttp).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
+from canarist.backends.clock import SYSTEM_CLOCK, Clock, poll
 from canarist.core.assertions import Verdict, evaluate
 from canarist.core.experiment import Experiment
 
@@ -22,15 +22,16 @@ def assert_conditions(
     *,
     timeout_s: float,
     poll_s: float = 3.0,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> list[Verdict]:
     """Check the conditions, polling every `poll_s` until they hold or `timeout_s` passes."""
-    waited = 0.0
-    while True:
+
+    def check() -> list[Verdict]:
         experiment = read()
         verdicts = [evaluate(experiment, condition) for condition in conditions]
         for verdict in verdicts:
             log.info(verdict.message)
-        if all(v.holds for v in verdicts) or waited >= timeout_s:
-            return verdicts
-        time.sleep(poll_s)
-        waited += poll_s
+        return verdicts
+
+    return poll(check, done=lambda verdicts: all(v.holds for v in verdicts),
+                timeout_s=timeout_s, interval_s=poll_s, clock=clock)

@@ -140,18 +140,9 @@ def prepare(
     if base_dir is not None and not problems:
         problems.extend(_unrecorded_slo_metrics(prepared, checks, key))
     if problems:
-        raise _spec_error(problems)
+        raise SpecError.listing(problems, counted="problems in the experiment",
+                                most=MAX_PROBLEMS_SHOWN)
     return prepared
-
-
-def _spec_error(problems: list[str]) -> SpecError:
-    """Every problem (the CLI prints the first MAX_PROBLEMS_SHOWN and counts the rest)."""
-    if len(problems) == 1:
-        return SpecError(problems[0], problems)
-    shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
-    if len(problems) > MAX_PROBLEMS_SHOWN:
-        shown += f"; … and {len(problems) - MAX_PROBLEMS_SHOWN:,} more"
-    return SpecError(f"{len(problems)} problems in the experiment: {shown}", problems)
 
 
 def _unrecorded_slo_metrics(prepared: list[PreparedTask], checks: list[TaskCheck],

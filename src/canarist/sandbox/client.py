@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from pathlib import Path
 from typing import Any, cast
 
 import yaml
 
+from canarist.backends.clock import poll
 from canarist.core.errors import InputError, UnavailableError
 from canarist.sandbox.isvc_manifest import API_VERSION, KIND, ManifestError, validate_manifest
 
@@ -131,15 +131,16 @@ class SandboxApi:
 
     def wait_ready(self, namespace: str, name: str, timeout_s: float) -> None:
         """Block until the InferenceService is Ready for its current spec, or raise why not."""
-        deadline = time.monotonic() + timeout_s
-        verdict = "no status yet"
-        while time.monotonic() < deadline:
+        def verdict_now() -> str:
             verdict = readiness(self.get(namespace, name))
-            if verdict == "":
-                return
             if verdict.startswith("failed: "):
                 raise UnavailableError(f"{namespace}/{name} is not ready: {verdict[8:]}")
-            time.sleep(POLL_S)
+            return verdict
+
+        verdict = poll(verdict_now, done=lambda verdict: verdict == "", timeout_s=timeout_s,
+                       interval_s=POLL_S)
+        if verdict == "":
+            return
         raise UnavailableError(f"{namespace}/{name} was not ready within {timeout_s:g}s: {verdict}")
 
     def list(self) -> list[Obj]:

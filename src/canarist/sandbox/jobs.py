@@ -23,11 +23,9 @@ import os
 import queue
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,9 +34,11 @@ from typing import IO, Any
 
 from croniter import croniter
 
+from canarist.backends.clock import poll
 from canarist.core.cron import every_seconds
 from canarist.sandbox.kubeconfig import write_kubeconfig
 from canarist.sandbox.kubelogs import PodLogs
+from canarist.sandbox.processes import stop
 from canarist.sandbox.store import EventType, ObjectStore, ResourceKey, StoreError
 
 log = logging.getLogger("canarist.sandbox")
@@ -300,15 +300,7 @@ class JobController:
         if process is None:
             return
         popen = process.popen
-        if popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(popen.pid, signal.SIGTERM)
-            try:
-                popen.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(popen.pid, signal.SIGKILL)
-                popen.wait(STOP_GRACE_S)
+        stop(popen.pid, exited=lambda: popen.poll() is not None, grace_s=STOP_GRACE_S, group=True)
         self._release(process)
 
     def _release(self, process: _Process) -> None:
@@ -454,12 +446,7 @@ def _active(job: Obj) -> bool:
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:
     """Poll `condition` until it holds or `timeout_s` passes; True if it held."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval_s)
-    return condition()
+    return poll(condition, timeout_s=timeout_s, interval_s=interval_s)
 
 
 def _next_run(schedule: str, after: datetime) -> datetime:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from canarist.core import values
+
 
 class PatchError(ValueError):
     """A patch that cannot be applied; `code` is the HTTP status the API answers with."""
@@ -23,13 +25,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, null deletes, anything else replaces."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+    return values.merge_patch(target if isinstance(target, dict) else {}, patch)
 
 
 def _pointer(path: str) -> list[str]:

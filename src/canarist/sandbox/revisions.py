@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -14,7 +12,9 @@ from pathlib import Path
 
 import aiohttp
 
+from canarist.backends.clock import poll_async
 from canarist.sandbox.isvc_manifest import MODEL_URIS, Faults
+from canarist.sandbox.processes import stop
 
 SCRIPT = Path(__file__).resolve().with_name("modelserver.py")
 START_TIMEOUT_S = 180.0
@@ -22,7 +22,6 @@ STOP_TIMEOUT_S = 10.0
 PROBE_INTERVAL_S = 0.25
 PROBE_TIMEOUT_S = 1.0
 LOG_TAIL_LINES = 8
-EXIT_POLL_S = 0.05
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -119,12 +118,17 @@ class RevisionRunner:
 
     async def wait_ready(self, proc: RevisionProcess) -> bool:
         """Probe until ready (True), or until the process dies or the start timeout passes."""
-        while proc.alive() and time.monotonic() - proc.started < START_TIMEOUT_S:
-            if await self.probe(proc):
-                proc.ready = True
-                return True
-            await asyncio.sleep(PROBE_INTERVAL_S)
-        return False
+        async def attempt() -> bool | None:  # None: not yet
+            if not proc.alive():
+                return False
+            return True if await self.probe(proc) else None
+
+        ready = await poll_async(attempt, done=lambda found: found is not None,
+                                 timeout_s=START_TIMEOUT_S - (time.monotonic() - proc.started),
+                                 interval_s=PROBE_INTERVAL_S)
+        if ready is True:
+            proc.ready = True
+        return ready is True
 
     async def stop(self, proc: RevisionProcess) -> None:
         await stop_process(proc.process)
@@ -136,20 +140,7 @@ class RevisionRunner:
 
 
 async def stop_process(process: subprocess.Popen[bytes], grace_s: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM, then SIGKILL after `grace_s`; reaps the process."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        if not await wait_exit(process, grace_s):
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await wait_exit(process, grace_s)
-
-
-async def wait_exit(process: subprocess.Popen[bytes], within_s: float) -> bool:
-    """Whether the process exits within `within_s` (polled; it is not an asyncio child)."""
-    for _ in range(max(1, int(within_s / EXIT_POLL_S))):
-        if process.poll() is not None:
-            return True
-        await asyncio.sleep(EXIT_POLL_S)
-    return process.poll() is not None
+    """SIGTERM, then SIGKILL after `grace_s`; reaps the process (in a thread: the event loop
+    runs meanwhile)."""
+    await asyncio.to_thread(stop, process.pid, exited=lambda: process.poll() is not None,
+                            grace_s=grace_s)

@@ -15,7 +15,7 @@ from canarist.backends.bounded import Deadline
 from canarist.core.chart import CHART_ONLY_KEYS
 from canarist.core.experiment import Experiment, Result
 from canarist.core.metrics import MetricCatalog
-from canarist.core.validation import Location
+from canarist.core.validation import Location, fold_keys
 
 log = logging.getLogger("canarist")
 
@@ -34,18 +34,7 @@ class TaskInputs(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _fold_and_drop_chart_keys(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        aliases = {(f.alias or n).lower(): (f.alias or n) for n, f in cls.model_fields.items()}
-        tolerated = {k.lower() for k in cls.tolerated_keys}
-        folded: dict[str, Any] = {}
-        for key, value in data.items():
-            lowered = str(key).lower()
-            if lowered in aliases:
-                folded[aliases[lowered]] = value
-            elif lowered not in tolerated:
-                folded[str(key)] = value
-        return folded
+        return fold_keys(data, cls, drop=cls.tolerated_keys)
 
 
 class ProgressSink(Protocol):

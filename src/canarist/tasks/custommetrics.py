@@ -45,7 +45,6 @@ from canarist.backends.metrics_http import (
     QueryTimeout,
     QueryUnavailable,
     load_credentials,
-    redact_url,
 )
 from canarist.backends.prometheus_series import EmptyLookup, explain_empty
 from canarist.backends.providers.extract import (
@@ -82,6 +81,7 @@ from canarist.core.insights import (
     set_histogram,
 )
 from canarist.core.metrics import MetricCatalog
+from canarist.core.redact import path_url
 from canarist.core.validation import Location
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs, log
 
@@ -271,7 +271,7 @@ def _fail_if_unreachable(inputs: CustomMetricsInputs, queries: list[_Query],
         if failed and all(isinstance(o, _Failed) and o.unreachable for _, o in failed):
             query, outcome = failed[0]
             assert isinstance(outcome, _Failed)
-            shown = redact_url(query.spec.url)
+            shown = path_url(query.spec.url)
             cause = outcome.reason.replace(f" ({shown})", "")
             raise UnavailableError(f"templates.{provider}: cannot reach {shown}: {cause}")
 
@@ -351,7 +351,7 @@ async def _fetch(query: _Query, client: MetricsHttpClient, ctx: TaskContext) -> 
         headers=query.spec.headers, body=query.metric.body,
     )
     log.debug("%s: %s for version %d: %s %s %s", ctx.log_prefix(), query.full_name, query.version,
-              request.method, redact_url(request.url),
+              request.method, path_url(request.url),
               client.redact(json.dumps(dict(request.params)) if request.params else "(no params)"))
     try:
         return await client.query_json(request)

@@ -25,14 +25,14 @@ from canarist.backends.loadgen.recorder import LoadResult, ProgressSnapshot
 from canarist.core.chart import CHART_ONLY_KEYS
 from canarist.core.durations import parse_duration
 from canarist.core.fields import Duration, Percentile, PositiveInt, Text, grpc_target_problem
-from canarist.core.validation import FieldProblem, Location
+from canarist.core.validation import FieldProblem
 from canarist.tasks.base import (
     TaskCheck,
     TaskContext,
     TaskDefinition,
     TaskInputs,
 )
-from canarist.tasks.loadinputs import unset_input, version_targets
+from canarist.tasks.loadinputs import every_layer, providers, unset_input, version_targets
 from canarist.tasks.loadmetrics import load_check, measure_versions
 
 log = logging.getLogger("canarist")
@@ -98,10 +98,7 @@ class GrpcInputs(GrpcEndpoint):
                 raise FieldProblem(where, f"required, as {form} (for this version, or "
                                           f"at the top level)")
             raise FieldProblem(where, f"required, as {form}")
-        layers: list[tuple[Location, GrpcEndpoint]] = [((), self)]
-        layers += [(("endpoints", eid), ep) for eid, ep in sorted((self.endpoints or {}).items())]
-        layers += [(("versionValues", i), ep) for i, ep in enumerate(self.version_values or [])]
-        for loc, layer in layers:
+        for loc, layer in every_layer(self, self.endpoints, self.version_values):
             if layer.host:
                 problem = grpc_target_problem(layer.host)
                 if problem is not None:
@@ -168,8 +165,7 @@ async def run(inputs: GrpcInputs, ctx: TaskContext) -> None:
 
 
 def check(inputs: GrpcInputs, base_dir: Path) -> TaskCheck:
-    providers = [f"grpc-{eid}" for eid in inputs.endpoints] if inputs.endpoints else ["grpc"]
-    return load_check(providers, sep="/")
+    return load_check(providers("grpc", inputs.endpoints), sep="/")
 
 
 TASK = TaskDefinition(name="grpc", inputs=GrpcInputs, run=run, check=check)

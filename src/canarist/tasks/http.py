@@ -41,7 +41,7 @@ from canarist.core.insights import short_message
 from canarist.core.kserve import version_address
 from canarist.core.validation import FieldProblem, Location
 from canarist.tasks.base import TaskCheck, TaskContext, TaskDefinition, TaskInputs
-from canarist.tasks.loadinputs import unset_input, version_targets
+from canarist.tasks.loadinputs import every_layer, providers, unset_input, version_targets
 from canarist.tasks.loadmetrics import load_check, measure_versions
 
 log = logging.getLogger("canarist")
@@ -106,16 +106,8 @@ class HttpInputs(HttpEndpoint):
 
 def _urls(inputs: HttpInputs) -> list[tuple[Location, str]]:
     """Every URL given, at the key it was given at."""
-    found: list[tuple[Location, str]] = []
-    if inputs.url:
-        found.append((("url",), inputs.url))
-    for eid, ep in sorted((inputs.endpoints or {}).items()):
-        if ep.url:
-            found.append((("endpoints", eid, "url"), ep.url))
-    for index, ep in enumerate(inputs.version_values or []):
-        if ep.url:
-            found.append((("versionValues", index, "url"), ep.url))
-    return found
+    return [((*loc, "url"), layer.url) for loc, layer in
+            every_layer(inputs, inputs.endpoints, inputs.version_values) if layer.url]
 
 
 def load_spec(ep: HttpEndpoint, run_dir: Path, percentiles: tuple[float, ...]) -> HttpLoadSpec:
@@ -234,8 +226,7 @@ async def run(inputs: HttpInputs, ctx: TaskContext) -> None:
 
 
 def check(inputs: HttpInputs, base_dir: Path) -> TaskCheck:
-    providers = [f"http-{eid}" for eid in inputs.endpoints] if inputs.endpoints else ["http"]
-    return load_check(providers, sep="-")
+    return load_check(providers("http", inputs.endpoints), sep="-")
 
 
 TASK = TaskDefinition(name="http", inputs=HttpInputs, run=run, check=check)

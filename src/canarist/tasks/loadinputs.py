@@ -28,6 +28,26 @@ def layered(model: type[E], top: BaseModel, *layers: E | None) -> E:
     return model.model_validate(data)
 
 
+def provider_name(task: str, endpoint: str | None) -> str:
+    """What one endpoint's metrics are recorded under: `<task>-<id>`, or `<task>` alone."""
+    return task if endpoint is None else f"{task}-{endpoint}"
+
+
+def providers(task: str, endpoints: Mapping[str, object] | None) -> list[str]:
+    """The providers a load task records: one per endpoint, or the task's own name."""
+    return [provider_name(task, eid) for eid in endpoints] if endpoints else [task]
+
+
+def every_layer(top: E, endpoints: Mapping[str, E] | None, versions: Sequence[E] | None
+                ) -> list[tuple[Location, E]]:
+    """Each layer of inputs as given, at the key it was given at: the top level, then the
+    endpoints in the order of their ids, then the versions."""
+    found: list[tuple[Location, E]] = [((), top)]
+    found += [(("endpoints", eid), ep) for eid, ep in sorted((endpoints or {}).items())]
+    found += [(("versionValues", index), ep) for index, ep in enumerate(versions or [])]
+    return found
+
+
 def version_targets(
     task: str, model: type[E], top: BaseModel, endpoints: Mapping[str, E] | None,
     versions: Sequence[E] | None,
@@ -38,7 +58,7 @@ def version_targets(
     own_inputs: Sequence[E | None] = versions or [None]
     for own in own_inputs:
         if endpoints:
-            per_version.append([(f"{task}-{eid}", layered(model, top, ep, own))
+            per_version.append([(provider_name(task, eid), layered(model, top, ep, own))
                                 for eid, ep in sorted(endpoints.items())])
         else:
             per_version.append([(task, layered(model, top, own))])

@@ -19,7 +19,7 @@ from tests.helpers import require
 from canarist.backends.providers.render import render_provider_specs, render_raw
 from canarist.backends.providers.sources import builtin_template, builtin_template_names
 from canarist.backends.providers.specs import parse_provider_spec
-from canarist.backends.providers.values import merge_values, template_data
+from canarist.backends.providers.values import template_data
 from canarist.core.errors import InputError, SpecError, TemplateError, ValuesError
 from canarist.core.gotemplate import render
 from canarist.core.yamltext import load_yaml
@@ -320,14 +320,6 @@ def test_render_raw_shows_any_template_as_is() -> None:
     assert render_raw("{{ .a }}-{{ .b.c | default 7 }}\n", {"a": 1, "b": {}}) == "1-7\n"
     when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert render_raw("{{ .t }}", {"t": when}) == "2024-01-02T03:04:05Z"
-
-
-def test_merge_values() -> None:
-    base = {"a": {"x": 1, "y": [1, 2]}, "b": 2, "c": 3}
-    override = {"a": {"y": [3], "z": {"q": 1}}, "b": None, "d": 4}
-    assert merge_values(base, override) == {"a": {"x": 1, "y": [3], "z": {"q": 1}}, "c": 3, "d": 4}
-    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2, "c": 3}
-    assert merge_values(base, None) == base
 
 
 def test_render_names_the_template_by_its_origin_whatever_it_is(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ from canarist.backends.metrics_http import (
     DEFAULT_TIMEOUT_S,
     MetricsHttpClient,
     QueryUnavailable,
-    redact_url,
 )
 from canarist.core.errors import InputError, UnavailableError
+from canarist.core.redact import path_url
 from canarist.core.validation import closest
 
 __all__ = [
@@ -82,7 +82,7 @@ async def load_template(
         raise InputError("empty template reference; expected a URL, a file or one of "
                          + ", ".join(builtin_template_names()))
     if ref.startswith(("http://", "https://")):
-        return TemplateSource(await _fetch(ref, client, timeout_s), redact_url(ref))
+        return TemplateSource(await _fetch(ref, client, timeout_s), path_url(ref))
     return _load_local(ref, base_dir)
 
 
@@ -118,7 +118,7 @@ async def _fetch(url: str, client: MetricsHttpClient | None, timeout_s: float) -
         async with MetricsHttpClient(timeout_s=timeout_s) as own:
             return await own.fetch_text(url)
     except QueryUnavailable as exc:
-        raise UnavailableError(f"cannot fetch template {redact_url(url)}: {exc.reason}"
+        raise UnavailableError(f"cannot fetch template {path_url(url)}: {exc.reason}"
                                + _builtin_hint(url)) from None
 
 

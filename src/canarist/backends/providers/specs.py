@@ -9,30 +9,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError
+from canarist.core.experiment import LenientModel
 from canarist.core.metrics import is_valid_name
-from canarist.core.validation import problems as validation_problems
-from canarist.core.validation import show_value, spell_key
+from canarist.core.validation import show_value, spell_key, validated
 from canarist.core.yamltext import load_yaml
 
 __all__ = ["DiagnoseSpec", "MetricSpec", "ParamSpec", "ProviderSpec", "parse_provider_spec"]
 
 
-class _SpecModel(BaseModel):
+class _SpecModel(LenientModel):
     """Keys match case-insensitively and unknown keys are ignored, as in Go's decoding."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fold_keys(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        aliases = {(f.alias or n).lower(): (f.alias or n) for n, f in cls.model_fields.items()}
-        return {aliases.get(str(k).lower(), str(k)): v for k, v in data.items()}
 
 
 def _text(value: Any) -> Any:
@@ -145,13 +137,8 @@ def parse_provider_spec(rendered: str, *, name: str) -> ProviderSpec:
     if not isinstance(data, dict):
         raise SpecError(f"{name}: the rendered provider spec must be a map, "
                         f"not {type(data).__name__}")
-    try:
-        spec = ProviderSpec.model_validate(data)
-    except ValidationError as exc:
-        problems = validation_problems(exc, ProviderSpec,
-                                       lambda loc: f"{name}: {spell_key('', loc) or '(top level)'}")
-        raise SpecError(problems[0] if len(problems) == 1 else "; ".join(problems),
-                        problems) from None
+    spec = validated(ProviderSpec, data,
+                     lambda loc: f"{name}: {spell_key('', loc) or '(top level)'}")
     seen: set[str] = set()
     for index, metric in enumerate(spec.metrics):
         if "/" in metric.name or not is_valid_name(f"provider/{metric.name}"):

@@ -8,7 +8,6 @@ saw them (see `go_data`).
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -16,29 +15,13 @@ from typing import Any, Final
 
 from canarist.core.errors import ValuesError
 from canarist.core.gotemplate.values import Int64
+from canarist.core.values import merge_patch
 
-__all__ = ["elapsed_seconds", "go_data", "merge_values", "template_data"]
+__all__ = ["elapsed_seconds", "go_data", "template_data"]
 
 _RFC3339: Final = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$"
 )
-
-
-def merge_values(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A deep merge into a new dict; neither argument is changed.
-
-    Override wins; maps merge key by key; lists and scalars are replaced; a null removes the key.
-    """
-    merged = {str(k): copy.deepcopy(v) for k, v in base.items()}
-    for key, value in (override or {}).items():
-        key = str(key)
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_values(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def _parse_rfc3339(value: object) -> datetime | None:
@@ -120,7 +103,7 @@ def template_data(
 
     Numbers have Iter8's types: values are float64, `elapsedTimeSeconds` an int64.
     """
-    merged = merge_values(values, version_values)
+    merged = merge_patch(values, version_values)
     merged["elapsedTimeSeconds"] = Int64(elapsed_seconds(merged, start_time, now))
     data: dict[str, Any] = go_data(merged)
     return data

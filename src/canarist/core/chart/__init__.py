@@ -93,12 +93,7 @@ def render_chart(
     render(sheet)
     names = version_names(sheet)
     if sheet.problems:
-        problems = sheet.problems
-        message = (
-            problems[0] if len(problems) == 1
-            else f"{len(problems)} problems in values: " + "; ".join(problems)
-        )
-        raise SpecError(message, problems)
+        raise SpecError.listing(sheet.problems, counted="problems in values")
     moment = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     result: dict[str, Any] = {
         "startTime": format_time(moment),
