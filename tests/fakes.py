@@ -58,13 +58,11 @@ class MemoryStore:
 
     Each write is kept as the data a real store would write, so what is written must be
     writable (`experiment_to_data` refuses what YAML or Iter8 cannot hold); `read` gives the
-    last write back, or the experiment the store was made with. With `check=False` a write
-    keeps the model's plain data unchecked (a test of something a real store could not write).
+    last write back, or the experiment the store was made with.
     """
 
-    def __init__(self, experiment: Experiment | None = None, *, check: bool = True) -> None:
+    def __init__(self, experiment: Experiment | None = None) -> None:
         self.initial = experiment
-        self.check = check
         self.written: list[dict[str, Any]] = []
 
     @property
@@ -79,10 +77,7 @@ class MemoryStore:
         return self.initial
 
     def write(self, experiment: Experiment) -> None:
-        if self.check:
-            self.written.append(experiment_to_data(experiment))
-        else:
-            self.written.append(experiment.model_dump(by_alias=True, exclude_none=True))
+        self.written.append(experiment_to_data(experiment))
 
     def progress(self) -> list[tuple[int, int, bool]]:
         """(loops, completed tasks, failure) as each write left them."""

@@ -13,6 +13,7 @@ from canarist.core.errors import SpecError, TaskError
 from canarist.core.experiment import (
     Experiment,
     MetricMeta,
+    HistBucket,
     MetricType,
     experiment_to_data,
     format_time,
@@ -66,6 +67,24 @@ def test_nan_never_reaches_the_file() -> None:
     assert data["result"]["insights"]["nonHistMetricValues"] == [{"p/m": [1.0]}]
     assert data["result"]["insights"]["unavailable"] == [{"p/m": "value is nan"}]
     assert scalar_value(insights, 0, "p/m").value is None
+
+
+def test_an_open_ended_last_bucket_is_written_as_prometheus_writes_it() -> None:
+    """Latencies beyond a Prometheus histogram's highest bound land in its +Inf bucket; the
+    file keeps that bucket (JSON and Iter8 have no infinity) and reads it back unchanged."""
+    result = new_result(now=datetime(2024, 1, 1, tzinfo=UTC))
+    insights = ensure_insights(result, 1)
+    register_metric(insights, "p/latency", MetricMeta(type=MetricType.HISTOGRAM, units="ms"))
+    insights.hist_metric_values[0]["p/latency"] = [
+        HistBucket(lower=0, upper=100, count=7), HistBucket(lower=100, upper=math.inf, count=3)]
+    exp = Experiment(spec=[], result=result)
+    data = experiment_to_data(exp)
+    written = data["result"]["insights"]["histMetricValues"][0]["p/latency"]
+    assert written[1] == {"lower": 100.0, "upper": "+Inf", "count": 3}
+    again = parse_experiment(yaml.safe_load(yaml.safe_dump(data)), source="again")
+    assert again == exp
+    assert again.result is not None and again.result.insights is not None
+    assert math.isinf(again.result.insights.hist_metric_values[0]["p/latency"][1].upper)
 
 
 def test_a_failed_latest_attempt_hides_the_stale_value() -> None:

@@ -63,7 +63,7 @@ def launched(tmp_path: Path, args: list[str]) -> Experiment:
 
 
 def run(exp: Experiment, tmp_path: Path, start: datetime) -> Experiment:
-    return asyncio.run(run_experiment(exp, MemoryStore(check=False), TASKS, RunSettings(run_dir=tmp_path),
+    return asyncio.run(run_experiment(exp, MemoryStore(), TASKS, RunSettings(run_dir=tmp_path),
                                       now=lambda: start))
 
 
@@ -183,7 +183,7 @@ def test_the_auth_example(tmp_path: Path) -> None:
     async def main(exp: Experiment) -> Experiment:
         async with serving(handler) as url:
             exp.spec[0].with_["values"]["prometheusURL"] = f"{url}/api/v1/query"
-            return await run_experiment(exp, MemoryStore(check=False), TASKS,
+            return await run_experiment(exp, MemoryStore(), TASKS,
                                         RunSettings(run_dir=tmp_path))
 
     exp = launched(tmp_path, ["launch", "-f", "auth-values.yaml"])

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     FiniteFloat,
+    PlainSerializer,
     field_validator,
     model_validator,
 )
@@ -59,8 +60,17 @@ def _not_nan(value: float) -> float:
     return value
 
 
-NotNaN = Annotated[float, AfterValidator(_not_nan)]
-"""A float that may be infinite (a histogram's last bucket ends at +Inf) but not NaN."""
+def _bound_text(value: float) -> float | str:
+    """An infinite bound written as Prometheus writes its `le` label: JSON has no infinity."""
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return value
+
+
+NotNaN = Annotated[float, AfterValidator(_not_nan),
+                   PlainSerializer(_bound_text, when_used="json")]
+"""A float that may be infinite (a histogram's last bucket ends at +Inf, written "+Inf") but
+not NaN."""
 
 
 class HistBucket(LenientModel):
