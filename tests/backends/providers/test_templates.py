@@ -17,7 +17,11 @@ from tests.core.gotemplate.oracle_runner import OracleUnavailable, run_oracle
 from tests.helpers import require
 
 from canarist.backends.providers.render import render_provider_specs, render_raw
-from canarist.backends.providers.sources import builtin_template, builtin_template_names
+from canarist.backends.providers.sources import (
+    builtin_template,
+    builtin_template_names,
+    load_local_template,
+)
 from canarist.backends.providers.specs import parse_provider_spec
 from canarist.backends.providers.values import template_data
 from canarist.core.errors import InputError, SpecError, TemplateError, ValuesError
@@ -327,3 +331,11 @@ def test_render_names_the_template_by_its_origin_whatever_it_is(tmp_path: Path) 
     [(version, spec)] = render_provider_specs(text, {}, [], datetime.now(UTC),
                                               name="https://example.com/templates/mine.tpl")
     assert version == 0 and spec["metrics"][0]["name"] == "m"
+
+
+@pytest.mark.parametrize("ref", ["t" * 5000 + ".tpl", "~no-such-user-here/mine.tpl"])
+def test_a_name_no_file_can_have_is_named_as_not_found(tmp_path: Path, ref: str) -> None:
+    with pytest.raises(InputError) as caught:
+        load_local_template(ref, tmp_path)
+    assert caught.value.exit_code == 2
+    assert "is not a built-in template, a URL or an existing file" in caught.value.message

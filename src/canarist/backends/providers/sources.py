@@ -101,14 +101,28 @@ def _load_local(ref: str, base_dir: Path) -> TemplateSource:
         return _read_file(Path(ref[len("file://"):]), base_dir)
     if ref in builtin_template_names():
         return TemplateSource(builtin_template(ref), f"built-in template {ref}")
-    path = Path(ref).expanduser()
-    if not (path if path.is_absolute() else base_dir / path).is_file():
+    path = _expanded(ref)
+    if not _is_file(path if path.is_absolute() else base_dir / path):
         names = builtin_template_names()
         guess = closest(ref.removesuffix(_SUFFIX), names)
         hint = f"; did you mean {guess}?" if guess else ""
         raise InputError(f"{ref!r} is not a built-in template, a URL or an existing file{hint} "
                          f"(built-in: {', '.join(names)})")
     return _read_file(path, base_dir)
+
+
+def _expanded(ref: str) -> Path:
+    try:
+        return Path(ref).expanduser()
+    except RuntimeError:  # `~name` of a user this machine does not have
+        return Path(ref)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system is no file of ours either
+        return False
 
 
 async def _fetch(url: str, client: MetricsHttpClient | None, timeout_s: float) -> str:
