@@ -74,7 +74,7 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run_cases(parser: str, cases: list[str], *, mode: str = "inproc", case_s: float = 5.0,
+def run_cases(parser: str, cases: list[str], *, mode: str = "inproc", case_s: float = 20.0,
               max_restarts: int = 6, prometheus: str | None = None, workers: int = 2) -> Outcome:
     """Run `cases` through `parser`. Failing inputs are all recorded, but after
     `max_restarts` inputs that hang or kill the worker (each costs up to `case_s` and a
