@@ -117,7 +117,7 @@ def test_launch_with_an_http_task_and_its_reports(plain: Env, target: str, tmp_p
 
 def test_k_launch_dry_without_a_cluster(plain: Env, target: str, tmp_path: Path) -> None:
     done = plain.run(plain.canarist, "k", "launch", "--dry", "--set", "tasks={http}",
-                     "--set", f"http.url={target}/", cwd=tmp_path)
+                     "--set", f"http.url={target}/", "--set", "runner=job", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "dry run complete" in done.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all((tmp_path / "manifest.yaml").read_text())]
