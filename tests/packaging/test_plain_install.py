@@ -1,9 +1,10 @@
 """`pip install canarist` with no extras, in a fresh virtualenv, as a CI job or the image does.
 
-The package is installed from this repository with the machine's own pip configuration
-(its package indexes and wheel folders), then used for real: a load test against a local
-HTTP server, its reports, `k launch --dry`, and the one-line messages of the parts that need
-an extra. The virtualenv's size is measured and held to the figure docs/install.md records.
+The package is installed from this repository with the machine's own pip configuration (its
+package indexes, wheel folders and cache, as scripts/setup installs), then used for real: a
+load test against a local HTTP server, its reports, `k launch --dry`, and the one-line
+messages of the parts that need an extra. The virtualenv's size is measured and held to the
+figure docs/install.md records.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ class Env:
         self.python = path / "bin" / "python"
         self.canarist = path / "bin" / "canarist"
 
-    def run(self, *args: str | Path, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str | Path, cwd: Path, timeout: float = 180,
+            own_home: bool = True) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env["HOME"] = str(cwd)  # no kubeconfig, no state of the developer's
+        if own_home:  # no kubeconfig, no state of the developer's
+            env["HOME"] = str(cwd)
         return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True,
                               text=True, timeout=timeout, check=False)
 
@@ -62,8 +65,9 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     venv.create(path, with_pip=True)
     env = Env(path)
     work = tmp_path_factory.mktemp("pip")
+    # pip as the machine has it set up (its indexes, wheel folders and cache), as scripts/setup
     done = env.run(env.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                   ROOT, cwd=work, timeout=1200)
+                   ROOT, cwd=work, timeout=1200, own_home=False)
     assert done.returncode == 0, done.stderr[-3000:]
     yield env
 
