@@ -1,5 +1,6 @@
 # canarist: the image the Kubernetes Job/CronJob pods run (`canarist k run ...`).
 # Build from the repository root:  docker build -t canarist:latest .
+# It installs canarist with no extras: no sandbox, no proto compiler (docs/install.md).
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN pip install --no-cache-dir --upgrade pip build

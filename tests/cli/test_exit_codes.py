@@ -120,6 +120,35 @@ def test_2_a_kubeconfig_that_does_not_exist(tmp_path: Path) -> None:
     assert "kubeconfig" in one_error_line(done)
 
 
+def without(modules: tuple[str, ...], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """canarist as if `modules` were not installed."""
+    hide = "; ".join(f"sys.modules[{m!r}] = None" for m in modules)
+    code = f"import sys; {hide}; from canarist.cli import main; main(sys.argv[1:])"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("command", [["sandbox", "status"], ["demo"]])
+def test_2_the_sandbox_without_its_extra(tmp_path: Path, command: list[str]) -> None:
+    done = without(("croniter",), *command, cwd=tmp_path)
+    assert done.returncode == 2
+    assert one_error_line(done) == (
+        f"Error: canarist {command[0]} needs canarist[sandbox], which is not installed (no module "
+        "'croniter'); install it with: pip install 'canarist[sandbox]'")
+
+
+def test_2_a_proto_to_compile_without_its_extra(tmp_path: Path) -> None:
+    (tmp_path / "echo.proto").write_text('syntax = "proto3";\npackage echo;\nmessage M {}\n'
+                                         "service E { rpc Say(M) returns (M); }\n")
+    done = without(("grpc_tools",), "launch", "--set", "tasks={grpc}", "--set",
+                   "grpc.host=127.0.0.1:1", "--set", "grpc.call=echo.E.Say",
+                   "--set", "grpc.proto=echo.proto", cwd=tmp_path)
+    assert done.returncode == 2
+    assert one_error_line(done).endswith(
+        "proto: compiling echo.proto needs canarist[proto], which is not installed (no module "
+        "'grpc_tools'); install it with: pip install 'canarist[proto]'")
+
+
 def test_3_the_target_cannot_be_reached(tmp_path: Path) -> None:
     done = canarist("launch", *load_test(f"http://127.0.0.1:{closed_port()}/",
                                          "assess.SLOs.upper.http/error-rate=0"), cwd=tmp_path)

@@ -40,6 +40,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
                  "Built-in provider templates, and what a template renders to."),
 }
 
+# Command groups that need an optional extra (`canarist.core.extras`): name -> extra.
+NEEDS_EXTRA: dict[str, str] = {"demo": "sandbox", "sandbox": "sandbox"}
+
 
 class LazyGroup(click.Group):
     """A group whose `LAZY_COMMANDS` are imported when named, not when the CLI starts."""
@@ -49,6 +52,10 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            if cmd_name in NEEDS_EXTRA:
+                from canarist.core.extras import require
+
+                require(NEEDS_EXTRA[cmd_name], f"canarist {cmd_name}")
             module_name, _, attribute = LAZY_COMMANDS[cmd_name][0].partition(":")
             command = getattr(importlib.import_module(module_name), attribute)
             if not isinstance(command, click.Command):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
-from google.protobuf import descriptor_pool
+from google.protobuf import descriptor_pb2, descriptor_pool
 
 from canarist.backends.loadgen import grpc_schema as gs
 from canarist.core.errors import InputError
+from canarist.core.extras import MissingExtra
 
 IRIS = {
     "model_name": "sklearn-iris",
@@ -247,6 +249,37 @@ def test_compile_is_cached() -> None:
     a = gs.compile_proto(gs.SHIPPED_INFERENCE_PROTO)
     b = gs.compile_proto(gs.SHIPPED_INFERENCE_PROTO)
     assert a is b
+
+
+def test_the_shipped_descriptors_are_the_shipped_proto_compiled(tmp_path: Path) -> None:
+    copy = tmp_path / "inference.proto"  # not the shipped file: compiled by protoc
+    copy.write_bytes(gs.SHIPPED_INFERENCE_PROTO.read_bytes())
+    compiled = gs.compile_proto(copy)
+    assert gs.compile_proto(copy) is compiled
+    shipped = descriptor_pb2.FileDescriptorSet.FromString(gs.SHIPPED_INFERENCE_DESCRIPTORS.read_bytes())
+    assert [f.name for f in shipped.file] == ["inference.proto"]
+    assert shipped == compiled, (
+        "proto/inference.binpb is stale; regenerate it in src/canarist/backends/loadgen/proto with: "
+        "python -m grpc_tools.protoc --proto_path=. --include_imports "
+        "--descriptor_set_out=inference.binpb inference.proto")
+
+
+def test_without_grpcio_tools_the_shipped_proto_loads_and_a_users_proto_names_the_extra(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "grpc_tools", None)  # as if canarist[proto] were not installed
+    schema = gs.load_method_from_proto(gs.SHIPPED_INFERENCE_PROTO,
+                                       "inference.GRPCInferenceService/ModelInfer")
+    assert schema.path == "/inference.GRPCInferenceService/ModelInfer"
+    assert schema.request_class.DESCRIPTOR.full_name == "inference.ModelInferRequest"
+    user = tmp_path / "echo.proto"
+    user.write_text('syntax = "proto3";\npackage echo;\nmessage M { string s = 1; }\n'
+                    "service E { rpc Say(M) returns (M); }\n")
+    with pytest.raises(MissingExtra) as caught:
+        gs.load_method_from_proto(user, "echo.E.Say")
+    assert caught.value.exit_code == 2
+    assert caught.value.message == (
+        f"proto: compiling {user} needs canarist[proto], which is not installed (no module "
+        "'grpc_tools'); install it with: pip install 'canarist[proto]'")
 
 
 def test_metadata() -> None:

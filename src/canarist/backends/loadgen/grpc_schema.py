@@ -3,11 +3,12 @@
 No generated code is needed. A method's request and response types come from
 
 * a ``.proto`` file, compiled to a ``FileDescriptorSet`` by ``grpc_tools.protoc``
-  (package ``grpcio-tools``) in a child process, or
+  (package ``grpcio-tools``, the ``canarist[proto]`` extra) in a child process, or
 * the server itself, through gRPC server reflection
   (``grpc.reflection.v1alpha.ServerReflection``, the service ghz uses), or
 * the Open Inference Protocol (KServe V2) proto shipped in ``proto/inference.proto``,
-  used by default for ``inference.GRPCInferenceService`` calls without a proto.
+  used by default for ``inference.GRPCInferenceService`` calls without a proto; it is
+  shipped compiled too (``proto/inference.binpb``), so it needs no grpcio-tools.
 
 Requests are built from JSON ``data`` (an object, or a list of objects used in
 turn) with ``google.protobuf.json_format``; field names may be the proto names
@@ -21,6 +22,7 @@ server or a needed tool cannot be reached), with a one-line message naming the f
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import json
 import os
@@ -40,9 +42,11 @@ from google.protobuf.message import Message
 
 from canarist.backends.files import read_bytes_bounded
 from canarist.core.errors import InputError, UnavailableError
+from canarist.core.extras import MissingExtra, require
 
 __all__ = [
     "INFERENCE_SERVICE",
+    "SHIPPED_INFERENCE_DESCRIPTORS",
     "SHIPPED_INFERENCE_PROTO",
     "Metadata",
     "MethodSchema",
@@ -58,6 +62,8 @@ __all__ = [
 ]
 
 SHIPPED_INFERENCE_PROTO = Path(__file__).resolve().parent / "proto" / "inference.proto"
+SHIPPED_INFERENCE_DESCRIPTORS = SHIPPED_INFERENCE_PROTO.with_suffix(".binpb")
+"""The shipped proto compiled (a FileDescriptorSet), so that it needs no proto compiler."""
 INFERENCE_SERVICE = "inference.GRPCInferenceService"
 
 REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
@@ -218,6 +224,8 @@ def compile_proto(
         if not ip.is_dir():
             raise InputError(f"import-paths: not a directory: {os.fspath(p)}")
         paths.append(str(ip.resolve()))
+    if not paths and path.resolve() == SHIPPED_INFERENCE_PROTO:
+        return _shipped_descriptors()
     paths.append(str(path.resolve().parent))
     key = (str(path.resolve()), st.st_mtime_ns, st.st_size, tuple(paths))
     with _compiled_lock:
@@ -230,13 +238,18 @@ def compile_proto(
     return fds
 
 
+@functools.cache
+def _shipped_descriptors() -> descriptor_pb2.FileDescriptorSet:
+    fds = descriptor_pb2.FileDescriptorSet()
+    fds.ParseFromString(SHIPPED_INFERENCE_DESCRIPTORS.read_bytes())
+    return fds
+
+
 def _run_protoc(path: Path, include_paths: list[str], shown: str) -> descriptor_pb2.FileDescriptorSet:
+    require("proto", f"proto: compiling {shown}")  # or leave proto unset: server reflection
     spec = importlib.util.find_spec("grpc_tools")
     if spec is None or spec.origin is None:
-        raise UnavailableError(
-            "proto: compiling .proto files needs the 'grpcio-tools' package; "
-            "install it, or leave proto unset to use server reflection"
-        )
+        raise MissingExtra(f"proto: compiling {shown}", "proto", "grpc_tools")
     well_known = Path(spec.origin).parent / "_proto"
     includes = [*include_paths]
     if well_known.is_dir():
