@@ -12,8 +12,8 @@ from tests.helpers import load_fixture_experiment
 from canarist.core.errors import SpecError, TaskError
 from canarist.core.experiment import (
     Experiment,
-    MetricMeta,
     HistBucket,
+    MetricMeta,
     MetricType,
     experiment_to_data,
     format_time,

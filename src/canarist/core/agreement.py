@@ -455,7 +455,7 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
 def rate_interval(agreed: int, compared: int, confidence: float) -> tuple[float, float]:
     """The agreement rate's interval at `confidence`, valid at every look (the judge's
     confidence sequence for a proportion, Jeffreys' mixture). Its numerics are imported
-    here, so that reports without agreement start without numpy and scipy."""
+    here, so that reports without agreement start without numpy."""
     from canarist.core.stats.sequences import proportion_interval
 
     return proportion_interval(agreed, compared, 1 - confidence)
