@@ -41,7 +41,8 @@ MIN_DURATION_S = 0.001
 """The shortest duration any input accepts (1ms): less is a unit typo (ns or us for s)."""
 
 
-def _text(value: Any) -> Any:
+def scalar_text(value: Any) -> Any:
+    """A YAML scalar as the text Go would read into a string: true/false, numbers as written."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -49,7 +50,7 @@ def _text(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, BeforeValidator(_text)]
+Text = Annotated[str, BeforeValidator(scalar_text)]
 """Text; a number or true/false (as `--set` types them) is taken as the text it was."""
 
 
@@ -219,5 +220,5 @@ def _header_name(value: Any) -> Any:
 HeaderName = Annotated[str, BeforeValidator(_header_name)]
 """An HTTP header name (an RFC 9110 token)."""
 
-HeaderValue = Annotated[str, BeforeValidator(_text), AfterValidator(_header_value)]
+HeaderValue = Annotated[str, BeforeValidator(scalar_text), AfterValidator(_header_value)]
 """An HTTP header value: text on one line (a number or true/false as the text it was)."""

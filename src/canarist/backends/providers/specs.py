@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, field_validator
 from canarist.core.durations import parse_duration
 from canarist.core.errors import InputError, SpecError
 from canarist.core.experiment import LenientModel
+from canarist.core.fields import scalar_text
 from canarist.core.metrics import is_valid_name
 from canarist.core.validation import show_value, spell_key, validated
 from canarist.core.yamltext import load_yaml
@@ -27,12 +28,6 @@ class _SpecModel(LenientModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
 
 
 class ParamSpec(_SpecModel):
@@ -42,7 +37,7 @@ class ParamSpec(_SpecModel):
     @field_validator("name", "value", mode="before")
     @classmethod
     def _scalar_text(cls, value: Any) -> Any:
-        return _text(value)
+        return scalar_text(value)
 
 
 class DiagnoseSpec(_SpecModel):
@@ -57,7 +52,7 @@ class DiagnoseSpec(_SpecModel):
     @field_validator("window", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        text = _text(value)
+        text = scalar_text(value)
         if isinstance(text, str):
             try:
                 seconds = parse_duration(text, field="window")
@@ -85,7 +80,7 @@ class MetricSpec(_SpecModel):
     @field_validator("name", "units", "body", mode="before")
     @classmethod
     def _scalar_text(cls, value: Any) -> Any:
-        return _text(value)
+        return scalar_text(value)
 
     @field_validator("type", mode="before")
     @classmethod
@@ -100,7 +95,7 @@ class MetricSpec(_SpecModel):
     @field_validator("description", mode="before")
     @classmethod
     def _null_description(cls, value: Any) -> Any:
-        return "" if value is None else _text(value)
+        return "" if value is None else scalar_text(value)
 
 
 class ProviderSpec(_SpecModel):
@@ -115,7 +110,7 @@ class ProviderSpec(_SpecModel):
         if value is None:
             return {}
         if isinstance(value, dict):
-            return {str(k): _text(v) for k, v in value.items()}
+            return {str(k): scalar_text(v) for k, v in value.items()}
         return value
 
     @field_validator("metrics", mode="before")
