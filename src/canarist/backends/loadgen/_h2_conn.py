@@ -84,15 +84,8 @@ class Conn(asyncio.Protocol):
         self.buf = b""
         self.out: list[bytes] = []
         self.in_read = False
-        self.streams: dict[int, Stream] = {}
-        self.next_sid = 1
-        self.decoder = HeaderDecoder()
-        self.send_window = 65535
-        self.peer_initial_window = 65535
-        self.peer_max_frame = 16384
-        self.peer_max_streams = 1 << 31
-        self.recv_unacked = 0
         self.blocked: deque[Stream] = deque()
+        self._fresh_connection_state()
         self.waiting: deque[tuple[int, int, int]] = deque()
         """(k, intended, start) of calls waiting for a stream (MAX_CONCURRENT_STREAMS)."""
         self.settings_seen: asyncio.Future[None] | None = None
@@ -104,12 +97,9 @@ class Conn(asyncio.Protocol):
         self.reviving = False
         self.lost_reason = ""
 
-    # ------------------------------------------------------------ connection events
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
-        self.buf = b""
-        self.streams = {}
+    def _fresh_connection_state(self) -> None:
+        """What a new HTTP/2 connection starts with (RFC 9113 defaults until SETTINGS)."""
+        self.streams: dict[int, Stream] = {}
         self.next_sid = 1
         self.decoder = HeaderDecoder()
         self.send_window = 65535
@@ -118,6 +108,13 @@ class Conn(asyncio.Protocol):
         self.peer_max_streams = 1 << 31
         self.recv_unacked = 0
         self.blocked.clear()
+
+    # ------------------------------------------------------------ connection events
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.buf = b""
+        self._fresh_connection_state()
         self.goaway = False
         settings = struct.pack(">HIHIHI", 2, 0, 4, _WINDOW, 6, 1 << 24)  # no push, windows
         transport.write(PREFACE + frame(SETTINGS, 0, 0, settings)
