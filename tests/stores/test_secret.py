@@ -9,7 +9,8 @@ import random
 import re
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,15 +41,20 @@ class Api:
     api: RunningApi
     token: str
     tmp: Path
+    clients: list[KubeClient] = field(default_factory=list)
 
     def calls(self, token: str | None = None, name: str = "admin") -> ClusterCalls:
         path = write_kubeconfig(self.tmp / f"{name}.kubeconfig", self.api.url, token or self.token)
-        return ClusterCalls(KubeClient.connect(str(path)))
+        self.clients.append(KubeClient.connect(str(path)))
+        return ClusterCalls(self.clients[-1])
 
 
 @pytest.fixture
-def api(kube_api: RunningApi, tmp_path: Path) -> Api:
-    return Api(kube_api, KUBE_TOKEN, tmp_path)
+def api(kube_api: RunningApi, tmp_path: Path) -> Iterator[Api]:
+    made = Api(kube_api, KUBE_TOKEN, tmp_path)
+    yield made
+    for client in made.clients:
+        client.close()
 
 
 def put_secret(store: ObjectStore, data: dict[str, Any], *, revision: str = "1",

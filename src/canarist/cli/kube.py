@@ -96,7 +96,7 @@ def launch(values: dict[str, Any], dry: bool, group: str, namespace: str | None,
 def _offline_namespace(kubeconfig: str | None, context: str | None) -> str:
     """The context's namespace for `--dry`, which must work without any cluster."""
     try:
-        return load_configuration(kubeconfig, context)[2]
+        return load_configuration(kubeconfig, context).namespace
     except InputError:
         if kubeconfig or context:
             raise

@@ -1,15 +1,22 @@
-"""Sending manifests to a running sandbox through its Kubernetes API (official client)."""
+"""Sending manifests to a running sandbox through its Kubernetes API."""
 
 from __future__ import annotations
 
 import contextlib
-import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
 from canarist.backends.clock import poll
+from canarist.backends.kube import (
+    INFERENCE_SERVICES,
+    KubeClient,
+    KubeError,
+    KubeNotFound,
+    KubeUnreachable,
+)
 from canarist.core.errors import InputError, UnavailableError
 from canarist.sandbox.isvc_manifest import API_VERSION, KIND, ManifestError, validate_manifest
 
@@ -44,20 +51,14 @@ class SandboxApi:
     """InferenceServices on the sandbox's API, with a kubeconfig the sandbox wrote."""
 
     def __init__(self, kubeconfig: Path) -> None:
-        from kubernetes import client, config
-
         if not kubeconfig.exists():
             raise UnavailableError(f"{kubeconfig}: no kubeconfig; is the sandbox running? "
                                    "Start it with: canarist sandbox up")
-        configuration = client.Configuration()
-        config.load_kube_config(config_file=str(kubeconfig),  # type: ignore[no-untyped-call]
-                                client_configuration=configuration)
-        configuration.retries = 0
-        self.server = configuration.host
-        self.api = client.CustomObjectsApi(client.ApiClient(configuration))
+        self.kube = KubeClient.connect(str(kubeconfig), timeout=TIMEOUT_S)
+        self.server = self.kube.server
 
     def close(self) -> None:
-        self.api.api_client.close()
+        self.kube.close()
 
     def __enter__(self) -> SandboxApi:
         return self
@@ -67,8 +68,6 @@ class SandboxApi:
 
     def apply(self, doc: Obj, default_namespace: str = "default") -> str:
         """Create or replace one InferenceService; returns kubectl's kind of answer."""
-        from kubernetes.client.exceptions import ApiException
-
         meta = doc["metadata"]
         name = meta["name"]
         namespace = meta.get("namespace") or default_namespace
@@ -77,56 +76,31 @@ class SandboxApi:
                             if k in ("name", "namespace", "labels", "annotations")}
         body["metadata"]["namespace"] = namespace
         label = f"inferenceservice.serving.kserve.io/{name}"
-        try:
+        with self._answers(f"{namespace}/{name}"):
             try:
-                current = cast(Obj, self.api.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, name, _request_timeout=TIMEOUT_S))
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-                self.api.create_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, body, _request_timeout=TIMEOUT_S)
+                current = self.kube.get(INFERENCE_SERVICES, namespace, name)
+            except KubeNotFound:
+                self.kube.create(INFERENCE_SERVICES, namespace, body)
                 return f"{label} created"
             if (current.get("spec") == body.get("spec")
                     and _same_meta(current.get("metadata", {}), body["metadata"])):
                 return f"{label} unchanged"
             body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            self.api.replace_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, body, _request_timeout=TIMEOUT_S)
+            self.kube.replace(INFERENCE_SERVICES, namespace, body)
             return f"{label} configured"
-        except ApiException as exc:
-            raise _api_error(exc, f"{namespace}/{name}") from None
-        except Exception as exc:  # urllib3 connection and timeout errors
-            raise UnavailableError(f"the sandbox API at {self.server} is not reachable: "
-                                   f"{type(exc).__name__}") from None
 
     def get(self, namespace: str, name: str) -> Obj:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            return cast(Obj, self.api.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=TIMEOUT_S))
-        except ApiException as exc:
-            raise _api_error(exc, f"{namespace}/{name}") from None
-        except Exception as exc:
-            raise UnavailableError(f"the sandbox API at {self.server} is not reachable: "
-                                   f"{type(exc).__name__}") from None
+        with self._answers(f"{namespace}/{name}"):
+            return self.kube.get(INFERENCE_SERVICES, namespace, name)
 
     def delete(self, namespace: str, name: str) -> str:
         """Delete one InferenceService; returns kubectl's answer. InputError if there is none."""
-        from kubernetes.client.exceptions import ApiException
-
         try:
-            self.api.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=TIMEOUT_S)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise InputError(f'{PLURAL}.{GROUP} "{name}" not found in namespace '
-                                 f'"{namespace}"') from None
-            raise _api_error(exc, f"{namespace}/{name}") from None
-        except Exception as exc:
-            raise UnavailableError(f"the sandbox API at {self.server} is not reachable: "
-                                   f"{type(exc).__name__}") from None
+            with self._answers(f"{namespace}/{name}"):
+                self.kube.delete(INFERENCE_SERVICES, namespace, name)
+        except KubeNotFound:
+            raise InputError(f'{PLURAL}.{GROUP} "{name}" not found in namespace '
+                             f'"{namespace}"') from None
         return f'{KIND.lower()}.{GROUP} "{name}" deleted'
 
     def wait_ready(self, namespace: str, name: str, timeout_s: float) -> None:
@@ -144,18 +118,25 @@ class SandboxApi:
         raise UnavailableError(f"{namespace}/{name} was not ready within {timeout_s:g}s: {verdict}")
 
     def list(self) -> list[Obj]:
-        from kubernetes.client.exceptions import ApiException
+        with self._answers(PLURAL):
+            return self.kube.list(INFERENCE_SERVICES, None)
 
+    @contextlib.contextmanager
+    def _answers(self, what: str) -> Iterator[None]:
+        """The API's failures in the sandbox's words: a rejected request is the user's input
+        (exit 2), anything else says the sandbox is not answering as it should (exit 3)."""
         try:
-            found = cast(Obj, self.api.list_cluster_custom_object(
-                GROUP, VERSION, PLURAL, _request_timeout=TIMEOUT_S))
-        except ApiException as exc:
-            raise _api_error(exc, PLURAL) from None
-        except Exception as exc:
+            yield
+        except KubeNotFound:
+            raise
+        except KubeUnreachable as error:
             raise UnavailableError(f"the sandbox API at {self.server} is not reachable: "
-                                   f"{type(exc).__name__}") from None
-        items: list[Obj] = found.get("items", [])
-        return items
+                                   f"{error.detail}") from None
+        except KubeError as error:
+            if 400 <= error.status < 500 and error.status not in (401, 403):
+                raise InputError(f"{what}: {error.detail}") from None
+            raise UnavailableError(f"{what}: the sandbox API answered {error.status}: "
+                                   f"{error.detail}") from None
 
 
 def readiness(obj: Obj) -> str:
@@ -178,12 +159,3 @@ def readiness(obj: Obj) -> str:
 
 def _same_meta(current: Obj, wanted: Obj) -> bool:
     return all((current.get(k) or {}) == (wanted.get(k) or {}) for k in ("labels", "annotations"))
-
-
-def _api_error(exc: Any, what: str) -> Exception:
-    message = exc.reason or "error"
-    with contextlib.suppress(TypeError, ValueError, AttributeError):
-        message = json.loads(exc.body).get("message", message)
-    if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (401, 403):
-        return InputError(f"{what}: {message}")
-    return UnavailableError(f"{what}: the sandbox API answered {exc.status}: {message}")
