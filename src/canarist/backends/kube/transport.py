@@ -79,7 +79,7 @@ class Transport:
     def _send(self, method: str, target: str, headers: dict[str, str], body: bytes | None,
               timeout: float, issued: Issued | None) -> tuple[int, bytes]:
         pair = self._client_pair(issued)
-        headers = {**headers, **self._auth_headers(issued)}
+        headers = {**headers, **self.auth_headers(issued)}
         if body is not None:
             headers["Content-Length"] = str(len(body))
         path = self.prefix + target
@@ -142,7 +142,7 @@ class Transport:
 
     # -- credentials ------------------------------------------------------------------------
 
-    def _auth_headers(self, issued: Issued | None) -> dict[str, str]:
+    def auth_headers(self, issued: Issued | None = None) -> dict[str, str]:
         credentials = self.config.credentials
         token = issued.token if issued and issued.token else credentials.token
         if credentials.token_file is not None and not token:
