@@ -15,6 +15,7 @@ from canarist.core.errors import ValuesError
 from canarist.core.values import (
     MAX_INDEX,
     build_values,
+    coalesce_defaults,
     merge_patch,
     merge_values,
     parse_set,
@@ -595,3 +596,20 @@ def _scribble(value: Any) -> None:
         for item in value:
             _scribble(item)
         value.append("__scribbled__")
+
+
+def test_chart_defaults_coalesce_under_user_values_as_helm_does() -> None:
+    defaults = {"image": "x", "resources": {"limits": {"memory": "384Mi", "cpu": "500m"}},
+                "logLevel": "info", "nested": {"a": 1}}
+    user = {"resources": {"limits": {"cpu": None, "memory": "1Gi"}}, "logLevel": None,
+            "mine": None, "nested": "flat", "image": {"repo": "r"}}
+    result = coalesce_defaults(user, defaults)
+    assert result is user
+    assert result == {"image": {"repo": "r"},                    # the user's value, kept whole
+                      "resources": {"limits": {"memory": "1Gi"}},  # null removes the default
+                      "mine": None,                              # no default: the null stays
+                      "nested": "flat"}                          # a scalar over a default map
+    assert defaults["resources"] == {"limits": {"memory": "384Mi", "cpu": "500m"}}
+    filled = coalesce_defaults({}, defaults)
+    filled["resources"]["limits"]["cpu"] = "1"
+    assert defaults["resources"]["limits"]["cpu"] == "500m"  # copies, never shared

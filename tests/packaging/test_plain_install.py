@@ -22,11 +22,12 @@ from tests.servers.http_target import ThreadedHttpTarget
 ROOT = Path(__file__).parents[2]
 
 # Measured: `du -sm` of the fresh virtualenv (pip and setuptools included). docs/install.md
-# records the figure; the limit leaves room for new releases of the dependencies.
-SIZE_LIMIT_MB = 440
+# records the figure (288 MB); the limit is the goal a plain install is held to.
+SIZE_LIMIT_MB = 300
 
 # Installed only by an extra (or by nothing at all): never by a plain install.
-NOT_INSTALLED = ("plotly", "scipy", "croniter", "prometheus-client", "grpcio-tools")
+NOT_INSTALLED = ("plotly", "scipy", "croniter", "prometheus-client", "grpcio-tools", "kubernetes",
+                 "urllib3", "requests", "oauthlib")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 

@@ -455,6 +455,24 @@ def merge_values(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def coalesce_defaults(values: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing of a chart's defaults under user values, in place on `values`
+    (which it returns).
+
+    Unlike `merge_values`, the defaults only fill in: a key the user set keeps its value
+    (a map merges with the default map under it), and a `null` the user set removes a key
+    the defaults have; a `null` under a key the defaults lack stays, as in Helm.
+    """
+    for key, default in defaults.items():
+        if key not in values:
+            values[key] = _clone(default)
+        elif values[key] is None:
+            del values[key]
+        elif isinstance(values[key], dict) and isinstance(default, Mapping):
+            coalesce_defaults(values[key], default)
+    return values
+
+
 # -- public parsing -----------------------------------------------------------------------
 
 

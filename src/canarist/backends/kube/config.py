@@ -102,8 +102,7 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
         raise InputError(f"kubeconfig {missing[0]}: no such file")
     if not present:
         raise InputError(f"kubeconfig {path}: no such file")
-    where = f"kubeconfig {path}" + (f" (context {context})" if context else "")
-    return resolve(merge([read_kubeconfig(p) for p in present]), context, where)
+    return resolve(merge([read_kubeconfig(p) for p in present]), context, f"kubeconfig {path}")
 
 
 def in_cluster(account: Path = SERVICE_ACCOUNT) -> ClusterConfig:
@@ -195,7 +194,8 @@ def _absolute_paths(body: Obj, inner: str, base: Path, at: str) -> Obj:
 # -- from a context to a configuration --------------------------------------------------------
 
 def resolve(merged: Merged, context: str | None, where: str) -> ClusterConfig:
-    """The cluster and user the context (or `current-context`) names."""
+    """The cluster and user the context (or `current-context`) names; `where` names the
+    file(s) in messages."""
     name = context or merged.current_context
     if not name:
         raise InputError(f"{where}: no current-context is set; pass --context")
@@ -222,7 +222,7 @@ def resolve(merged: Merged, context: str | None, where: str) -> ClusterConfig:
                          "certificate-authority; remove one")
     return ClusterConfig(
         server=_server(cluster, cluster_at),
-        source=where,
+        source=f"{where} (context {context})" if context else where,
         namespace=_optional_str(chosen, "namespace", at) or "default",
         ca_data=ca_data,
         insecure=insecure,

@@ -4,11 +4,10 @@ the chart knows (tasks, runners, log levels, the keys it alone reads).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
-from canarist.core.values import merge_values
+from canarist.core.values import coalesce_defaults, merge_values
 
 TASK_NAMES: tuple[str, ...] = (
     "agreement", "assess", "custommetrics", "grpc", "http", "ready", "rollout", "slack", "github",
@@ -42,17 +41,6 @@ def chart_defaults() -> dict[str, Any]:
     }
 
 
-def _coalesce(user: dict[str, Any], defaults: Mapping[str, Any]) -> None:
-    """Helm's coalescing of chart defaults under user values, in place on `user`."""
-    for key, default in defaults.items():
-        if key not in user:
-            user[key] = copy.deepcopy(default)
-        elif user[key] is None:
-            del user[key]
-        elif isinstance(user[key], dict) and isinstance(default, Mapping):
-            _coalesce(user[key], default)
-
-
 def resolve_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """The values the chart works with: defaults coalesced under a copy of `values`.
 
@@ -61,5 +49,4 @@ def resolve_values(values: Mapping[str, Any]) -> dict[str, Any]:
     user = merge_values(values)  # a copy, with every map key as text
     if "image" not in user and user.get("iter8Image") is not None:
         user["image"] = user["iter8Image"]
-    _coalesce(user, chart_defaults())
-    return user
+    return coalesce_defaults(user, chart_defaults())
