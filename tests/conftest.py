@@ -6,7 +6,7 @@ import os
 
 from hypothesis import settings
 
-# Shared fakes (tests/fakes.py): the fixtures `kube_api` and `kubeconfig`.
+# Shared fakes (tests/fakes/): the fixtures `kube_api` and `kubeconfig`.
 pytest_plugins = ["tests.fakes"]
 
 # CI runs the same generated examples every time (a property test must not pass or fail by

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.fakes_clock import ManualClock
+from tests.fakes.clock import ManualClock
 
 from canarist.backends.clock import Clock, poll, poll_async
 

@@ -13,7 +13,7 @@ import errno
 import aiohttp
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
-from tests.fakes_http import FakeResponse, FakeTransport
+from tests.fakes.http import FakeResponse, FakeTransport
 
 from canarist.backends.httpclient import (
     Answer,

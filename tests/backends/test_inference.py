@@ -6,7 +6,7 @@ import asyncio
 
 import aiohttp
 import pytest
-from tests.fakes_http import FakeResponse, FakeTransport
+from tests.fakes.http import FakeResponse, FakeTransport
 
 from canarist.backends.inference import MAX_PAYLOAD_BYTES, fetch_payload
 from canarist.core.errors import InputError, UnavailableError

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from tests.fakes_http import FakeResponse, FakeTransport
+from tests.fakes.http import FakeResponse, FakeTransport
 from tests.helpers import require
 
 from canarist.backends.metrics_http import (

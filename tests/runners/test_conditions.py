@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.fakes_clock import ManualClock
+from tests.fakes.clock import ManualClock
 
 from canarist.core.experiment import Experiment, new_result
 from canarist.runners.conditions import assert_conditions

@@ -28,6 +28,7 @@ from tests.servers.web import answering, serving_in_thread
 
 from canarist.backends import bounded
 from canarist.backends.bounded import Deadline, Limit, Overrun, evaluate, evaluate_async, limit_for
+from canarist.backends.clock import Clock
 from canarist.core.gotemplate.errors import GoTemplateError
 
 CANARIST = [sys.executable, "-m", "canarist"]
@@ -119,13 +120,13 @@ def task_seconds(stderr: str) -> float:
     return (times["failure"] - times["started"]).total_seconds()
 
 
-class ScriptedClock:
+class ScriptedClock(Clock):
     """A clock that reads the given times in turn, and fails a test that reads it once more."""
 
     def __init__(self, *times: float) -> None:
         self.left = list(times)
 
-    def __call__(self) -> float:
+    def monotonic(self) -> float:
         assert self.left, "the clock was read after its last time"
         return self.left.pop(0)
 
@@ -282,11 +283,11 @@ def test_a_child_dies_with_a_parent_killed_by_sigkill(tmp_path: Path) -> None:
 def test_the_limit_is_the_tasks_remaining_timeout_else_the_default() -> None:
     default = limit_for(None)
     assert (default.seconds, str(default)) == (bounded.DEFAULT_LIMIT_S, "10s (evaluation limit)")
-    limit = limit_for(Deadline(103.0, "3s"), clock=lambda: 100.0)
+    limit = limit_for(Deadline(103.0, "3s"), clock=ScriptedClock(100.0))
     assert limit.seconds == pytest.approx(3 - bounded.MARGIN_S)  # stopped just before the task
     assert str(limit) == "3s (task timeout)"
-    assert limit_for(Deadline(103.0, "3s"), clock=lambda: 102.95).seconds == 0
-    assert limit_for(Deadline(99.0, "1s"), clock=lambda: 100.0).seconds == 0
+    assert limit_for(Deadline(103.0, "3s"), clock=ScriptedClock(102.95)).seconds == 0
+    assert limit_for(Deadline(99.0, "1s"), clock=ScriptedClock(100.0)).seconds == 0
     # the real clock by default
     assert 0 < limit_for(Deadline(time.monotonic() + 3600, "1h")).seconds <= 3600
 

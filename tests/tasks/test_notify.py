@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from tests.fakes_http import FakeResponse, FakeTransport
+from tests.fakes.http import FakeResponse, FakeTransport
 from tests.helpers import load_fixture_experiment
 from tests.servers.web import RecordingServer, serve_recording
 from yarl import URL

@@ -36,11 +36,12 @@ import select
 import signal
 import struct
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
+
+from canarist.backends.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "DEFAULT_LIMIT_S",
@@ -68,8 +69,6 @@ _PR_SET_PDEATHSIG: Final = 1
 T = TypeVar("T")
 Mark = Callable[[int], None]
 """Records which item of a batch the child is working on (named when it overruns)."""
-Clock = Callable[[], float]
-"""Seconds on a monotonic clock: `time.monotonic`, or a test's own."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +94,11 @@ def _seconds_text(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def limit_for(deadline: Deadline | None, *, clock: Clock = time.monotonic) -> Limit:
+def limit_for(deadline: Deadline | None, *, clock: Clock = SYSTEM_CLOCK) -> Limit:
     """The time left before `deadline` (the task's timeout), else the default bound."""
     if deadline is None:
         return Limit(DEFAULT_LIMIT_S, f"{_seconds_text(DEFAULT_LIMIT_S)} (evaluation limit)")
-    return Limit(max(0.0, deadline.at - clock() - MARGIN_S),
+    return Limit(max(0.0, deadline.at - clock.monotonic() - MARGIN_S),
                  f"{deadline.shown} (task timeout)")
 
 
@@ -299,13 +298,13 @@ def _start(work: Callable[[Mark], object], limit: Limit) -> _Child:
     return _Child(pid, read_fd, progress, limit, [])
 
 
-def evaluate(work: Callable[[Mark], T], limit: Limit, *, clock: Clock = time.monotonic) -> T:
+def evaluate(work: Callable[[Mark], T], limit: Limit, *, clock: Clock = SYSTEM_CLOCK) -> T:
     """`work(mark)` in a child, waiting at most `limit.seconds` of `clock` (blocking)."""
     child = _start(work, limit)
     try:
-        end = clock() + limit.seconds
+        end = clock.monotonic() + limit.seconds
         while True:
-            left = end - clock()
+            left = end - clock.monotonic()
             if left <= 0:
                 raise Overrun("time", limit, child.at())
             readable, _, _ = select.select([child.read_fd], [], [], left)

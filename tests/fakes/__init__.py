@@ -1,4 +1,6 @@
-"""Fakes shared by the tests: a Kubernetes API server in memory, and an experiment store in memory.
+"""Fakes shared by the tests: a Kubernetes API server in memory, and an experiment store in memory
+(here); an HTTP transport that answers from a script (`tests.fakes.http`); a clock whose time
+moves only when something sleeps (`tests.fakes.clock`).
 
 `tests/conftest.py` loads this module as a plugin, so its fixtures (`kube_api`, `kubeconfig`)
 are there for every test; the classes and functions are imported from here.
