@@ -11,7 +11,6 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from aiohttp import web
 from tests.fakes.http import FakeResponse, FakeTransport
 from tests.helpers import require
+from tests.servers.web import Handler, serving
 
 from canarist.backends.metrics_http import (
     AuthSource,
@@ -36,27 +36,13 @@ from canarist.backends.metrics_http import (
 )
 from canarist.core.errors import UnavailableError
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN = "s3cr3t-token-value"
 
 
-@contextlib.asynccontextmanager
-async def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None
+          ) -> contextlib.AbstractAsyncContextManager[str]:
     """An HTTP server on 127.0.0.1 and a free port, in this event loop; yields its base URL."""
-    async def handle(request: web.Request) -> web.StreamResponse:
-        return await handler(request)
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    return serving(handler, ssl_context=ssl_context)
 
 
 def prometheus_answer(value: str) -> dict[str, Any]:

@@ -35,8 +35,11 @@ def answering(body: Any) -> Handler:
 @contextlib.asynccontextmanager
 async def serving(handler: Handler, *, ssl_context: ssl.SSLContext | None = None
                   ) -> AsyncIterator[str]:
+    async def handle(request: web.Request) -> web.StreamResponse:  # any awaitable callable
+        return await handler(request)
+
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
+    app.router.add_route("*", "/{tail:.*}", handle)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
     await runner.setup()
     try:
