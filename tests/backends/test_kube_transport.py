@@ -152,6 +152,9 @@ if os.environ.get("EXPIRES"):
 if os.environ.get("CERT"):
     status = {"clientCertificateData": pathlib.Path(os.environ["CERT"]).read_text(),
               "clientKeyData": pathlib.Path(os.environ["KEY"]).read_text()}
+if os.environ.get("FAIL") == "leak":
+    print(f"refresh failed: token={tokens[0]}", file=sys.stderr)
+    sys.exit(1)
 if os.environ.get("FAIL"):
     print("login expired; run `cloud login`", file=sys.stderr)
     sys.exit(3)
@@ -229,6 +232,11 @@ def test_exec_plugin_failures_are_one_line_without_secrets(api: RunningApi, tmp_
                                                r"expired; run `cloud login`$") as caught:
         get_from(path)
     assert caught.value.exit_code == 3
+    leaking = tmp_path / "leaking"
+    leaking.mkdir()
+    path, _ = plugin_config(leaking, api.url, {"TOKENS": "secret-token", "FAIL": "leak"})
+    with pytest.raises(UnavailableError, match=r"exit code 1: refresh failed: token=\[redacted\]$"):
+        get_from(path)
     wrong = tmp_path / "wrong"
     wrong.mkdir()
     path, _ = plugin_config(wrong, api.url, {"TOKENS": "secret-token",

@@ -22,6 +22,7 @@ from typing import Any
 
 from canarist.backends.kube.config import ClusterConfig, ExecPlugin
 from canarist.core.errors import InputError, UnavailableError
+from canarist.core.redact import redact_text
 
 RUN_TIMEOUT_S = 60.0
 MAX_OUTPUT_BYTES = 1024 * 1024
@@ -81,7 +82,7 @@ class ExecCredentials:
                                    f"{RUN_TIMEOUT_S:g}s") from None
         if done.returncode != 0:
             said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            last = f": {said[-1][:300]}" if said else ""
+            last = f": {redact_text(said[-1][:300])}" if said else ""
             raise UnavailableError(f"{self.config.source}: {name} failed with exit code "
                                    f"{done.returncode}{last}")
         return parse_credential(done.stdout, plugin.api_version, f"{self.config.source}: {name}")
