@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-PARSERS = ("strvals", "values", "experiment", "template", "jq", "duration", "cron")
+PARSERS = ("strvals", "values", "experiment", "template", "jq", "duration", "cron", "kubeconfig")
 
 HOSTILE = [
     "", " ", "\x00", "\t", "\r\n", "\n", "\x1b]0;owned\x07", "\x1b[2J", "\x1b[31m", "\u202e",
@@ -509,9 +509,85 @@ def cron(rng: random.Random, count: int) -> list[str]:
     return _mixed(rng, count, cron_grammar, CRON_SEEDS, _CRON_TOKENS, CRON_FIXED)
 
 
+# -- kubeconfig ------------------------------------------------------------------------------
+
+_KUBE_STRINGS = ["https://127.0.0.1:6443", "http://127.0.0.1:1", "https://[::1]:6443",
+                 "https://127.0.0.1:99999", "https://a..b", "https://" + "a" * 70 + ".io",
+                 "socks5://p:1", "https://k/prefix/", "k8s:6443", "", " ", "~nobody-here/x",
+                 "~/x", "../../../../etc/passwd", "/dev/zero", "/", "ca.crt", "a\x00b",
+                 "\u202e", "é", "%%%", "Zm9v", "LS0tLS1CRUdJTg==", "x" * 5000, "Bearer a b",
+                 "client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1",
+                 "Always", "Never", "oidc", "true", "kube.internal", "-" * 64]
+_KUBE_USER_KEYS = ["token", "tokenFile", "client-certificate", "client-key",
+                   "client-certificate-data", "client-key-data", "username", "password",
+                   "exec", "auth-provider", "as"]
+_KUBE_CLUSTER_KEYS = ["server", "certificate-authority", "certificate-authority-data",
+                      "insecure-skip-tls-verify", "tls-server-name", "proxy-url", "extensions"]
+
+
+def _kube_value(rng: random.Random, depth: int = 0) -> object:
+    if depth < 2 and rng.random() < 0.15:
+        if rng.random() < 0.5:
+            return [_kube_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+        return {rng.choice(["name", "value", "command", "args", "env", "apiVersion",
+                            "interactiveMode", "installHint", "provideClusterInfo"]):
+                _kube_value(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+    return rng.choice([*_KUBE_STRINGS, 0, -1, 1.5, True, False, None, [], {}])
+
+
+def _kube_entries(rng: random.Random, inner: str, keys: list[str]) -> object:
+    if rng.random() < 0.05:
+        return _kube_value(rng)
+    entries = []
+    for _ in range(rng.randint(0, 3)):
+        body = {rng.choice(keys): _kube_value(rng) for _ in range(rng.randint(0, 5))}
+        own = {"cluster": "c", "user": "u", "context": "x"}[inner]
+        name = own if rng.random() < 0.8 else rng.choice(["c", "u", "x", "", 5, None])
+        entry: dict[str, object] = {"name": name,
+                                    inner: body if rng.random() < 0.95 else _kube_value(rng)}
+        entries.append(entry)
+    return entries
+
+
+def kubeconfig_grammar(rng: random.Random) -> str:
+    data: dict[str, object] = {
+        "clusters": _kube_entries(rng, "cluster", _KUBE_CLUSTER_KEYS),
+        "users": _kube_entries(rng, "user", _KUBE_USER_KEYS),
+        "contexts": _kube_entries(rng, "context", ["cluster", "user", "namespace"]),
+        "current-context": "x" if rng.random() < 0.8 else rng.choice(["c", "", None, 5, ["x"]]),
+    }
+    if rng.random() < 0.5:  # a context that points at what exists
+        data["contexts"] = [{"name": "x", "context": {"cluster": "c", "user": "u",
+                                                      "namespace": rng.choice(_KUBE_STRINGS)}}]
+    return _yaml_dump(data)
+
+
+KUBECONFIG_SEEDS = [
+    "apiVersion: v1\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:6443', "
+    "certificate-authority-data: LS0tLS1CRUdJTg==}\nusers:\n- name: u\n  user: {token: abc}\n"
+    "contexts:\n- name: x\n  context: {cluster: c, user: u, namespace: ns}\ncurrent-context: x\n",
+    "clusters:\n- name: c\n  cluster: {server: 'http://127.0.0.1:1', insecure-skip-tls-verify: "
+    "true, tls-server-name: kube.internal, proxy-url: 'http://127.0.0.1:3128'}\nusers:\n- name: u\n"
+    "  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: "
+    "/bin/false\n      args: [a]\n      env: [{name: A, value: b}]\n      interactiveMode: Never\n"
+    "contexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+    "clusters:\n- name: c\n  cluster: {server: 'https://k:6443', certificate-authority: ca.crt}\n"
+    "users:\n- name: u\n  user: {client-certificate: c.crt, client-key: c.key, tokenFile: t}\n"
+    "contexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+]
+KUBECONFIG_FIXED = [alias_bomb(9), deep(1000, flow=True), "", "- a\n", "clusters: 5\n",
+                    "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\n"
+                    "clusters: [{name: c, cluster: {server: 'https://k', certificate-authority: "
+                    "'/dev/zero'}}]\n"]
+
+
+def kubeconfig(rng: random.Random, count: int) -> list[str]:
+    return _yaml_files(rng, count, KUBECONFIG_SEEDS, kubeconfig_grammar, KUBECONFIG_FIXED)
+
+
 GENERATORS: dict[str, Callable[[random.Random, int], list[str]]] = {
     "strvals": strvals, "values": values, "experiment": experiment, "template": template,
-    "jq": jq, "duration": duration, "cron": cron,
+    "jq": jq, "duration": duration, "cron": cron, "kubeconfig": kubeconfig,
 }
 
 

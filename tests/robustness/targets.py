@@ -68,6 +68,8 @@ WARM_UP = {
     "experiment": "spec:\n- task: http\n  with: {url: 'http://127.0.0.1:1/'}\n",
     "template": "{{ .a }}", "jq": ".data.result[0].value[1] | tonumber", "duration": "1s",
     "cron": "* * * * *",
+    "kubeconfig": "clusters: [{name: c, cluster: {server: 'https://k'}}]\n"
+                  "contexts: [{name: x, context: {cluster: c}}]\ncurrent-context: x\n",
 }
 
 
@@ -203,8 +205,20 @@ def _cron(case: str, workdir: Path) -> None:
                   "runner": "cronjob", "cronjobSchedule": case}, now=NOW)
 
 
+def _kubeconfig(case: str, workdir: Path) -> None:
+    """Read as `--kubeconfig` reads it, and the credentials a request would send."""
+    from canarist.backends.kube.config import load_configuration
+    from canarist.backends.kube.transport import Transport
+
+    path = workdir / "kubeconfig"
+    path.write_bytes(file_bytes(case))
+    (workdir / "t").write_text("token\n")
+    Transport(load_configuration(str(path))).auth_headers()
+
+
 FEEDERS = {"strvals": _strvals, "values": _values, "experiment": _experiment,
-           "template": _template, "jq": _jq, "duration": _duration, "cron": _cron}
+           "template": _template, "jq": _jq, "duration": _duration, "cron": _cron,
+           "kubeconfig": _kubeconfig}
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -234,6 +248,11 @@ def cli_argv(parser: str, case: str, workdir: Path, index: int,
                 "cronjobSchedule: " + json.dumps(case, ensure_ascii=False) + "\n"))
             return ["k", "launch", "--dry", "-f", str(path)], INPUT_CODES
         return ["launch", "--dry", "--runDir", str(workdir / "run"), "-f", str(path)], INPUT_CODES
+    if parser == "kubeconfig":
+        (workdir / "kubeconfig").write_bytes(file_bytes(case))
+        (workdir / "values.yaml").write_text("tasks: [http]\nhttp: {url: 'http://127.0.0.1:1/'}\n")
+        return ["k", "launch", "--dry", "--kubeconfig", str(workdir / "kubeconfig"),
+                "-f", str(workdir / "values.yaml")], INPUT_CODES
     if parser == "experiment":
         (workdir / "experiment.yaml").write_bytes(file_bytes(case))
         fmt = ["text", "json", "html"][index % 3]

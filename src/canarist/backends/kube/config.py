@@ -182,7 +182,12 @@ def _absolute_paths(body: Obj, inner: str, base: Path, at: str) -> Obj:
     for key in _PATH_FIELDS.get(inner, ()):
         value = _optional_str(fixed, key, f"{at}.{inner}")
         if value:
-            fixed[key] = str(base / Path(value).expanduser())
+            if "\0" in value:
+                raise InputError(f"{at}.{inner}: {key}: a file name cannot hold a NUL character")
+            try:
+                fixed[key] = str(base / Path(value).expanduser())
+            except RuntimeError:  # ~user of no known user
+                raise InputError(f"{at}.{inner}: {key}: {value[:80]}: no such user's home") from None
     plugin = fixed.get("exec")
     if inner == "user" and isinstance(plugin, dict):
         command = plugin.get("command")
@@ -226,7 +231,7 @@ def resolve(merged: Merged, context: str | None, where: str) -> ClusterConfig:
         namespace=_optional_str(chosen, "namespace", at) or "default",
         ca_data=ca_data,
         insecure=insecure,
-        tls_server_name=_optional_str(cluster, "tls-server-name", cluster_at),
+        tls_server_name=_server_name(cluster, cluster_at),
         proxy_url=_proxy(cluster, cluster_at),
         credentials=_credentials(user, user_at),
     )
@@ -236,18 +241,45 @@ def _server(cluster: Obj, at: str) -> str:
     server = _optional_str(cluster, "server", at)
     if not server:
         raise InputError(f"{at}: server: expected the API server's URL")
-    parts = urlsplit(server)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not _is_http_url(server):
         raise InputError(f"{at}: server: expected https://host[:port], got {server[:200]}")
     return server.rstrip("/")
 
 
 def _proxy(cluster: Obj, at: str) -> str | None:
     proxy = _optional_str(cluster, "proxy-url", at)
-    if proxy and (urlsplit(proxy).scheme not in ("http", "https") or not urlsplit(proxy).hostname):
+    if proxy and not _is_http_url(proxy):
         raise InputError(f"{at}: proxy-url: expected http://host:port (socks proxies are not "
                          "supported)")
     return proxy or None
+
+
+def _server_name(cluster: Obj, at: str) -> str | None:
+    name = _optional_str(cluster, "tls-server-name", at)
+    if name and not _is_host_name(name):
+        raise InputError(f"{at}: tls-server-name: expected a host name, got {name[:100]}")
+    return name or None
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and port != 0 and url.isprintable()
+            and " " not in url and _is_host_name(parts.hostname or ""))
+
+
+def _is_host_name(name: str) -> bool:
+    """A name or address a socket can be opened to (and a certificate checked for)."""
+    if not name or not name.isprintable() or " " in name:
+        return False
+    try:
+        name.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _credentials(user: Obj, at: str) -> Credentials:
@@ -257,8 +289,11 @@ def _credentials(user: Obj, at: str) -> Credentials:
         raise InputError(f"{at}: auth-provider {kind} is not supported; use an exec credential "
                          "plugin (kubelogin, gke-gcloud-auth-plugin) instead")
     token_file = _optional_str(user, "tokenFile", at)
+    token = _optional_str(user, "token", at) or None
+    if token is not None and not (token.isascii() and token.isprintable()):
+        raise InputError(f"{at}: token: expected printable ASCII")
     return Credentials(
-        token=_optional_str(user, "token", at) or None,
+        token=token.strip() if token else None,
         token_file=Path(token_file) if token_file else None,
         username=_optional_str(user, "username", at),
         password=_optional_str(user, "password", at),
@@ -278,15 +313,16 @@ def _exec_plugin(plugin: Any, at: str) -> ExecPlugin | None:
         raise InputError(f"{at}.apiVersion: expected one of {', '.join(EXEC_API_VERSIONS)}, "
                          f"got {str(api_version)[:80]}")
     command = _optional_str(plugin, "command", at)
-    if not command:
+    if not command or "\0" in command:
         raise InputError(f"{at}.command: expected the plugin's command")
     args = plugin.get("args") or []
-    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+    if not isinstance(args, list) or not all(isinstance(a, str) and "\0" not in a for a in args):
         raise InputError(f"{at}.args: expected a list of strings")
     env = plugin.get("env") or []
     if not isinstance(env, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("name"), str)
-            and isinstance(e.get("value"), str) for e in env):
+            isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"]
+            and isinstance(e.get("value"), str) and "=" not in e["name"]
+            and "\0" not in e["name"] + e["value"] for e in env):
         raise InputError(f"{at}.env: expected a list of {{name, value}} strings")
     if plugin.get("interactiveMode") == "Always":
         raise InputError(f"{at}.interactiveMode: Always needs a terminal, and canarist asks for "
@@ -310,6 +346,8 @@ def _pem(body: Obj, key: str, at: str) -> bytes | None:
         return None
     try:
         return read_bytes_bounded(path, name=f"{at}: {key}")
+    except ValueError:
+        raise InputError(f"{at}: {key}: a file name cannot hold a NUL character") from None
     except OSError as error:
         raise InputError(f"{at}: {key}: cannot read {path} ({error.strerror or error})") from None
 

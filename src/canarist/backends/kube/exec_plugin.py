@@ -124,6 +124,8 @@ def parse_credential(output: bytes, api_version: str, name: str) -> Issued:
                                                        and isinstance(key, str) and key):
         raise UnavailableError(f"{name}: the ExecCredential status has neither a token nor "
                                "clientCertificateData with clientKeyData")
+    if isinstance(token, str) and token and not (token.isascii() and token.isprintable()):
+        raise UnavailableError(f"{name}: the ExecCredential's token is not printable ASCII")
     return Issued(token=token if isinstance(token, str) and token else None,
                   client_cert=cert.encode() if isinstance(cert, str) and cert else None,
                   client_key=key.encode() if isinstance(key, str) and key else None,

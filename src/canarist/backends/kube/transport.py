@@ -91,7 +91,7 @@ class Transport:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read(MAX_FILE_BYTES + 1)
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, http.client.HTTPException, ValueError) as error:
             connection.close()
             if reused:  # a kept-alive connection the server had closed: once more, afresh
                 return self._send(method, target, headers, body, timeout, issued)
@@ -223,10 +223,18 @@ def _load_pair(context: ssl.SSLContext, cert: bytes, key: bytes, source: str) ->
 
 def _read_token(path: Path, source: str) -> str:
     try:
-        return path.read_text().strip()
-    except OSError as error:
+        token = path.read_text(errors="replace").strip()
+    except (OSError, ValueError) as error:
         raise InputError(f"{source}: tokenFile {path}: cannot read it "
-                         f"({error.strerror or error})") from None
+                         f"({getattr(error, 'strerror', None) or error})") from None
+    if not is_token(token):
+        raise InputError(f"{source}: tokenFile {path}: expected one line of printable ASCII")
+    return token
+
+
+def is_token(text: str) -> bool:
+    """A bearer token can go in a header: printable ASCII, no spaces around it."""
+    return text.isascii() and text.isprintable() and text == text.strip()
 
 
 def _reason(error: BaseException) -> str:
