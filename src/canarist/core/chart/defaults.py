@@ -31,9 +31,10 @@ def chart_defaults() -> dict[str, Any]:
         "majorMinor": "v0.13",
         "runner": "none",
         "logLevel": "info",
-        # Measured: `canarist k run` for the tutorial's loop peaked at 134 MiB (its own RSS,
-        # 128 MiB, plus its jq evaluator's private pages; `bench/costs.py pod`, see
-        # docs/benchmarks.md), above the 128Mi limit these values had: request 1.4x, limit 2.9x.
+        # Measured (`bench/costs.py pod`, docs/benchmarks.md): `canarist k run` for the
+        # tutorial's loop peaked at 134 MiB with the official Kubernetes client, above the
+        # 128Mi limit these values had, and at 83 MiB with canarist's own. The request keeps
+        # room for larger answers; the limit for the jq evaluator's child as well.
         "resources": {
             "requests": {"memory": "192Mi", "cpu": "250m"},
             "limits": {"memory": "384Mi", "cpu": "500m"},
