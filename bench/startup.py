@@ -10,7 +10,8 @@ minimum wall time, the median as a multiple of the floor (`python -c pass` run t
 and the median CPU time (user + system of the child), which background load disturbs less.
 
 `report` and `assert` read tests/fixtures/reports/http-two-versions.yaml (a small experiment,
-two versions, SLOs) copied into a temporary run directory. canarist is imported from this
+two versions, SLOs) copied into a temporary run directory; `k launch --dry` renders the
+Job for an http task there (no cluster is reached). canarist is imported from this
 tree's src/ (PYTHONPATH). With `--baseline-src DIR` every canarist command also runs with
 PYTHONPATH=DIR (e.g. a checkout of an older commit), interleaved with the others, and the table
 gains its median and the ratio between the two. The load average (1, 5, 15 min) is printed
@@ -57,14 +58,18 @@ def commands(run_dir: str) -> list[tuple[str, list[str], set[int]]]:
          [*c, "assert", "-c", "completed,nofailure,slos", *rd], {0, 1}),
         ("canarist launch --help", [*c, "launch", "--help"], {0}),
         ("canarist report -o html", [*c, "report", "-o", "html", *rd], {0}),
+        ("canarist k launch --dry", [*c, "k", "launch", "--dry", "-f",
+                                     str(Path(run_dir) / "values.yaml")], {0}),
     ]
 
 
-def time_once(argv: list[str], ok: set[int], src: Path) -> tuple[float, float]:
-    """Wall time and CPU time (user + system, from the child's rusage) of one run, in s."""
+def time_once(argv: list[str], ok: set[int], src: Path, cwd: str) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, from the child's rusage) of one run, in s, in
+    `cwd` (where `k launch --dry` writes its manifest)."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=cwd)
     assert proc.stderr is not None
     stderr = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -90,16 +95,18 @@ def main() -> None:
     run_dir = tempfile.mkdtemp(prefix="canarist-startup-")
     try:
         shutil.copy(FIXTURE, Path(run_dir) / "experiment.yaml")
+        (Path(run_dir) / "values.yaml").write_text(
+            "tasks: [http]\nhttp: {url: 'http://127.0.0.1:8080/'}\nrunner: job\n")
         cmds = [(name, argv, ok, label, src) for name, argv, ok in commands(run_dir)
                 for label, src in srcs.items() if label == "" or name != FLOOR]
         for _, argv, ok, _, src in cmds:  # warm the page cache and the .pyc files; not counted
-            time_once(argv, ok, src)
+            time_once(argv, ok, src, run_dir)
         load_before = os.getloadavg()
         wall: dict[tuple[str, str], list[float]] = {(n, label): [] for n, _, _, label, _ in cmds}
         cpu: dict[tuple[str, str], list[float]] = {(n, label): [] for n, _, _, label, _ in cmds}
         for _ in range(args.runs):
             for name, argv, ok, label, src in cmds:
-                w, c = time_once(argv, ok, src)
+                w, c = time_once(argv, ok, src, run_dir)
                 wall[name, label].append(w)
                 cpu[name, label].append(c)
         load_after = os.getloadavg()
