@@ -127,3 +127,27 @@ def test_help_lists_lazy_groups_as_the_groups_describe_themselves() -> None:
             assert cli.get_command(ctx, name) is not None  # imports it
         assert ctx.get_help() + "\n" == lazy_help
     assert all(f"\n  {name} " in lazy_help for name in LAZY_COMMANDS)
+
+
+def test_an_experiment_loads_only_the_tasks_it_names(tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("tasks: [http, assess]\nhttp: {url: 'http://127.0.0.1:8080/'}\n"
+                      "assess:\n  SLOs:\n    upper:\n      http/error-rate: 0\n")
+    code, _, modules = run_probe("launch", "--dry", "--runDir", str(tmp_path / "run"),
+                                 "-f", str(values))
+    assert code == 0
+    assert {"canarist.tasks.http", "canarist.tasks.assess"} <= set(modules)
+    others = ("agreement", "custommetrics", "grpc", "kserve", "notify", "ready", "rollout", "run")
+    assert loaded(modules, tuple(f"canarist.tasks.{name}" for name in others)) == []
+    assert loaded(modules, ("grpc", "kubernetes", "jq", "canarist.backends.kube")) == []
+
+
+def test_the_registry_names_each_task_as_its_module_does() -> None:
+    from canarist.tasks.registry import TASKS
+
+    assert sorted(TASKS) == ["agreement", "assess", "custommetrics", "grpc", "http", "kserve",
+                             "notify", "ready", "rollout", "run"]
+    assert all(TASKS[name].name == name for name in TASKS)
+    with pytest.raises(KeyError):
+        TASKS["nope"]
+    assert TASKS.get("nope") is None

@@ -35,7 +35,10 @@ def main() -> None:
 
     from canarist.cli import app  # noqa: F401 - import everything once, before forking
     from canarist.runners import engine, kubernetes, local  # noqa: F401
-    from canarist.tasks import registry  # noqa: F401
+    from canarist.tasks.registry import TASKS
+
+    for name in TASKS:  # every task's module, imported once before forking
+        TASKS[name]
 
     results = []
     for command in json.loads(sys.stdin.read()):

@@ -63,7 +63,10 @@ def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     from canarist.cli import app  # noqa: F401 - import everything before forking
     from canarist.runners import engine, kubernetes, local  # noqa: F401
-    from canarist.tasks import registry  # noqa: F401
+    from canarist.tasks.registry import TASKS
+
+    for name in TASKS:  # every task's module, imported once before forking
+        TASKS[name]
 
     store = _reader(spec)
     rng = random.Random(spec["seed"])

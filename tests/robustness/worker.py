@@ -134,7 +134,10 @@ def _cli(parser: str, cases: list[str], start: int, workdir: Path,
     from canarist.cli import app  # noqa: F401 - import everything once, before forking
     from canarist.reports import html  # noqa: F401
     from canarist.runners import engine, local  # noqa: F401
-    from canarist.tasks import registry  # noqa: F401
+    from canarist.tasks.registry import TASKS
+
+    for name in TASKS:  # every task's module, imported once before forking
+        TASKS[name]
 
     for index in range(start, len(cases)):
         _say(i=index)
