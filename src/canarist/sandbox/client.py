@@ -95,12 +95,12 @@ class SandboxApi:
 
     def delete(self, namespace: str, name: str) -> str:
         """Delete one InferenceService; returns kubectl's answer. InputError if there is none."""
-        try:
-            with self._answers(f"{namespace}/{name}"):
+        with self._answers(f"{namespace}/{name}"):
+            try:
                 self.kube.delete(INFERENCE_SERVICES, namespace, name)
-        except KubeNotFound:
-            raise InputError(f'{PLURAL}.{GROUP} "{name}" not found in namespace '
-                             f'"{namespace}"') from None
+            except KubeNotFound:
+                raise InputError(f'{PLURAL}.{GROUP} "{name}" not found in namespace '
+                                 f'"{namespace}"') from None
         return f'{KIND.lower()}.{GROUP} "{name}" deleted'
 
     def wait_ready(self, namespace: str, name: str, timeout_s: float) -> None:
@@ -127,8 +127,6 @@ class SandboxApi:
         (exit 2), anything else says the sandbox is not answering as it should (exit 3)."""
         try:
             yield
-        except KubeNotFound:
-            raise
         except KubeUnreachable as error:
             raise UnavailableError(f"the sandbox API at {self.server} is not reachable: "
                                    f"{error.detail}") from None

@@ -47,7 +47,6 @@ class ExecCredentials:
         self.plugin = plugin
         self.config = config
         self.clock = clock
-        self.runs = 0
         self._issued: Issued | None = None
         self._lock = threading.Lock()
 
@@ -67,7 +66,6 @@ class ExecCredentials:
     def _run(self) -> Issued:
         plugin, name = self.plugin, f"exec plugin {self.plugin.command}"
         env = {**os.environ, **dict(plugin.env), "KUBERNETES_EXEC_INFO": json.dumps(self._info())}
-        self.runs += 1
         try:
             done = subprocess.run([plugin.command, *plugin.args], env=env,
                                   stdin=subprocess.DEVNULL, capture_output=True,
